@@ -1,0 +1,87 @@
+//! Property tests: URL round trips and the verifier rules.
+
+use dance_protocol::authorize::{AuthorizeRequest, Callback, CallbackError, strip_callback_params};
+use dance_protocol::token::TokenRequest;
+use dance_protocol::{ClientId, PkceVerifier, RefreshToken, State, VerifierError};
+use proptest::prelude::*;
+use url::Url;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn valid_verifiers_are_accepted(v in "[A-Za-z0-9._~-]{43,128}") {
+        let parsed = PkceVerifier::parse(&v).expect("valid by construction");
+        prop_assert_eq!(parsed.secret(), v.as_str());
+        prop_assert_eq!(parsed.challenge().as_str().len(), 43);
+    }
+
+    #[test]
+    fn out_of_range_lengths_are_refused(v in "[A-Za-z0-9._~-]{0,42}|[A-Za-z0-9._~-]{129,200}") {
+        let refused = matches!(PkceVerifier::parse(&v), Err(VerifierError::TooShort(_) | VerifierError::TooLong(_)));
+        prop_assert!(refused);
+    }
+
+    #[test]
+    fn any_foreign_character_is_refused(
+        prefix in "[A-Za-z0-9._~-]{0,60}",
+        bad in "[^A-Za-z0-9._~-]",
+        suffix in "[A-Za-z0-9._~-]{0,60}",
+    ) {
+        let v = format!("{prefix}{bad}{suffix}");
+        prop_assert_eq!(PkceVerifier::parse(&v), Err(VerifierError::BadCharacter(prefix.len())));
+    }
+
+    #[test]
+    fn authorize_url_round_trips(client in "\\PC{1,40}", redirect_path in "[a-z/]{0,20}", extra in "[a-z]{1,8}") {
+        let redirect = Url::parse(&format!("https://site.test/{redirect_path}?{extra}=1")).expect("url");
+        let verifier = PkceVerifier::generate();
+        let request = AuthorizeRequest {
+            authorize_url: Url::parse("https://bitbucket.org/site/oauth2/authorize").expect("url"),
+            client_id: ClientId::new(client.clone()),
+            redirect_uri: Some(redirect.clone()),
+            state: State::generate(),
+            code_challenge: verifier.challenge(),
+        };
+        let url = request.to_url();
+        let get = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+        prop_assert_eq!(get("client_id"), Some(client));
+        prop_assert_eq!(get("redirect_uri"), Some(redirect.to_string()));
+        prop_assert_eq!(get("state"), Some(request.state.secret().to_owned()));
+        prop_assert_eq!(get("code_challenge"), Some(verifier.challenge().as_str().to_owned()));
+    }
+
+    #[test]
+    fn callback_round_trips(code in "\\PC{1,100}", state in "\\PC{1,100}", keep in "[a-z]{1,8}") {
+        let mut url = Url::parse("https://site.test/repo/").expect("url");
+        url.query_pairs_mut().append_pair(&format!("k{keep}"), "v").append_pair("code", &code).append_pair("state", &state);
+        match Callback::parse(&url) {
+            Ok(Callback::Code { code: got_code, state: got_state }) => {
+                prop_assert_eq!(got_code.secret(), code.as_str());
+                prop_assert_eq!(got_state, state);
+            }
+            other => prop_assert!(false, "unexpected {:?}", other),
+        }
+        prop_assert!(strip_callback_params(&mut url));
+        prop_assert_eq!(Callback::parse(&url), Err(CallbackError::NotACallback));
+        prop_assert_eq!(url.as_str(), format!("https://site.test/repo/?k{keep}=v"));
+    }
+
+    #[test]
+    fn callback_parser_never_panics(query in "\\PC{0,200}") {
+        let mut url = Url::parse("https://site.test/").expect("url");
+        url.set_query(Some(&query));
+        let _ = Callback::parse(&url);
+    }
+
+    #[test]
+    fn refresh_form_round_trips(token in "\\PC{1,200}") {
+        let request = TokenRequest::RefreshToken { refresh_token: RefreshToken::new(token) };
+        prop_assert_eq!(TokenRequest::parse_form(request.to_form().as_bytes()), Ok(request));
+    }
+
+    #[test]
+    fn form_parser_never_panics(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = TokenRequest::parse_form(&body);
+    }
+}

@@ -1,0 +1,383 @@
+//! Command-line flags and `DANCE_*` environment variables, turned into a
+//! [`Config`] with every problem reported at once.
+//!
+//! The binary parses [`Cli`] and either serves or runs `check`, which prints
+//! what [`Settings::problems`] finds: the issues of reading the settings
+//! (an unreadable secret file, a malformed URL) followed by
+//! [`Config::problems`].
+
+use crate::config::{Config, DEFAULT_TOKEN_URL, Limits, Problem, Severity, default_token_url};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use dance_protocol::{ClientId, ClientSecret};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
+
+/// The `dance-relay` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "dance-relay",
+    version,
+    about = "A stateless OAuth 2.0 token relay: the browser's token endpoint, holding the client secret for Bitbucket.",
+    long_about = "A stateless OAuth 2.0 token relay for single-page apps that sign in with Bitbucket.\n\n\
+        Browsers POST /token (authorization_code with PKCE, or refresh_token); the relay checks the \
+        Origin and redirect_uri against its allowlists, adds HTTP Basic client authentication with \
+        the secret, forwards to the token URL and returns a normalized RFC 6749 answer. It also \
+        serves GET /healthz and GET /metrics (Prometheus).\n\n\
+        Every option can be set with the environment variable shown next to it. Lists take \
+        comma-separated values. Run `dance-relay check` to validate a configuration.",
+    after_help = "Example:\n  DANCE_CLIENT_ID=key DANCE_CLIENT_SECRET_FILE=/run/secrets/bitbucket \\\n  \
+        DANCE_ALLOWED_ORIGINS=https://user.github.io \\\n  \
+        DANCE_ALLOWED_REDIRECT_URIS=https://user.github.io/repo/ dance-relay"
+)]
+pub struct Cli {
+    /// What to do; serving is the default.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The settings, shared by every command.
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+/// The subcommands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Serve the relay (the default when no command is given).
+    Serve,
+    /// Validate the configuration: print every problem and exit with status 1 if any is an error.
+    Check,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Every setting, from flags or the environment.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// The Key of the Bitbucket OAuth consumer.
+    #[arg(long, env = "DANCE_CLIENT_ID", global = true, value_name = "KEY")]
+    pub client_id: Option<String>,
+
+    /// The Secret of the OAuth consumer. Prefer --client-secret-file: a flag is visible to every
+    /// user of the machine, and so is the environment of a process in some setups.
+    #[arg(long, env = "DANCE_CLIENT_SECRET", hide_env_values = true, global = true, value_name = "SECRET")]
+    pub client_secret: Option<String>,
+
+    /// A file holding the Secret of the OAuth consumer (a trailing newline is ignored). Exactly one
+    /// of this and --client-secret must be set.
+    #[arg(long, env = "DANCE_CLIENT_SECRET_FILE", global = true, value_name = "PATH")]
+    pub client_secret_file: Option<PathBuf>,
+
+    /// The token endpoint requests are forwarded to. Must be https, except on a loopback host.
+    #[arg(long, env = "DANCE_TOKEN_URL", default_value = DEFAULT_TOKEN_URL, global = true, value_name = "URL")]
+    pub token_url: String,
+
+    /// Origins allowed to call /token, exactly as browsers send them: scheme://host[:port], no
+    /// path, no trailing slash (https://user.github.io). http only for loopback. Comma-separated.
+    #[arg(long = "allowed-origin", env = "DANCE_ALLOWED_ORIGINS", value_delimiter = ',', global = true, value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
+
+    /// Redirect URIs a code exchange may name; a request's redirect_uri must equal one of them
+    /// byte for byte (https://user.github.io/repo/). Comma-separated.
+    #[arg(long = "allowed-redirect-uri", env = "DANCE_ALLOWED_REDIRECT_URIS", value_delimiter = ',', global = true, value_name = "URI")]
+    pub allowed_redirect_uris: Vec<String>,
+
+    /// The address and port to listen on.
+    #[arg(long, env = "DANCE_LISTEN", default_value = "127.0.0.1:8787", global = true, value_name = "ADDR:PORT")]
+    pub listen: String,
+
+    /// Also serve requests without an Origin header, which come from scripts and servers rather
+    /// than browsers. Off by default.
+    #[arg(long, env = "DANCE_ALLOW_MISSING_ORIGIN", global = true)]
+    pub allow_missing_origin: bool,
+
+    /// The largest request body accepted, in bytes (413 beyond).
+    #[arg(long, env = "DANCE_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes, global = true, value_name = "BYTES")]
+    pub max_body_bytes: usize,
+
+    /// The largest request header section accepted, in bytes (431 beyond).
+    #[arg(long, env = "DANCE_MAX_HEADER_BYTES", default_value_t = Limits::default().max_header_bytes, global = true, value_name = "BYTES")]
+    pub max_header_bytes: usize,
+
+    /// How many exchanges may wait on the token endpoint at once; more requests queue for a slot
+    /// and get 503 if none frees up within the upstream timeout.
+    #[arg(long, env = "DANCE_MAX_CONCURRENCY", default_value_t = Limits::default().max_concurrency, global = true, value_name = "N")]
+    pub max_concurrency: usize,
+
+    /// How long the token endpoint may take to answer (504 beyond): 500ms, 10s, 1m; a bare
+    /// number is seconds.
+    #[arg(long, env = "DANCE_UPSTREAM_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true, value_name = "DURATION")]
+    pub upstream_timeout: Duration,
+
+    /// Requests per minute per client IP address (IPv6: per /64), in bursts up to the same number;
+    /// 429 with Retry-After beyond. 0 turns rate limiting off.
+    #[arg(long, env = "DANCE_RATE_LIMIT", default_value_t = Limits::default().rate_limit_per_minute, global = true, value_name = "PER_MINUTE")]
+    pub rate_limit: u32,
+
+    /// Rate limit by the last X-Forwarded-For entry instead of the connection's address. Set only
+    /// when the relay is reachable solely through one reverse proxy that appends that header.
+    #[arg(long, env = "DANCE_TRUST_PROXY", global = true)]
+    pub trust_proxy: bool,
+
+    /// How log lines are written. RUST_LOG filters them (default: info).
+    #[arg(long, env = "DANCE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+/// A configuration ready to serve.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The relay's configuration.
+    pub config: Config,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Warnings worth logging at start-up.
+    pub warnings: Vec<Problem>,
+}
+
+impl Settings {
+    /// Every problem in these settings, errors and warnings.
+    pub fn problems(&self) -> Vec<Problem> {
+        self.build().2
+    }
+
+    /// The configuration, or every problem if any of them is an error.
+    pub fn resolve(&self) -> Result<Resolved, Vec<Problem>> {
+        let (config, listen, problems) = self.build();
+        match listen {
+            Some(listen) if !problems.iter().any(|p| p.severity == Severity::Error) => {
+                Ok(Resolved { config, listen, warnings: problems })
+            }
+            _ => Err(problems),
+        }
+    }
+
+    /// Builds a configuration, with harmless placeholders where a setting
+    /// could not be read, so that every problem is found in one pass.
+    fn build(&self) -> (Config, Option<SocketAddr>, Vec<Problem>) {
+        let mut problems = Vec::new();
+        let client_id = ClientId::new(self.client_id.clone().unwrap_or_default());
+        let client_secret = self.secret(&mut problems);
+        let token_url = Url::parse(&self.token_url).unwrap_or_else(|e| {
+            problems.push(Problem::error(
+                "DANCE_TOKEN_URL",
+                format!("`{}` is not a URL ({e})", self.token_url),
+            ));
+            default_token_url()
+        });
+        let listen = self.listen.parse::<SocketAddr>().map_err(|_| {
+            problems.push(Problem::error(
+                "DANCE_LISTEN",
+                format!(
+                    "`{}` is not an address and port such as 127.0.0.1:8787 or [::]:8787",
+                    self.listen
+                ),
+            ));
+        });
+        let config = Config {
+            client_id,
+            client_secret,
+            token_url,
+            allowed_origins: entries(&self.allowed_origins),
+            allowed_redirect_uris: entries(&self.allowed_redirect_uris),
+            allow_missing_origin: self.allow_missing_origin,
+            trust_proxy: self.trust_proxy,
+            limits: Limits {
+                max_body_bytes: self.max_body_bytes,
+                max_header_bytes: self.max_header_bytes,
+                max_concurrency: self.max_concurrency,
+                upstream_timeout: self.upstream_timeout,
+                rate_limit_per_minute: self.rate_limit,
+                ..Limits::default()
+            },
+        };
+        problems.extend(config.problems());
+        (config, listen.ok(), problems)
+    }
+
+    /// The secret from the flag or the file. Problems reading it are
+    /// reported here; an empty secret is reported by [`Config::problems`].
+    fn secret(&self, problems: &mut Vec<Problem>) -> ClientSecret {
+        const SETTING: &str = "DANCE_CLIENT_SECRET_FILE";
+        match (&self.client_secret, &self.client_secret_file) {
+            (Some(_), Some(_)) => {
+                problems.push(Problem::error(
+                    SETTING,
+                    "both DANCE_CLIENT_SECRET and DANCE_CLIENT_SECRET_FILE are set; keep only one",
+                ));
+                ClientSecret::new("placeholder")
+            }
+            (Some(secret), None) => ClientSecret::new(secret.clone()),
+            (None, None) => ClientSecret::new(""),
+            (None, Some(path)) => match std::fs::read(path) {
+                Err(e) => {
+                    problems.push(Problem::error(
+                        SETTING,
+                        format!("cannot read the secret file `{}`: {e}", path.display()),
+                    ));
+                    ClientSecret::new("placeholder")
+                }
+                Ok(bytes) => {
+                    warn_if_world_readable(path, problems);
+                    match String::from_utf8(bytes) {
+                        Ok(mut text) => {
+                            if text.ends_with('\n') {
+                                text.pop();
+                                if text.ends_with('\r') {
+                                    text.pop();
+                                }
+                            }
+                            ClientSecret::new(text)
+                        }
+                        Err(_) => {
+                            problems.push(Problem::error(
+                                SETTING,
+                                format!("the secret file `{}` is not UTF-8 text", path.display()),
+                            ));
+                            ClientSecret::new("placeholder")
+                        }
+                    }
+                }
+            },
+        }
+    }
+}
+
+#[cfg(unix)]
+fn warn_if_world_readable(path: &std::path::Path, problems: &mut Vec<Problem>) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(metadata) = std::fs::metadata(path) {
+        if metadata.permissions().mode() & 0o004 != 0 {
+            problems.push(Problem::warning(
+                "DANCE_CLIENT_SECRET_FILE",
+                format!(
+                    "the secret file `{}` is readable by every user of this machine; chmod 600 it",
+                    path.display()
+                ),
+            ));
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_world_readable(_: &std::path::Path, _: &mut Vec<Problem>) {}
+
+/// List entries without surrounding spaces, empty ones dropped (so that
+/// `a, b,` means `a` and `b`).
+fn entries(values: &[String]) -> Vec<String> {
+    values.iter().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).collect()
+}
+
+/// Parses `500ms`, `10s`, `2m` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 500ms, 10s or 1m"))?;
+    match unit.trim() {
+        "ms" => Ok(Duration::from_millis(value)),
+        "s" => Ok(Duration::from_secs(value)),
+        "m" => Ok(Duration::from_secs(value.saturating_mul(60))),
+        _ => Err(format!("`{text}` has an unknown unit; use ms, s or m (500ms, 10s, 1m)")),
+    }
+}
+
+/// Runs `dance-relay check`: the report to print and whether it passed.
+pub fn check(settings: &Settings) -> (String, bool) {
+    let problems = settings.problems();
+    let errors = problems.iter().filter(|p| p.severity == Severity::Error).count();
+    let mut report: String = problems.iter().map(|p| format!("{p}\n")).collect();
+    if errors == 0 {
+        let warnings = problems.len();
+        report.push_str(&format!(
+            "configuration OK{}\n",
+            if warnings > 0 { format!(" ({warnings} warning(s))") } else { String::new() }
+        ));
+    } else {
+        report.push_str(&format!("configuration has {errors} error(s)\n"));
+    }
+    (report, errors == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("dance-relay").chain(args.iter().copied()))
+            .expect("valid command line")
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("1h").expect_err("no hours").contains("unknown unit"));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn flags_build_a_config() {
+        let cli = parse(&[
+            "check",
+            "--client-id", "key",
+            "--client-secret", "s3cret",
+            "--allowed-origin", "https://a.example, https://b.example,",
+            "--allowed-origin", "http://127.0.0.1:8080",
+            "--allowed-redirect-uri", "https://a.example/app/",
+            "--upstream-timeout", "2s",
+            "--rate-limit", "0",
+            "--listen", "127.0.0.1:0",
+        ]);
+        assert_eq!(cli.command, Some(Command::Check));
+        let resolved = cli.settings.resolve().expect("sound");
+        assert_eq!(
+            resolved.config.allowed_origins,
+            ["https://a.example", "https://b.example", "http://127.0.0.1:8080"]
+        );
+        assert_eq!(resolved.config.limits.upstream_timeout, Duration::from_secs(2));
+        assert_eq!(resolved.config.limits.rate_limit_per_minute, 0);
+        assert_eq!(resolved.config.client_secret.secret(), "s3cret");
+        assert_eq!(resolved.config.token_url.as_str(), DEFAULT_TOKEN_URL);
+        assert_eq!(resolved.warnings, vec![]);
+    }
+
+    #[test]
+    fn unreadable_inputs_are_reported_together() {
+        let cli = parse(&[
+            "--client-secret-file", "/nonexistent/secret",
+            "--token-url", "not a url",
+            "--listen", "localhost",
+        ]);
+        let problems = cli.settings.resolve().expect_err("broken");
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        let joined = text.join("\n");
+        for expected in [
+            "DANCE_CLIENT_SECRET_FILE: cannot read the secret file `/nonexistent/secret`",
+            "DANCE_TOKEN_URL: `not a url` is not a URL",
+            "DANCE_LISTEN: `localhost` is not an address",
+            "DANCE_CLIENT_ID: the client id is empty",
+            "DANCE_ALLOWED_ORIGINS: no origin is allowed",
+        ] {
+            assert!(joined.contains(expected), "missing {expected:?} in\n{joined}");
+        }
+        let (report, ok) = check(&cli.settings);
+        assert!(!ok);
+        assert!(report.ends_with("error(s)\n"), "{report}");
+    }
+}

@@ -1,0 +1,587 @@
+//! The relay's configuration and its validation.
+//!
+//! [`Config`] is plain data with no command-line parsing in it, so tests and
+//! embedders build it directly; the binary builds it from flags and `DANCE_*`
+//! variables in [`crate::cli`]. [`Config::problems`] is the one place that
+//! knows what a sound configuration looks like: `dance-relay check` prints its
+//! findings and [`crate::run`] refuses to start on any error among them.
+
+use dance_protocol::{ClientId, ClientSecret};
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+use url::Url;
+
+/// Bitbucket Cloud's token endpoint, the default upstream.
+pub const DEFAULT_TOKEN_URL: &str = "https://bitbucket.org/site/oauth2/access_token";
+
+/// Everything the relay needs to serve.
+///
+/// `Debug` is safe to print: the secret redacts itself.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The OAuth consumer's key, sent to the token endpoint as the Basic user.
+    pub client_id: ClientId,
+    /// The OAuth consumer's secret, sent as the Basic password and nowhere else.
+    pub client_secret: ClientSecret,
+    /// Where token requests are forwarded.
+    pub token_url: Url,
+    /// Origins allowed to call `/token`, compared byte for byte with the
+    /// request's `Origin` header.
+    pub allowed_origins: Vec<String>,
+    /// Redirect URIs an authorization code exchange may name, compared byte
+    /// for byte.
+    pub allowed_redirect_uris: Vec<String>,
+    /// Serve requests that carry no `Origin` header (non-browser clients).
+    pub allow_missing_origin: bool,
+    /// Take the client address for rate limiting from the last
+    /// `X-Forwarded-For` entry instead of the TCP peer.
+    pub trust_proxy: bool,
+    /// Sizes, counts and deadlines.
+    pub limits: Limits,
+}
+
+/// The relay's resource limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest accepted request header section, in bytes. Up to twice this
+    /// size the relay answers a JSON 431; beyond, the HTTP layer cuts the
+    /// connection with a bare 431.
+    pub max_header_bytes: usize,
+    /// Exchanges forwarded upstream at the same time; more wait for a slot.
+    pub max_concurrency: usize,
+    /// Deadline for the token endpoint's complete answer, and for a waiting
+    /// request to get a concurrency slot.
+    pub upstream_timeout: Duration,
+    /// Requests per minute per client address (IPv6 per /64); 0 turns the
+    /// limit off. Bursts may use the whole minute's budget at once.
+    pub rate_limit_per_minute: u32,
+    /// Deadline for receiving a request body once its headers arrived.
+    pub body_timeout: Duration,
+    /// Deadline for receiving a request's headers, which also closes idle
+    /// keep-alive connections.
+    pub header_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 8 * 1024,
+            max_header_bytes: 8 * 1024,
+            max_concurrency: 256,
+            upstream_timeout: Duration::from_secs(10),
+            rate_limit_per_minute: 60,
+            body_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Config {
+    /// A configuration for the given consumer with Bitbucket's token URL,
+    /// default limits, and empty allowlists (which refuse everything: fill
+    /// them before serving).
+    pub fn new(client_id: ClientId, client_secret: ClientSecret) -> Self {
+        Self {
+            client_id,
+            client_secret,
+            token_url: default_token_url(),
+            allowed_origins: Vec::new(),
+            allowed_redirect_uris: Vec::new(),
+            allow_missing_origin: false,
+            trust_proxy: false,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Everything wrong or suspicious in this configuration, in the order of
+    /// the settings. An empty list means the configuration is sound.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        check_client_id(self.client_id.as_str(), &mut problems);
+        check_secret(self.client_secret.secret(), &mut problems);
+        check_token_url(&self.token_url, &mut problems);
+        check_origins(&self.allowed_origins, self.allow_missing_origin, &mut problems);
+        check_redirect_uris(&self.allowed_redirect_uris, &self.allowed_origins, &mut problems);
+        check_limits(&self.limits, &mut problems);
+        if self.trust_proxy {
+            problems.push(Problem::warning(
+                "DANCE_TRUST_PROXY",
+                "X-Forwarded-For decides the client address for rate limiting: make sure the relay \
+                 is reachable only through one reverse proxy that appends to that header, or any \
+                 client can pick its own address",
+            ));
+        }
+        problems
+    }
+
+    /// Succeeds when [`Config::problems`] holds no error (warnings are fine).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let errors: Vec<Problem> =
+            self.problems().into_iter().filter(|p| p.severity == Severity::Error).collect();
+        if errors.is_empty() { Ok(()) } else { Err(ConfigError { problems: errors }) }
+    }
+}
+
+/// Bitbucket's token URL as a parsed [`Url`].
+pub(crate) fn default_token_url() -> Url {
+    // The constant is a valid URL; `check_token_url`'s test proves it.
+    Url::parse(DEFAULT_TOKEN_URL).unwrap_or_else(|_| unreachable!("DEFAULT_TOKEN_URL is valid"))
+}
+
+/// How bad a [`Problem`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// The relay would not work as intended, or would be unsafe: it refuses to start.
+    Error,
+    /// Worth a look, but the relay can run.
+    Warning,
+}
+
+/// One finding about a configuration, naming the setting it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Error or warning.
+    pub severity: Severity,
+    /// The environment variable of the setting, such as `DANCE_ALLOWED_ORIGINS`.
+    pub setting: &'static str,
+    /// What is wrong and how to fix it, in one sentence.
+    pub message: String,
+}
+
+impl Problem {
+    /// An error about `setting`.
+    pub fn error(setting: &'static str, message: impl Into<String>) -> Self {
+        Self { severity: Severity::Error, setting, message: message.into() }
+    }
+
+    /// A warning about `setting`.
+    pub fn warning(setting: &'static str, message: impl Into<String>) -> Self {
+        Self { severity: Severity::Warning, setting, message: message.into() }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{level}: {}: {}", self.setting, self.message)
+    }
+}
+
+/// A configuration with at least one [`Severity::Error`] problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {}", list(.problems))]
+pub struct ConfigError {
+    /// The errors found (warnings are left out).
+    pub problems: Vec<Problem>,
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems.iter().map(|p| format!("{}: {}", p.setting, p.message)).collect::<Vec<_>>().join("; ")
+}
+
+/// Whether a URL host is the local machine, where plain http is acceptable.
+pub(crate) fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+fn check_client_id(id: &str, problems: &mut Vec<Problem>) {
+    const SETTING: &str = "DANCE_CLIENT_ID";
+    if id.trim().is_empty() {
+        problems.push(Problem::error(
+            SETTING,
+            "the client id is empty; set it to the OAuth consumer's Key",
+        ));
+    } else if id.contains(':') {
+        problems.push(Problem::error(
+            SETTING,
+            "the client id contains ':', which HTTP Basic authentication cannot carry; \
+             Bitbucket keys never do: check that the right value was copied",
+        ));
+    } else if id.trim() != id {
+        problems.push(Problem::error(
+            SETTING,
+            "the client id has leading or trailing whitespace; remove it",
+        ));
+    }
+}
+
+fn check_secret(secret: &str, problems: &mut Vec<Problem>) {
+    const SETTING: &str = "DANCE_CLIENT_SECRET";
+    if secret.is_empty() {
+        problems.push(Problem::error(
+            SETTING,
+            "the client secret is empty; set it (or DANCE_CLIENT_SECRET_FILE) to the OAuth \
+             consumer's Secret",
+        ));
+    } else if secret.trim() != secret {
+        problems.push(Problem::warning(
+            SETTING,
+            "the client secret has leading or trailing whitespace; Bitbucket secrets have none, \
+             so it was probably copied with extra characters",
+        ));
+    }
+}
+
+fn check_token_url(url: &Url, problems: &mut Vec<Problem>) {
+    const SETTING: &str = "DANCE_TOKEN_URL";
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback_host(url) => {}
+        "http" => problems.push(Problem::error(
+            SETTING,
+            format!(
+                "`{url}` uses http, which would send the client secret in clear text; use https \
+                 (plain http is allowed only for loopback hosts such as 127.0.0.1)"
+            ),
+        )),
+        other => problems.push(Problem::error(
+            SETTING,
+            format!("`{url}` has the scheme `{other}`; the token URL must be https"),
+        )),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        problems.push(Problem::error(
+            SETTING,
+            "the token URL contains credentials; remove them (the relay sends the client id and \
+             secret itself)",
+        ));
+    }
+    if url.fragment().is_some() {
+        problems.push(Problem::error(SETTING, format!("`{url}` has a #fragment; remove it")));
+    }
+}
+
+fn check_origins(origins: &[String], allow_missing: bool, problems: &mut Vec<Problem>) {
+    const SETTING: &str = "DANCE_ALLOWED_ORIGINS";
+    if origins.is_empty() && !allow_missing {
+        problems.push(Problem::error(
+            SETTING,
+            "no origin is allowed, so every browser request would be refused; list the origin of \
+             the page that signs in, such as https://user.github.io",
+        ));
+    }
+    for (i, origin) in origins.iter().enumerate() {
+        if origins[..i].contains(origin) {
+            problems.push(Problem::warning(SETTING, format!("`{origin}` is listed twice")));
+        }
+        if let Err(message) = check_origin(origin) {
+            problems.push(Problem::error(SETTING, message));
+        }
+    }
+}
+
+/// Checks that `origin` is written exactly as browsers send the `Origin` header.
+fn check_origin(origin: &str) -> Result<(), String> {
+    if origin == "*" {
+        return Err("`*` is not supported: list every origin allowed to sign in".to_owned());
+    }
+    if origin == "null" {
+        return Err(
+            "`null` is the origin of sandboxed frames and local files; it cannot be allowed"
+                .to_owned(),
+        );
+    }
+    let url = Url::parse(origin).map_err(|e| {
+        format!("`{origin}` is not an origin ({e}); write it as scheme://host[:port], such as https://user.github.io")
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("`{origin}` is not an http or https origin"));
+    }
+    let canonical = url.origin().ascii_serialization();
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("`{origin}` contains credentials; write `{canonical}`"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "`{origin}` has a query or fragment; an origin is scheme, host and port only: write `{canonical}`"
+        ));
+    }
+    if url.path() != "/" {
+        return Err(format!(
+            "`{origin}` has a path; an origin is scheme, host and port only, so the page \
+             {origin} has the origin `{canonical}`: write that"
+        ));
+    }
+    if origin.ends_with('/') {
+        return Err(format!(
+            "`{origin}` has a trailing slash; browsers send the Origin header without one, so it \
+             would never match: write `{canonical}`"
+        ));
+    }
+    if canonical != origin {
+        return Err(format!(
+            "`{origin}` is not written the way browsers send it (lower-case host, no default \
+             port): write `{canonical}`"
+        ));
+    }
+    if url.scheme() == "http" && !is_loopback_host(&url) {
+        return Err(format!(
+            "`{origin}` uses http; tokens must not travel in clear text, so only loopback \
+             origins (localhost, 127.0.0.1, [::1]) may use http: serve the page over https"
+        ));
+    }
+    Ok(())
+}
+
+fn check_redirect_uris(uris: &[String], origins: &[String], problems: &mut Vec<Problem>) {
+    const SETTING: &str = "DANCE_ALLOWED_REDIRECT_URIS";
+    if uris.is_empty() {
+        problems.push(Problem::error(
+            SETTING,
+            "no redirect URI is allowed, so every code exchange would be refused; list the \
+             callback URL registered on the OAuth consumer, such as https://user.github.io/repo/",
+        ));
+    }
+    for (i, uri) in uris.iter().enumerate() {
+        if uris[..i].contains(uri) {
+            problems.push(Problem::warning(SETTING, format!("`{uri}` is listed twice")));
+        }
+        let url = match Url::parse(uri) {
+            Ok(url) => url,
+            Err(e) => {
+                problems.push(Problem::error(
+                    SETTING,
+                    format!("`{uri}` is not an absolute URL ({e})"),
+                ));
+                continue;
+            }
+        };
+        match url.scheme() {
+            "https" => {}
+            "http" if is_loopback_host(&url) => {}
+            "http" => problems.push(Problem::error(
+                SETTING,
+                format!(
+                    "`{uri}` uses http, which would expose authorization codes; use https \
+                     (plain http is allowed only for loopback hosts)"
+                ),
+            )),
+            other => problems.push(Problem::error(
+                SETTING,
+                format!("`{uri}` has the scheme `{other}`; a web page's redirect URI is https"),
+            )),
+        }
+        if url.fragment().is_some() {
+            problems.push(Problem::error(
+                SETTING,
+                format!("`{uri}` has a #fragment, which RFC 6749 3.1.2 forbids in redirect URIs"),
+            ));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            problems.push(Problem::error(SETTING, format!("`{uri}` contains credentials")));
+        }
+        if url.as_str() != uri {
+            problems.push(Problem::error(
+                SETTING,
+                format!(
+                    "`{uri}` is not in the normalized form that browsers and the SPA send \
+                     (`{}`), so it would never match: write that",
+                    url.as_str()
+                ),
+            ));
+        }
+        let origin = url.origin().ascii_serialization();
+        if !origins.is_empty() && !origins.contains(&origin) {
+            problems.push(Problem::warning(
+                SETTING,
+                format!(
+                    "the origin of `{uri}` (`{origin}`) is not in DANCE_ALLOWED_ORIGINS, so the \
+                     page it leads to could not call the relay"
+                ),
+            ));
+        }
+    }
+}
+
+fn check_limits(limits: &Limits, problems: &mut Vec<Problem>) {
+    if limits.max_body_bytes < 1024 {
+        problems.push(Problem::error(
+            "DANCE_MAX_BODY_BYTES",
+            format!(
+                "{} bytes is too small for a code exchange; use at least 1024 (default 8192)",
+                limits.max_body_bytes
+            ),
+        ));
+    } else if limits.max_body_bytes > 1024 * 1024 {
+        problems.push(Problem::warning(
+            "DANCE_MAX_BODY_BYTES",
+            "more than 1 MiB: a token request is a few hundred bytes, so this only helps abuse",
+        ));
+    }
+    if limits.max_header_bytes < 2048 {
+        problems.push(Problem::error(
+            "DANCE_MAX_HEADER_BYTES",
+            format!(
+                "{} bytes is smaller than the headers browsers send; use at least 2048 (default 8192)",
+                limits.max_header_bytes
+            ),
+        ));
+    } else if limits.max_header_bytes > 256 * 1024 {
+        problems.push(Problem::error(
+            "DANCE_MAX_HEADER_BYTES",
+            "more than 256 KiB; use at most 262144 (default 8192)",
+        ));
+    }
+    if limits.max_concurrency == 0 {
+        problems.push(Problem::error(
+            "DANCE_MAX_CONCURRENCY",
+            "0 would never forward anything; use at least 1 (default 256)",
+        ));
+    }
+    if limits.upstream_timeout.is_zero() {
+        problems.push(Problem::error(
+            "DANCE_UPSTREAM_TIMEOUT",
+            "0 would time out every exchange; use something like 10s",
+        ));
+    } else if limits.upstream_timeout > Duration::from_secs(60) {
+        problems.push(Problem::warning(
+            "DANCE_UPSTREAM_TIMEOUT",
+            "more than a minute: browsers and users give up long before that",
+        ));
+    }
+    if limits.body_timeout.is_zero() || limits.header_timeout.is_zero() {
+        problems.push(Problem::error(
+            "limits",
+            "the body and header timeouts must be longer than zero",
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sound() -> Config {
+        let mut config = Config::new(ClientId::new("key"), ClientSecret::new("secret"));
+        config.allowed_origins = vec!["https://user.github.io".into(), "http://127.0.0.1:8080".into()];
+        config.allowed_redirect_uris =
+            vec!["https://user.github.io/repo/".into(), "http://127.0.0.1:8080/".into()];
+        config
+    }
+
+    fn errors_of(config: &Config) -> Vec<String> {
+        config
+            .problems()
+            .into_iter()
+            .filter(|p| p.severity == Severity::Error)
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_sound_configuration_has_no_problem() {
+        assert_eq!(sound().problems(), vec![]);
+        assert!(sound().validate().is_ok());
+        assert_eq!(default_token_url().as_str(), DEFAULT_TOKEN_URL);
+    }
+
+    #[test]
+    fn each_bad_origin_gets_a_precise_message() {
+        let cases = [
+            ("https://user.github.io/", "trailing slash"),
+            ("https://user.github.io/repo/", "has a path"),
+            ("http://example.com", "uses http"),
+            ("https://User.GitHub.io", "lower-case host"),
+            ("https://example.com:443", "no default port"),
+            ("*", "`*` is not supported"),
+            ("null", "sandboxed"),
+            ("user.github.io", "is not an origin"),
+            ("ftp://example.com", "not an http or https origin"),
+            ("https://a@example.com", "credentials"),
+            ("https://example.com?x", "query or fragment"),
+        ];
+        for (origin, expected) in cases {
+            let mut config = sound();
+            config.allowed_origins.push(origin.to_owned());
+            let errors = errors_of(&config);
+            assert_eq!(errors.len(), 1, "{origin}: {errors:?}");
+            assert!(errors[0].contains(expected), "{origin}: {}", errors[0]);
+            assert!(errors[0].starts_with("error: DANCE_ALLOWED_ORIGINS: "), "{}", errors[0]);
+        }
+        for ok in ["http://localhost:8080", "http://[::1]:3000", "https://example.com:8443"] {
+            let mut config = sound();
+            config.allowed_origins.push(ok.to_owned());
+            assert_eq!(errors_of(&config), Vec::<String>::new(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn each_bad_redirect_uri_gets_a_precise_message() {
+        let cases = [
+            ("http://example.com/cb", "uses http"),
+            ("https://user.github.io/repo/#x", "fragment"),
+            ("https://user.github.io", "normalized form"),
+            ("/relative", "not an absolute URL"),
+            ("myapp://callback", "scheme `myapp`"),
+        ];
+        for (uri, expected) in cases {
+            let mut config = sound();
+            config.allowed_redirect_uris.push(uri.to_owned());
+            let errors = errors_of(&config);
+            assert!(!errors.is_empty(), "{uri}");
+            assert!(errors.iter().any(|e| e.contains(expected)), "{uri}: {errors:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_urls_and_limits_are_checked() {
+        let mut config = sound();
+        config.client_secret = ClientSecret::new("");
+        assert!(errors_of(&config)[0].contains("the client secret is empty"));
+
+        let mut config = sound();
+        config.client_id = ClientId::new("a:b");
+        assert!(errors_of(&config)[0].contains("':'"));
+
+        let mut config = sound();
+        config.token_url = Url::parse("http://bitbucket.org/site/oauth2/access_token").expect("url");
+        assert!(errors_of(&config)[0].contains("clear text"));
+        config.token_url = Url::parse("http://127.0.0.1:9090/site/oauth2/access_token").expect("url");
+        assert!(errors_of(&config).is_empty());
+
+        let mut config = sound();
+        config.limits.max_concurrency = 0;
+        config.limits.max_body_bytes = 10;
+        config.limits.upstream_timeout = Duration::ZERO;
+        assert_eq!(errors_of(&config).len(), 3);
+
+        let mut config = sound();
+        config.allowed_origins.clear();
+        config.allowed_redirect_uris.clear();
+        let errors = errors_of(&config);
+        assert!(errors[0].contains("no origin is allowed") && errors[1].contains("no redirect URI"));
+        config.allow_missing_origin = true;
+        assert_eq!(errors_of(&config).len(), 1);
+    }
+
+    #[test]
+    fn warnings_do_not_fail_validation() {
+        let mut config = sound();
+        config.allowed_redirect_uris.push("https://elsewhere.example/cb".into());
+        config.trust_proxy = true;
+        let problems = config.problems();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems.iter().all(|p| p.severity == Severity::Warning));
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn debug_and_errors_never_show_the_secret() {
+        let mut config = sound();
+        config.client_secret = ClientSecret::new(" hunter2-secret ");
+        config.client_id = ClientId::new("");
+        let printed = format!("{config:?} {:?} {}", config.problems(), config.validate().expect_err("bad"));
+        assert!(!printed.contains("hunter2"), "{printed}");
+    }
+}

@@ -1,0 +1,118 @@
+//! dance-relay: the token relay of oauth-dance.
+//!
+//! To the browser, the relay is an OAuth 2.0 token endpoint for a public
+//! client (RFC 6749 4.1.3 and 6, with PKCE per RFC 7636); to Bitbucket it is
+//! the confidential client that holds the secret. It keeps no state between
+//! requests, so any number of copies behave as one.
+//!
+//! Map of the modules:
+//! - [`config`]: [`Config`], its [`Limits`], and [`Config::problems`], the
+//!   validation behind `dance-relay check`.
+//! - [`cli`]: flags and `DANCE_*` variables ([`cli::Cli`]) turned into a `Config`.
+//! - `routes`: the HTTP surface (`/token`, `/healthz`, `/metrics`), the order
+//!   of the gates a token request passes, and the access log.
+//! - `cors`: the origin allowlist, enforced by the server, and CORS headers.
+//! - `limits`: the per-address rate limiter and the header size check.
+//! - `upstream`: the pooled client that adds client authentication, and the
+//!   classification of the token endpoint's answers.
+//! - `error`: how every request can end ([`Outcome`]) and the RFC 6749 5.2
+//!   body of each failure.
+//! - `metrics`: Prometheus counters and the upstream latency histogram.
+//! - `server`: the hyper accept loop with header limits and graceful shutdown.
+//! - [`logging`]: the binary's log output.
+//!
+//! Start it in-process with [`run`] on a listener of your own (tests use
+//! `127.0.0.1:0`), or call [`app`] and drive the router with
+//! `tower::ServiceExt::oneshot` without any socket.
+
+pub mod cli;
+pub mod config;
+mod cors;
+mod error;
+mod limits;
+pub mod logging;
+mod metrics;
+mod routes;
+mod server;
+mod upstream;
+
+pub use config::{Config, ConfigError, DEFAULT_TOKEN_URL, Limits, Problem, Severity};
+pub use error::Outcome;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Why the relay could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The configuration has errors.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The HTTP client for the token endpoint could not be built.
+    #[error("cannot set up the HTTP client for the token endpoint: {0}")]
+    Client(#[source] reqwest::Error),
+}
+
+/// The relay's router, for serving or for `oneshot` tests.
+///
+/// The configuration is used as given; [`run`] validates it first.
+///
+/// # Panics
+///
+/// If the TLS client cannot be initialised, which does not happen with the
+/// bundled rustls and its built-in roots. Use [`try_app`] to get an error.
+pub fn app(config: Config) -> axum::Router {
+    match try_app(config) {
+        Ok(router) => router,
+        Err(error) => panic!("{error}"),
+    }
+}
+
+/// The relay's router, or why its HTTP client could not be built.
+pub fn try_app(config: Config) -> Result<axum::Router, RunError> {
+    let relay = routes::Relay::new(config).map_err(RunError::Client)?;
+    Ok(routes::router(Arc::new(relay)))
+}
+
+/// Validates `config`, then serves it on `listener` until `shutdown`
+/// completes. Requests in flight then finish (for at most the upstream and
+/// body timeouts plus a second) before it returns.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), RunError> {
+    config.validate()?;
+    let limits = config.limits.clone();
+    let router = try_app(config)?;
+    let drain = limits.upstream_timeout + limits.body_timeout + Duration::from_secs(1);
+    server::serve(listener, router, &limits, drain, shutdown).await;
+    Ok(())
+}
+
+/// Completes on Ctrl-C or, on Unix, SIGTERM: the binary's shutdown trigger.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("Ctrl-C received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,416 @@
+//! The only module that talks to the network.
+//!
+//! Three destinations, three kinds of request:
+//! - the app's own `config.json` (a plain GET);
+//! - the relay's token endpoint: a `POST` with an
+//!   `application/x-www-form-urlencoded` body (a CORS "simple" request, so no
+//!   preflight), for both the code exchange and refreshes;
+//! - Bitbucket's API, `GET /2.0/user` and `GET /2.0/user/emails`, with only
+//!   `Authorization: Bearer ...`: any other custom header would fail
+//!   Bitbucket's CORS preflight. Tokens never go in a URL.
+//!
+//! Every request has a deadline (an `AbortController` fired by a timer), sends
+//! no cookies and no referrer, and bypasses the HTTP cache. Every failure is
+//! mapped to a typed [`Problem`] by a pure function ([`relay_reply`],
+//! [`api_reply`], [`config_reply`]) that native tests exercise with the
+//! exact bodies the relay and Bitbucket send.
+
+use crate::config::Config;
+use crate::problem::{Deployment, Permission, Problem};
+use dance_protocol::AccessToken;
+use dance_protocol::bitbucket::{ApiError, Email, Paginated, User};
+use dance_protocol::token::{ErrorCode, TokenError, TokenRequest, TokenResponse};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+/// Seconds to wait for `config.json`.
+pub const CONFIG_TIMEOUT_S: u32 = 15;
+/// Seconds to wait for the relay (its own upstream deadline is 10 s).
+pub const RELAY_TIMEOUT_S: u32 = 20;
+/// Seconds to wait for Bitbucket's API.
+pub const API_TIMEOUT_S: u32 = 20;
+/// The most pages of email addresses fetched.
+pub const MAX_EMAIL_PAGES: usize = 10;
+
+/// An HTTP answer, whatever its status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// The body as text.
+    pub body: String,
+    /// `Retry-After` in seconds, when present and readable.
+    pub retry_after: Option<u32>,
+}
+
+/// Why there is no answer at all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The request never got an answer: offline, refused connection, DNS, or
+    /// a CORS refusal (which browsers report the same way).
+    Network(String),
+    /// No answer within the deadline, in seconds.
+    Timeout(u32),
+}
+
+/// Which grant a relay call was for: the same error means different things.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grant {
+    /// The code exchange.
+    Code,
+    /// A refresh.
+    Refresh,
+}
+
+// ---- pure mapping of answers -------------------------------------------------
+
+/// Reads the relay's answer: tokens, or the problem in plain words.
+/// See the error table in `crates/relay/README.md`.
+pub fn relay_reply(reply: &Reply, grant: Grant, deployment: &Deployment) -> Result<TokenResponse, Problem> {
+    if reply.status == 200 {
+        let tokens: TokenResponse = serde_json::from_str(&reply.body)
+            .map_err(|e| Problem::malformed("The sign-in relay", format!("token response: {e}")))?;
+        if tokens.token_type != "bearer" {
+            return Err(Problem::malformed(
+                "The sign-in relay",
+                format!("token_type is \"{}\", not \"bearer\"", tokens.token_type),
+            ));
+        }
+        return Ok(tokens);
+    }
+    let error: Option<TokenError> = serde_json::from_str(&reply.body).ok();
+    let code = error.as_ref().map(|e| e.error.clone());
+    let description = error.as_ref().and_then(|e| e.error_description.clone()).unwrap_or_default();
+    let detail = match &error {
+        Some(error) => format!("HTTP {}: {error}", reply.status),
+        None => format!("HTTP {}", reply.status),
+    };
+    match (reply.status, code, grant) {
+        (400, Some(ErrorCode::InvalidRequest), Grant::Code) if description.contains("redirect_uri") => {
+            Err(Problem::relay_refused_redirect(deployment, &description))
+        }
+        (400 | 401, Some(ErrorCode::InvalidGrant), Grant::Code) => Err(Problem::code_rejected(&detail)),
+        // Bitbucket answers a dead refresh token with invalid_request.
+        (400 | 401, Some(ErrorCode::InvalidGrant | ErrorCode::InvalidRequest), Grant::Refresh) => {
+            Err(Problem::session_expired(&detail))
+        }
+        (_, Some(ErrorCode::InvalidClient), _) => Err(Problem::relay_client_rejected(&detail)),
+        (403, _, _) => Err(Problem::relay_refused_origin(deployment, &detail)),
+        (429 | 503, _, _) => Err(Problem::relay_busy(reply.retry_after, &detail)),
+        (502, Some(ErrorCode::Other(code)), _) if code == "server_error" => Err(Problem::upstream_broken(&detail)),
+        (502 | 504, _, _) => Err(Problem::upstream_unavailable(&detail)),
+        (_, None, _) if reply.status >= 500 => Err(Problem::relay_failed(&detail)),
+        _ => Err(Problem::relay_failed(&detail)),
+    }
+}
+
+/// Reads an answer of Bitbucket's API into `T`, or the problem.
+/// `permission` names the consumer permission the call needs, for a 403.
+pub fn api_reply<T: DeserializeOwned>(reply: &Reply, permission: Permission) -> Result<T, Problem> {
+    if reply.status == 200 {
+        return serde_json::from_str(&reply.body).map_err(|e| Problem::malformed("Bitbucket", e.to_string()));
+    }
+    let message = serde_json::from_str::<ApiError>(&reply.body).ok();
+    let text = message.as_ref().map(|m| m.error.message.clone()).unwrap_or_default();
+    match reply.status {
+        401 if message.as_ref().is_some_and(ApiError::is_token_expired) => Err(Problem::token_expired()),
+        401 => Err(Problem::api_unauthorized(&text)),
+        403 => Err(Problem::api_forbidden(permission, &text)),
+        429 => Err(Problem::api_rate_limited(reply.retry_after)),
+        status @ 500..=599 => Err(Problem::api_server(status)),
+        status => Err(Problem::api_failed(status, &text)),
+    }
+}
+
+/// Reads the answer for `config.json`.
+pub fn config_reply(reply: &Reply, config_url: &str) -> Result<Config, Problem> {
+    match reply.status {
+        200 => Config::parse(&reply.body).map_err(Problem::config_invalid),
+        404 => Err(Problem::config_missing(config_url)),
+        status => Err(Problem::config_unreachable(config_url, format!("HTTP {status}"))),
+    }
+}
+
+/// The next page of a paginated answer, only if it stays under the API base
+/// (the access token is never sent anywhere else).
+pub fn next_page(api_base: &Url, next: Option<&str>) -> Option<Url> {
+    let next = Url::parse(next?).ok()?;
+    let same_origin = next.origin() == api_base.origin();
+    (same_origin && next.path().starts_with(api_base.path())).then_some(next)
+}
+
+// ---- the requests ----------------------------------------------------------
+
+/// Fetches and checks `config.json` at `url`.
+pub async fn fetch_config(url: &Url) -> Result<Config, Problem> {
+    match send(Outgoing { method: "GET", url: url.as_str(), bearer: None, form: None, timeout_s: CONFIG_TIMEOUT_S }).await {
+        Ok(reply) => config_reply(&reply, url.as_str()),
+        Err(Failure::Network(detail)) => Err(Problem::config_unreachable(url.as_str(), detail)),
+        Err(Failure::Timeout(s)) => {
+            Err(Problem::config_unreachable(url.as_str(), format!("no answer within {s} s")))
+        }
+    }
+}
+
+/// Sends a token request to the relay.
+pub async fn token(relay_url: &Url, request: &TokenRequest, deployment: &Deployment) -> Result<TokenResponse, Problem> {
+    let grant = match request {
+        TokenRequest::AuthorizationCode { .. } => Grant::Code,
+        TokenRequest::RefreshToken { .. } => Grant::Refresh,
+    };
+    let outgoing = Outgoing {
+        method: "POST",
+        url: relay_url.as_str(),
+        bearer: None,
+        form: Some(request.to_form()),
+        timeout_s: RELAY_TIMEOUT_S,
+    };
+    match send(outgoing).await {
+        Ok(reply) => relay_reply(&reply, grant, deployment),
+        Err(Failure::Network(detail)) => Err(Problem::relay_unreachable(deployment, detail)),
+        Err(Failure::Timeout(s)) => Err(Problem::relay_slow(s)),
+    }
+}
+
+/// `GET {api_base}user`.
+pub async fn user(api_base: &Url, token: &AccessToken, deployment: &Deployment) -> Result<User, Problem> {
+    let url = api_base.join("user").map_err(|e| Problem::api_unreachable(deployment, e.to_string()))?;
+    api_get(&url, token, Permission::Account, deployment).await
+}
+
+/// `GET {api_base}user/emails`, following `next` for up to
+/// [`MAX_EMAIL_PAGES`] pages.
+pub async fn emails(api_base: &Url, token: &AccessToken, deployment: &Deployment) -> Result<Vec<Email>, Problem> {
+    let mut url = api_base.join("user/emails").map_err(|e| Problem::api_unreachable(deployment, e.to_string()))?;
+    let mut all = Vec::new();
+    for _ in 0..MAX_EMAIL_PAGES {
+        let page: Paginated<Email> = api_get(&url, token, Permission::Email, deployment).await?;
+        all.extend(page.values);
+        match next_page(api_base, page.next.as_deref()) {
+            Some(next) => url = next,
+            None => break,
+        }
+    }
+    Ok(all)
+}
+
+/// One authenticated API GET.
+async fn api_get<T: DeserializeOwned>(
+    url: &Url,
+    token: &AccessToken,
+    permission: Permission,
+    deployment: &Deployment,
+) -> Result<T, Problem> {
+    let outgoing =
+        Outgoing { method: "GET", url: url.as_str(), bearer: Some(token.secret()), form: None, timeout_s: API_TIMEOUT_S };
+    match send(outgoing).await {
+        Ok(reply) => api_reply(&reply, permission),
+        Err(Failure::Network(detail)) => Err(Problem::api_unreachable(deployment, detail)),
+        Err(Failure::Timeout(s)) => Err(Problem::api_unreachable(deployment, format!("no answer within {s} s"))),
+    }
+}
+
+/// A request about to be sent.
+struct Outgoing<'a> {
+    method: &'static str,
+    url: &'a str,
+    bearer: Option<&'a str>,
+    form: Option<String>,
+    timeout_s: u32,
+}
+
+/// Sends a request with `fetch` and reads the whole answer, within the deadline.
+async fn send(outgoing: Outgoing<'_>) -> Result<Reply, Failure> {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use wasm_bindgen::{JsCast as _, JsValue};
+    use wasm_bindgen_futures::JsFuture;
+    use web_sys::{
+        AbortController, Headers, ReferrerPolicy, RequestCache, RequestCredentials, RequestInit, RequestMode,
+        Response,
+    };
+
+    let network = |what: &str, error: JsValue| -> Failure {
+        let text = error
+            .dyn_ref::<js_sys::Error>()
+            .map(|e| String::from(e.message()))
+            .or_else(|| error.as_string())
+            .unwrap_or_else(|| "unknown error".to_owned());
+        Failure::Network(format!("{what}: {text}"))
+    };
+
+    let window = web_sys::window().ok_or_else(|| Failure::Network("no window".to_owned()))?;
+    let init = RequestInit::new();
+    init.set_method(outgoing.method);
+    init.set_mode(RequestMode::Cors);
+    init.set_credentials(RequestCredentials::Omit);
+    init.set_cache(RequestCache::NoStore);
+    init.set_referrer_policy(ReferrerPolicy::NoReferrer);
+    let headers = Headers::new().map_err(|e| network("headers", e))?;
+    if let Some(token) = outgoing.bearer {
+        headers.set("Authorization", &format!("Bearer {token}")).map_err(|e| network("headers", e))?;
+    }
+    if let Some(form) = &outgoing.form {
+        headers.set("Content-Type", "application/x-www-form-urlencoded").map_err(|e| network("headers", e))?;
+        init.set_body(&JsValue::from_str(form));
+    }
+    init.set_headers(&headers);
+
+    // The deadline: a timer aborts the request (and the body read). Dropping
+    // the timer when we return cancels it.
+    let timed_out = Rc::new(Cell::new(false));
+    let controller = AbortController::new().ok();
+    if let Some(controller) = &controller {
+        init.set_signal(Some(&controller.signal()));
+    }
+    let _deadline = controller.map(|controller| {
+        let timed_out = timed_out.clone();
+        gloo_timers::callback::Timeout::new(outgoing.timeout_s.saturating_mul(1000), move || {
+            timed_out.set(true);
+            controller.abort();
+        })
+    });
+    let failed = |what: &str, error: JsValue| {
+        if timed_out.get() { Failure::Timeout(outgoing.timeout_s) } else { network(what, error) }
+    };
+
+    let promise = window.fetch_with_str_and_init(outgoing.url, &init);
+    let response = JsFuture::from(promise).await.map_err(|e| failed("fetch", e))?;
+    let response: Response = response.dyn_into().map_err(|e| failed("fetch", e))?;
+    let status = response.status();
+    let retry_after = response.headers().get("retry-after").ok().flatten().and_then(|v| v.trim().parse().ok());
+    let text = response.text().map_err(|e| failed("body", e))?;
+    let body = JsFuture::from(text).await.map_err(|e| failed("body", e))?.as_string().unwrap_or_default();
+    Ok(Reply { status, body, retry_after })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::ProblemKind;
+
+    fn reply(status: u16, body: &str) -> Reply {
+        Reply { status, body: body.to_owned(), retry_after: None }
+    }
+
+    fn deployment() -> Deployment {
+        Deployment {
+            origin: "http://127.0.0.1:8080".into(),
+            redirect_uri: "http://127.0.0.1:8080/".into(),
+            relay_url: "http://127.0.0.1:8787/token".into(),
+            api_base: "http://127.0.0.1:9090/2.0/".into(),
+        }
+    }
+
+    /// Maps a relay answer and returns the problem's kind, or "ok".
+    fn relay(status: u16, body: &str, grant: Grant) -> &'static str {
+        match relay_reply(&reply(status, body), grant, &deployment()) {
+            Ok(_) => "ok",
+            Err(problem) => problem.kind.slug(),
+        }
+    }
+
+    #[test]
+    fn relay_success() {
+        let body = r#"{"access_token":"at","token_type":"Bearer","expires_in":"7200","refresh_token":"rt","scopes":"account email"}"#;
+        let tokens = relay_reply(&reply(200, body), Grant::Code, &deployment()).expect("tokens");
+        assert_eq!(tokens.access_token.secret(), "at");
+        assert_eq!(tokens.expires_in, Some(7200));
+        assert_eq!(tokens.scope.as_deref(), Some("account email"));
+        assert_eq!(relay(200, r#"{"access_token":"at","token_type":"mac"}"#, Grant::Code), "malformed");
+        assert_eq!(relay(200, "<html>", Grant::Code), "malformed");
+        assert_eq!(relay(200, r#"{"token_type":"bearer"}"#, Grant::Code), "malformed");
+    }
+
+    #[test]
+    fn relay_error_table() {
+        use Grant::{Code, Refresh};
+        let e = |code: &str, description: &str| format!(r#"{{"error":"{code}","error_description":"{description}"}}"#);
+        let cases = [
+            (400, e("invalid_request", "redirect_uri is not on the relay's allowlist"), Code, "relay-refused-redirect"),
+            (400, e("invalid_grant", "The code has expired"), Code, "code-rejected"),
+            (400, e("invalid_grant", "Invalid refresh_token"), Refresh, "session-expired"),
+            (400, e("invalid_request", "Invalid refresh_token"), Refresh, "session-expired"),
+            (400, e("invalid_request", "the field `code` is missing"), Code, "relay-failed"),
+            (400, e("unsupported_grant_type", "x"), Code, "relay-failed"),
+            (401, e("invalid_client", "Bad credentials"), Code, "relay-client-rejected"),
+            (401, e("invalid_client", "Bad credentials"), Refresh, "relay-client-rejected"),
+            (403, e("invalid_request", "origin not allowed"), Code, "relay-refused-origin"),
+            (429, e("temporarily_unavailable", "slow down"), Code, "relay-busy"),
+            (503, e("temporarily_unavailable", "busy"), Refresh, "relay-busy"),
+            (502, e("temporarily_unavailable", "Bitbucket could not be reached"), Code, "upstream-unavailable"),
+            (502, e("server_error", "not OAuth"), Code, "upstream-broken"),
+            (504, e("temporarily_unavailable", "timeout"), Code, "upstream-unavailable"),
+            (500, "oops".to_owned(), Code, "relay-failed"),
+            (431, String::new(), Code, "relay-failed"),
+        ];
+        for (status, body, grant, expected) in cases {
+            assert_eq!(relay(status, &body, grant), expected, "{status} {body} {grant:?}");
+        }
+    }
+
+    #[test]
+    fn relay_problems_keep_the_details_and_retry_after() {
+        let busy = Reply {
+            status: 429,
+            body: r#"{"error":"temporarily_unavailable","error_description":"rate limited"}"#.into(),
+            retry_after: Some(7),
+        };
+        let problem = relay_reply(&busy, Grant::Code, &deployment()).expect_err("busy");
+        assert!(problem.explanation.contains("7 seconds"), "{}", problem.explanation);
+        assert_eq!(problem.detail.as_deref(), Some("HTTP 429: temporarily_unavailable: rate limited"));
+    }
+
+    #[test]
+    fn api_answers() {
+        let user: User = api_reply(&reply(200, r#"{"display_name":"Alice"}"#), Permission::Account).expect("user");
+        assert_eq!(user.display_name.as_deref(), Some("Alice"));
+        let kind = |status: u16, body: &str| {
+            api_reply::<User>(&reply(status, body), Permission::Account).expect_err("a problem").kind
+        };
+        assert_eq!(kind(401, r#"{"type":"error","error":{"message":"Access token expired."}}"#), ProblemKind::TokenExpired);
+        assert_eq!(
+            kind(401, r#"{"type":"error","error":{"message":"Token is invalid, expired, or not supported for this endpoint."}}"#),
+            ProblemKind::ApiUnauthorized
+        );
+        assert_eq!(kind(401, "not json"), ProblemKind::ApiUnauthorized);
+        assert_eq!(kind(403, r#"{"type":"error","error":{"message":"Forbidden"}}"#), ProblemKind::ApiForbidden);
+        assert_eq!(kind(429, ""), ProblemKind::ApiRateLimited);
+        assert_eq!(kind(500, ""), ProblemKind::ApiServer);
+        assert_eq!(kind(503, "<html>"), ProblemKind::ApiServer);
+        assert_eq!(kind(404, r#"{"type":"error","error":{"message":"Resource not found"}}"#), ProblemKind::ApiFailed);
+        assert_eq!(kind(200, "{\"display_name\": 5}"), ProblemKind::Malformed);
+        assert_eq!(kind(200, "<html>"), ProblemKind::Malformed);
+    }
+
+    #[test]
+    fn forbidden_emails_name_the_email_permission() {
+        let problem = api_reply::<Paginated<Email>>(&reply(403, "{}"), Permission::Email).expect_err("forbidden");
+        assert!(problem.explanation.contains("Account: Email"), "{}", problem.explanation);
+    }
+
+    #[test]
+    fn config_answers() {
+        let url = "https://user.github.io/repo/config.json";
+        assert!(config_reply(&reply(200, include_str!("../config.json")), url).is_ok());
+        assert_eq!(config_reply(&reply(404, "nope"), url).expect_err("missing").kind, ProblemKind::ConfigMissing);
+        assert_eq!(config_reply(&reply(500, ""), url).expect_err("broken").kind, ProblemKind::ConfigUnreachable);
+        let invalid = config_reply(&reply(200, "{}"), url).expect_err("invalid");
+        assert_eq!(invalid.kind, ProblemKind::ConfigInvalid);
+        assert_eq!(invalid.checklist.len(), 4, "{:?}", invalid.checklist);
+    }
+
+    #[test]
+    fn pagination_never_leaves_the_api() {
+        let base = Url::parse("https://api.bitbucket.org/2.0/").expect("base");
+        assert_eq!(
+            next_page(&base, Some("https://api.bitbucket.org/2.0/user/emails?page=2")).map(String::from),
+            Some("https://api.bitbucket.org/2.0/user/emails?page=2".to_owned())
+        );
+        assert_eq!(next_page(&base, Some("https://evil.example/2.0/user/emails?page=2")), None);
+        assert_eq!(next_page(&base, Some("http://api.bitbucket.org/2.0/user/emails")), None);
+        assert_eq!(next_page(&base, Some("https://api.bitbucket.org/1.0/x")), None);
+        assert_eq!(next_page(&base, Some("/2.0/user/emails?page=2")), None, "relative next is refused");
+        assert_eq!(next_page(&base, None), None);
+    }
+}

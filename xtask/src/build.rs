@@ -1,0 +1,177 @@
+//! `cargo xtask build`: the SPA's release bundle in `dist/`, and what it weighs.
+//!
+//! Trunk does the work (`trunk build --release`); `Trunk.toml` selects the
+//! size-tuned `wasm-release` cargo profile, pins wasm-bindgen and wasm-opt, and
+//! keeps trunk offline. Afterwards every file in `dist/` is listed with its size
+//! raw, gzip-compressed (level 9) and brotli-compressed (quality 11): the last
+//! two are what a browser downloads from a server that compresses.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::setup::WASM_TARGET;
+use crate::util::{self, step};
+
+/// Options of `cargo xtask build`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct BuildArgs {
+    /// The URL path the site is served under, e.g. `/repo/` for GitHub Pages (default `/`).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) public_url: Option<String>,
+    /// Skip the tool check of `cargo xtask setup`.
+    #[arg(long)]
+    pub(crate) no_setup: bool,
+}
+
+/// Runs `cargo xtask build`; returns the absolute path of `dist/`.
+pub(crate) fn run(args: &BuildArgs) -> Result<PathBuf> {
+    if !args.no_setup {
+        crate::setup::ensure_all()?;
+    }
+    fetch_wasm_dependencies()?;
+    trunk_build(args.public_url.as_deref())?;
+    let dist = dist_dir();
+    print_sizes(&dist)?;
+    Ok(dist)
+}
+
+/// The absolute path of `dist/`.
+pub(crate) fn dist_dir() -> PathBuf {
+    util::root().join("dist")
+}
+
+/// Trunk runs cargo with `--offline` (Trunk.toml): download the crates the wasm
+/// build needs first, which is a no-op when they are already in cargo's cache.
+fn fetch_wasm_dependencies() -> Result<()> {
+    step(format!("fetching crates for {WASM_TARGET}"));
+    util::run(util::cargo().args(["fetch", "--target", WASM_TARGET]))
+}
+
+fn trunk_build(public_url: Option<&str>) -> Result<()> {
+    step("building the SPA: trunk build --release (profile wasm-release, wasm-opt)");
+    let mut command = Command::new("trunk");
+    command.current_dir(util::root()).args(["build", "--release"]);
+    if let Some(url) = public_url {
+        command.args(["--public-url", url]);
+    }
+    // Trunk runs `cargo` from PATH; make it the same cargo that runs us.
+    command.env("CARGO", util::cargo_program());
+    util::run(&mut command).context("the SPA did not build")
+}
+
+/// One row of the size table.
+struct Sizes {
+    name: String,
+    raw: u64,
+    gzip: u64,
+    brotli: u64,
+}
+
+/// Prints every file under `dist` with its raw, gzip and brotli sizes, and the total.
+fn print_sizes(dist: &Path) -> Result<()> {
+    let mut files = Vec::new();
+    collect_files(dist, &mut files)?;
+    files.sort();
+    let mut rows = Vec::new();
+    for path in &files {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("could not read {}", path.display()))?;
+        let name = path
+            .strip_prefix(dist)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .into_owned();
+        rows.push(Sizes {
+            name,
+            raw: bytes.len() as u64,
+            gzip: gzip_len(&bytes)?,
+            brotli: brotli_len(&bytes)?,
+        });
+    }
+    let total = Sizes {
+        name: "total".to_owned(),
+        raw: rows.iter().map(|row| row.raw).sum(),
+        gzip: rows.iter().map(|row| row.gzip).sum(),
+        brotli: rows.iter().map(|row| row.brotli).sum(),
+    };
+    step(format!("dist/ ({})", dist.display()));
+    let width = rows
+        .iter()
+        .map(|row| row.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let line = |row: &Sizes| {
+        format!(
+            "    {:<width$}  {:>10}  {:>10}  {:>10}",
+            row.name,
+            util::human_size(row.raw),
+            util::human_size(row.gzip),
+            util::human_size(row.brotli),
+        )
+    };
+    println!("    {:<width$}  {:>10}  {:>10}  {:>10}", "file", "raw", "gzip", "brotli");
+    for row in &rows {
+        println!("{}", line(row));
+    }
+    println!("{}", line(&total));
+    Ok(())
+}
+
+fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("could not list {}", dir.display()))?;
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("could not list {}", dir.display()))?
+            .path();
+        if path.is_dir() {
+            collect_files(&path, files)?;
+        } else {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The gzip size at the best compression level.
+fn gzip_len(bytes: &[u8]) -> Result<u64> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(bytes).context("gzip failed")?;
+    Ok(encoder.finish().context("gzip failed")?.len() as u64)
+}
+
+/// The brotli size at the best quality (11) with a 4 MiB window, as static servers use.
+fn brotli_len(bytes: &[u8]) -> Result<u64> {
+    Ok(brotli_compress(bytes)?.len() as u64)
+}
+
+fn brotli_compress(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut writer = brotli::CompressorWriter::new(Vec::new(), 64 * 1024, 11, 22);
+    writer.write_all(bytes).context("brotli failed")?;
+    // Taking the inner writer back ends the stream.
+    Ok(writer.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compressed_sizes_shrink_repetitive_input_and_round_trip() {
+        let text = "Sign in with Bitbucket. ".repeat(200);
+        let gzip = gzip_len(text.as_bytes()).expect("gzip");
+        let brotli = brotli_len(text.as_bytes()).expect("brotli");
+        assert!(gzip > 0 && gzip < 200, "gzip size {gzip}");
+        assert!(brotli > 0 && brotli < 200, "brotli size {brotli}");
+
+        let mut decoded = Vec::new();
+        let compressed = brotli_compress(text.as_bytes()).expect("brotli");
+        brotli::BrotliDecompress(&mut compressed.as_slice(), &mut decoded).expect("decompress");
+        assert_eq!(decoded, text.as_bytes());
+        assert_eq!(compressed.len() as u64, brotli);
+    }
+}

@@ -1,0 +1,67 @@
+//! `cargo xtask`: the project's automation, written in Rust so it runs wherever
+//! cargo does.
+//!
+//! Commands:
+//! - `cargo xtask setup`: installs whatever of the toolchain is missing (the
+//!   wasm32 target, trunk 0.21, wasm-bindgen-cli at the version in Cargo.lock,
+//!   wasm-opt from npm's `binaryen@132`, Chromium and ChromeDriver) and skips
+//!   what is present. `--check` only reports.
+//! - `cargo xtask build`: set-up, then `trunk build --release` into `dist/`, then a
+//!   table of every file's size raw, gzipped and brotli-compressed.
+//!   `--public-url /repo/` builds for a sub-path.
+//! - `cargo xtask test`: set-up, then every test in order: native workspace tests,
+//!   wasm tests in headless Chromium, the release build, the end-to-end suite.
+//!   Stops at the first failing phase; ends with the test runners' summary lines.
+//! - `cargo xtask demo`: builds the SPA and runs fakebucket, the relay and a static
+//!   server for `dist/` on loopback, logs interleaved; prints the one URL to
+//!   open. `--bitbucket` runs against the real Bitbucket instead of fakebucket.
+//! - `cargo xtask bench relay [ARGS]`: the relay's load generator.
+//!
+//! Module map: [`setup`] (tool checks and installs), [`build`] (trunk and the
+//! size table), [`test`] (the test phases), [`demo`] (child processes and logs),
+//! [`serve`] (the static file server of the demo), [`bench`], and [`util`]
+//! (paths, progress lines, running programs).
+
+mod bench;
+mod build;
+mod demo;
+mod serve;
+mod setup;
+mod test;
+mod util;
+
+use clap::{Parser, Subcommand};
+
+/// The command line of `cargo xtask`.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "Automation for oauth-dance.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// One subcommand of `cargo xtask`.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Install the missing tools: wasm32 target, trunk, wasm-bindgen-cli, wasm-opt, Chromium.
+    Setup(setup::SetupArgs),
+    /// Build the SPA for release into dist/ and print the size of every file.
+    Build(build::BuildArgs),
+    /// Run every test: native, wasm in headless Chromium, release build, end-to-end.
+    Test(test::TestArgs),
+    /// Run the whole stack on loopback and print the URL to open.
+    Demo(demo::DemoArgs),
+    /// Benchmarks.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Setup(args) => setup::run(&args),
+        Command::Build(args) => build::run(&args).map(|_| ()),
+        Command::Test(args) => test::run(&args),
+        Command::Demo(args) => demo::run(&args),
+        Command::Bench(args) => bench::run(&args),
+    }
+}

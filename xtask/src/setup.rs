@@ -1,0 +1,526 @@
+//! `cargo xtask setup`: make this machine able to build and test the project.
+//!
+//! Each tool is checked by running it (`--version`) and comparing versions;
+//! only what is missing or at the wrong version is installed. The versions and
+//! commands follow `../shared/TOOLCHAIN.md`:
+//! - the `wasm32-unknown-unknown` standard library (rustup);
+//! - trunk 0.21 (`cargo install trunk --version ~0.21 --locked`; 0.22 needs a newer rustc);
+//! - wasm-bindgen-cli at exactly the `wasm-bindgen` version in `Cargo.lock`
+//!   (`cargo install` *without* `--locked`: its lockfile names a crate the registry lacks);
+//! - wasm-opt 132 from npm's `binaryen@132` (Debian's `binaryen` 108 is too old
+//!   for what rustc emits, and its files clash with the npm package's);
+//! - Chromium and ChromeDriver at `/usr/bin` (apt-get when root on Debian).
+//!
+//! Installs that another process is already running (a `cargo install trunk`
+//! started by hand, say) are waited for rather than started twice.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::util::{self, note, step};
+
+/// The trunk series we need (0.22 requires a newer rustc than the project's).
+const TRUNK_SERIES: &str = "0.21";
+/// The binaryen (wasm-opt) version; Trunk.toml names it as `version_132`.
+const BINARYEN_VERSION: &str = "132";
+/// Where Debian's chromium and chromium-driver packages put the binaries.
+pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
+/// See [`CHROMIUM`].
+pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// The Rust target of the SPA.
+pub(crate) const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// Options of `cargo xtask setup`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SetupArgs {
+    /// Only report what is missing; install nothing (fails if anything is missing).
+    #[arg(long)]
+    check: bool,
+}
+
+/// What a check found.
+enum Found {
+    /// Present at the right version; the string says what was found.
+    Ok(String),
+    /// Missing or wrong; the string says why.
+    Missing(String),
+}
+
+/// One tool: how to check it and how to install it.
+struct Tool {
+    name: &'static str,
+    check: fn() -> Result<Found>,
+    install: fn() -> Result<()>,
+}
+
+const TOOLS: &[Tool] = &[
+    Tool {
+        name: "wasm32 target",
+        check: check_wasm_target,
+        install: install_wasm_target,
+    },
+    Tool {
+        name: "trunk",
+        check: check_trunk,
+        install: install_trunk,
+    },
+    Tool {
+        name: "wasm-bindgen-cli",
+        check: check_wasm_bindgen,
+        install: install_wasm_bindgen,
+    },
+    Tool {
+        name: "wasm-opt",
+        check: check_wasm_opt,
+        install: install_wasm_opt,
+    },
+    Tool {
+        name: "chromium",
+        check: check_chromium,
+        install: install_chromium,
+    },
+];
+
+/// Runs `cargo xtask setup`.
+pub(crate) fn run(args: &SetupArgs) -> Result<()> {
+    if args.check {
+        check_only()
+    } else {
+        ensure_all()
+    }
+}
+
+/// Checks every tool and installs the missing ones, in order.
+pub(crate) fn ensure_all() -> Result<()> {
+    step("checking the toolchain (cargo xtask setup)");
+    let started = Instant::now();
+    let mut installed = Vec::new();
+    for tool in TOOLS {
+        match (tool.check)().with_context(|| format!("could not check {}", tool.name))? {
+            Found::Ok(what) => note(format!("ok       {what}")),
+            Found::Missing(why) => {
+                note(format!("missing  {why}"));
+                (tool.install)().with_context(|| format!("could not install {}", tool.name))?;
+                match (tool.check)()? {
+                    Found::Ok(what) => note(format!("ok       {what}")),
+                    Found::Missing(why) => {
+                        bail!("{} is still not usable after installing it: {why}", tool.name)
+                    }
+                }
+                installed.push(tool.name);
+            }
+        }
+    }
+    if installed.is_empty() {
+        note("everything was already present");
+    } else {
+        note(format!(
+            "installed {} in {}",
+            installed.join(", "),
+            util::human_duration(started.elapsed())
+        ));
+    }
+    Ok(())
+}
+
+/// Reports every tool's state; fails if any is missing.
+fn check_only() -> Result<()> {
+    step("checking the toolchain (nothing will be installed)");
+    let mut missing = Vec::new();
+    for tool in TOOLS {
+        match (tool.check)()? {
+            Found::Ok(what) => note(format!("ok       {what}")),
+            Found::Missing(why) => {
+                note(format!("missing  {why}"));
+                missing.push(tool.name);
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        bail!(
+            "missing: {}; run `cargo xtask setup` to install them",
+            missing.join(", ")
+        )
+    }
+}
+
+// ---------------------------------------------------------------- wasm32 target
+
+fn check_wasm_target() -> Result<Found> {
+    let sysroot = util::probe("rustc", &["--print", "sysroot"])
+        .context("`rustc --print sysroot` failed: is Rust installed?")?;
+    let lib = Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(WASM_TARGET)
+        .join("lib");
+    Ok(if lib.is_dir() {
+        Found::Ok(format!("{WASM_TARGET} standard library"))
+    } else {
+        Found::Missing(format!(
+            "the {WASM_TARGET} standard library is not installed"
+        ))
+    })
+}
+
+fn install_wasm_target() -> Result<()> {
+    if util::probe("rustup", &["--version"]).is_none() {
+        bail!(
+            "rustup is not available, so the {WASM_TARGET} standard library can't be added \
+             automatically; install it for your Rust toolchain (with rustup: \
+             `rustup target add {WASM_TARGET}`)"
+        );
+    }
+    step(format!("adding the {WASM_TARGET} target (takes ~30 s)"));
+    util::run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+}
+
+// ---------------------------------------------------------------------- trunk
+
+fn check_trunk() -> Result<Found> {
+    Ok(match util::probe("trunk", &["--version"]) {
+        None => Found::Missing(format!("trunk {TRUNK_SERIES} (not found on PATH)")),
+        Some(out) => {
+            let version = last_word(&out);
+            if version.starts_with(&format!("{TRUNK_SERIES}.")) {
+                Found::Ok(format!("trunk {version}"))
+            } else {
+                Found::Missing(format!("trunk {TRUNK_SERIES} (found {version})"))
+            }
+        }
+    })
+}
+
+fn install_trunk() -> Result<()> {
+    if wait_for_running_install("trunk")? && matches!(check_trunk()?, Found::Ok(_)) {
+        return Ok(());
+    }
+    step(format!("installing trunk {TRUNK_SERIES} (takes ~7 min)"));
+    let requirement = format!("~{TRUNK_SERIES}");
+    util::run(util::cargo().args(["install", "trunk", "--version", &requirement, "--locked"]))
+}
+
+// ----------------------------------------------------------- wasm-bindgen-cli
+
+fn check_wasm_bindgen() -> Result<Found> {
+    let wanted = wasm_bindgen_version()?;
+    for program in ["wasm-bindgen", "wasm-bindgen-test-runner"] {
+        match util::probe(program, &["--version"]) {
+            None => {
+                return Ok(Found::Missing(format!(
+                    "wasm-bindgen-cli {wanted} ({program} not found on PATH)"
+                )));
+            }
+            Some(out) => {
+                let version = last_word(&out);
+                if version != wanted {
+                    return Ok(Found::Missing(format!(
+                        "wasm-bindgen-cli {wanted} (found {program} {version})"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(Found::Ok(format!(
+        "wasm-bindgen-cli {wanted} (wasm-bindgen, wasm-bindgen-test-runner)"
+    )))
+}
+
+fn install_wasm_bindgen() -> Result<()> {
+    if wait_for_running_install("wasm-bindgen-cli")?
+        && matches!(check_wasm_bindgen()?, Found::Ok(_))
+    {
+        return Ok(());
+    }
+    let version = wasm_bindgen_version()?;
+    step(format!("installing wasm-bindgen-cli {version} (takes ~2 min)"));
+    // No `--locked`: the crate's own lockfile names a webpki-roots version that the
+    // registry mirror lacks (see TOOLCHAIN.md).
+    let exact = format!("={version}");
+    util::run(util::cargo().args(["install", "wasm-bindgen-cli", "--version", &exact]))
+}
+
+/// The version of the `wasm-bindgen` crate in the workspace's Cargo.lock.
+pub(crate) fn wasm_bindgen_version() -> Result<String> {
+    let path = util::root().join("Cargo.lock");
+    let lock = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "could not read {}: run `cargo generate-lockfile` first",
+            path.display()
+        )
+    })?;
+    locked_version(&lock, "wasm-bindgen").with_context(|| {
+        format!(
+            "{} has no `wasm-bindgen` package: is the SPA's dependency declared?",
+            path.display()
+        )
+    })
+}
+
+/// Finds `version` of the package `name` in the text of a Cargo.lock.
+fn locked_version(lock: &str, name: &str) -> Option<String> {
+    let wanted = format!("name = \"{name}\"");
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == wanted {
+            let version = lines.next()?.trim();
+            return version
+                .strip_prefix("version = \"")?
+                .strip_suffix('"')
+                .map(str::to_owned);
+        }
+    }
+    None
+}
+
+// ------------------------------------------------------------------ wasm-opt
+
+fn check_wasm_opt() -> Result<Found> {
+    Ok(match util::probe("wasm-opt", &["--version"]) {
+        None => Found::Missing(format!("wasm-opt {BINARYEN_VERSION} (not found on PATH)")),
+        Some(out) if wasm_opt_version(&out) == Some(BINARYEN_VERSION) => {
+            Found::Ok(format!("wasm-opt {BINARYEN_VERSION}"))
+        }
+        Some(out) => Found::Missing(format!("wasm-opt {BINARYEN_VERSION} (found `{out}`)")),
+    })
+}
+
+/// The number in `wasm-opt version 132 (version_132)`.
+fn wasm_opt_version(out: &str) -> Option<&str> {
+    out.split_whitespace()
+        .skip_while(|word| *word != "version")
+        .nth(1)
+}
+
+fn install_wasm_opt() -> Result<()> {
+    remove_debian_binaryen()?;
+    let package = format!("binaryen@{BINARYEN_VERSION}");
+    if wait_for_running("npm", &["install", &package])? && matches!(check_wasm_opt()?, Found::Ok(_))
+    {
+        return Ok(());
+    }
+    ensure_npm()?;
+    step(format!(
+        "installing wasm-opt {BINARYEN_VERSION} from npm ({package}, takes ~10 s)"
+    ));
+    util::run(Command::new("npm").args(["install", "-g", &package]))
+        .context("npm could not install binaryen globally (without root, set npm's prefix to a directory you own and on your PATH: `npm config set prefix ~/.local`)")?;
+    if !matches!(check_wasm_opt()?, Found::Ok(_)) {
+        let prefix = util::probe("npm", &["prefix", "-g"]).unwrap_or_default();
+        let found = util::probe("sh", &["-c", "command -v wasm-opt"]).unwrap_or_default();
+        bail!(
+            "npm installed binaryen@{BINARYEN_VERSION} under {prefix}/bin, but the `wasm-opt` found \
+             on PATH is `{found}`: put {prefix}/bin first on PATH or remove the other wasm-opt"
+        );
+    }
+    Ok(())
+}
+
+/// Debian's `binaryen` (108) is too old and its files clash with npm's: remove it.
+fn remove_debian_binaryen() -> Result<()> {
+    let status = util::probe("dpkg-query", &["-W", "-f=${Status}", "binaryen"]);
+    if !status.is_some_and(|status| status.ends_with(" installed")) {
+        return Ok(());
+    }
+    if !util::is_root() {
+        bail!(
+            "Debian's `binaryen` package is installed; its wasm-opt is too old (rustc's output \
+             fails with \"invalid code after misc prefix\") and its files clash with npm's \
+             binaryen. Remove it first: `sudo apt-get remove -y binaryen`"
+        );
+    }
+    step("removing Debian's binaryen package (its wasm-opt is too old)");
+    util::run(apt_get().args(["remove", "-y", "binaryen"]))
+}
+
+/// Makes sure npm exists, installing Debian's nodejs and npm when root.
+fn ensure_npm() -> Result<()> {
+    if util::probe("npm", &["--version"]).is_some() {
+        return Ok(());
+    }
+    if util::is_root() && util::is_debian() {
+        step("installing Node.js and npm with apt-get (needed for binaryen)");
+        util::run(apt_get().arg("update"))?;
+        return util::run(apt_get().args(["install", "-y", "nodejs", "npm"]));
+    }
+    bail!(
+        "npm is needed to install wasm-opt (npm package binaryen@{BINARYEN_VERSION}) but it is \
+         not on PATH: install Node.js with npm (on Debian: `sudo apt-get install -y nodejs npm`), \
+         then run `cargo xtask setup` again"
+    )
+}
+
+// ------------------------------------------------------------------ chromium
+
+fn check_chromium() -> Result<Found> {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+        .into_iter()
+        .filter(|path| !Path::new(path).exists())
+        .collect();
+    if !missing.is_empty() {
+        return Ok(Found::Missing(format!(
+            "Chromium and ChromeDriver ({} not found)",
+            missing.join(", ")
+        )));
+    }
+    let driver = util::probe(CHROMEDRIVER, &["--version"])
+        .map(|out| out.split_whitespace().nth(1).unwrap_or_default().to_owned())
+        .unwrap_or_else(|| "?".to_owned());
+    Ok(Found::Ok(format!(
+        "chromium and chromedriver {driver} ({CHROMIUM}, {CHROMEDRIVER})"
+    )))
+}
+
+fn install_chromium() -> Result<()> {
+    let command = "apt-get update && apt-get install -y chromium chromium-driver";
+    if !util::is_debian() {
+        bail!(
+            "Chromium and ChromeDriver are needed at {CHROMIUM} and {CHROMEDRIVER}; this is not a \
+             Debian system, so install them with your package manager (on Debian: `sudo {command}`)"
+        );
+    }
+    if !util::is_root() {
+        bail!(
+            "Chromium and ChromeDriver are needed at {CHROMIUM} and {CHROMEDRIVER}; install them \
+             as root: `sudo sh -c '{command}'`"
+        );
+    }
+    step("installing Chromium and ChromeDriver with apt-get (takes ~1 min)");
+    util::run(apt_get().arg("update"))?;
+    util::run(apt_get().args(["install", "-y", "chromium", "chromium-driver"]))
+}
+
+/// `apt-get` that never asks a question and waits for another apt to finish
+/// instead of failing on its lock.
+fn apt_get() -> Command {
+    let mut command = Command::new("apt-get");
+    command
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args(["-o", "DPkg::Lock::Timeout=600", "-q"]);
+    command
+}
+
+// ---------------------------------------------------- concurrent installs
+
+/// Waits while a `cargo install <krate>` runs elsewhere on this machine.
+/// Returns whether there was one to wait for.
+fn wait_for_running_install(krate: &str) -> Result<bool> {
+    wait_for_running("cargo", &["install", krate])
+}
+
+/// Waits while a process named `program` whose arguments include all of
+/// `args` runs (read from /proc; elsewhere nothing is found). Returns whether
+/// there was one to wait for.
+fn wait_for_running(program: &str, args: &[&str]) -> Result<bool> {
+    let started = Instant::now();
+    let mut last_report = started;
+    let mut waited = false;
+    loop {
+        let pids = running(program, args);
+        let Some(first) = pids.first() else {
+            return Ok(waited);
+        };
+        if !waited {
+            step(format!(
+                "waiting for `{program} {}` already running (pid {first}) to finish",
+                args.join(" ")
+            ));
+            waited = true;
+        } else if last_report.elapsed() >= Duration::from_secs(60) {
+            note(format!(
+                "still waiting ({})",
+                util::human_duration(started.elapsed())
+            ));
+            last_report = Instant::now();
+        }
+        if started.elapsed() > Duration::from_secs(60 * 60) {
+            bail!("gave up after an hour of waiting for pid {first}");
+        }
+        std::thread::sleep(Duration::from_secs(3));
+    }
+}
+
+/// Pids of running processes whose program is named `program` and whose
+/// arguments include all of `args`.
+fn running(program: &str, args: &[&str]) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let own = std::process::id();
+    entries
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            (pid != own && cmdline_matches(&cmdline, program, args)).then_some(pid)
+        })
+        .collect()
+}
+
+/// Whether a NUL-separated `/proc/<pid>/cmdline` runs `program` with all `args`.
+/// Interpreted programs (`node /usr/bin/npm ...`) match on either of the first two words.
+fn cmdline_matches(cmdline: &[u8], program: &str, args: &[&str]) -> bool {
+    let words: Vec<String> = cmdline
+        .split(|byte| *byte == 0)
+        .filter(|word| !word.is_empty())
+        .map(|word| String::from_utf8_lossy(word).into_owned())
+        .collect();
+    let named = |word: &String| {
+        PathBuf::from(word)
+            .file_name()
+            .is_some_and(|name| name == program)
+    };
+    let runs_program = words.iter().take(2).any(named);
+    runs_program && args.iter().all(|arg| words.iter().any(|word| word == arg))
+}
+
+/// The last whitespace-separated word: the version in `trunk 0.21.14`.
+fn last_word(text: &str) -> &str {
+    text.split_whitespace().last().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locked_version_reads_the_package_entry() {
+        let lock = "[[package]]\nname = \"wasm-bindgen-futures\"\nversion = \"0.4.80\"\n\n\
+                    [[package]]\nname = \"wasm-bindgen\"\nversion = \"0.2.130\"\n";
+        assert_eq!(
+            locked_version(lock, "wasm-bindgen").as_deref(),
+            Some("0.2.130")
+        );
+        assert_eq!(locked_version(lock, "trunk"), None);
+    }
+
+    #[test]
+    fn wasm_opt_version_is_the_number_after_version() {
+        assert_eq!(
+            wasm_opt_version("wasm-opt version 132 (version_132)"),
+            Some("132")
+        );
+        assert_eq!(wasm_opt_version("wasm-opt version 108"), Some("108"));
+        assert_eq!(wasm_opt_version("garbage"), None);
+    }
+
+    #[test]
+    fn cmdline_matching_needs_the_program_and_every_argument() {
+        let cargo = b"/root/.cargo/bin/cargo\0install\0trunk\0--version\0~0.21\0";
+        assert!(cmdline_matches(cargo, "cargo", &["install", "trunk"]));
+        assert!(!cmdline_matches(
+            cargo,
+            "cargo",
+            &["install", "wasm-bindgen-cli"]
+        ));
+        assert!(!cmdline_matches(cargo, "npm", &["install"]));
+        let npm = b"node\0/usr/bin/npm\0install\0-g\0binaryen@132\0";
+        assert!(cmdline_matches(npm, "npm", &["install"]));
+        let grep = b"grep\0cargo install trunk\0";
+        assert!(!cmdline_matches(grep, "cargo", &["install", "trunk"]));
+    }
+}

@@ -1,0 +1,383 @@
+//! `cargo xtask test`: every test of the project, in phases.
+//!
+//! 1. `setup`: the tool check of `cargo xtask setup` (installs what is missing).
+//! 2. `native`: `cargo test --workspace`.
+//! 3. `wasm`: `cargo test --target wasm32-unknown-unknown --tests` for the SPA and
+//!    for dance-protocol, run by wasm-bindgen-test-runner in headless Chromium
+//!    through ChromeDriver (capabilities in `webdriver.json` at the root).
+//! 4. `build`: `cargo xtask build` (the release bundle the end-to-end suite serves).
+//! 5. `e2e`: `cargo test -p oauth-dance --test e2e -- --include-ignored` with
+//!    `DANCE_E2E_DIST` pointing at `dist/` (skipped while `tests/e2e` doesn't exist).
+//!
+//! The first failing phase stops the run. The output ends with a summary of the
+//! phases followed by every `test result:` line the runners printed, verbatim,
+//! so whoever reads the end of a CI log sees the counts.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use crate::build::{self, BuildArgs};
+use crate::setup::{self, CHROMEDRIVER, WASM_TARGET};
+use crate::util::{self, step};
+
+/// Options of `cargo xtask test`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TestArgs {
+    /// Run only these phases (repeatable); the default is all of them.
+    #[arg(long, value_enum, value_name = "PHASE")]
+    only: Vec<Phase>,
+    /// Skip these phases (repeatable).
+    #[arg(long, value_enum, value_name = "PHASE")]
+    skip: Vec<Phase>,
+    /// Shorthand for `--only native`.
+    #[arg(long, conflicts_with_all = ["only", "wasm_only"])]
+    native_only: bool,
+    /// Shorthand for `--only wasm`.
+    #[arg(long, conflicts_with = "only")]
+    wasm_only: bool,
+}
+
+/// A phase of the test run, in running order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Phase {
+    /// Check and install tools.
+    Setup,
+    /// Native tests of every workspace crate.
+    Native,
+    /// Wasm tests in headless Chromium.
+    Wasm,
+    /// The release build of the SPA.
+    Build,
+    /// The end-to-end suite in headless Chromium.
+    E2e,
+}
+
+const ALL_PHASES: [Phase; 5] = [
+    Phase::Setup,
+    Phase::Native,
+    Phase::Wasm,
+    Phase::Build,
+    Phase::E2e,
+];
+
+impl Phase {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Setup => "setup",
+            Self::Native => "native",
+            Self::Wasm => "wasm",
+            Self::Build => "build",
+            Self::E2e => "e2e",
+        }
+    }
+}
+
+/// How a phase ended.
+enum Outcome {
+    Passed,
+    Failed(String),
+    Skipped(String),
+}
+
+/// The record of one phase, for the summary.
+struct Record {
+    phase: Phase,
+    outcome: Outcome,
+    elapsed: Duration,
+    test_results: Vec<String>,
+}
+
+/// Runs `cargo xtask test`. Exits the process with status 1 when a phase fails,
+/// after printing the summary, so the summary stays the last thing printed.
+pub(crate) fn run(args: &TestArgs) -> Result<()> {
+    let selected = selected_phases(args);
+    let started = Instant::now();
+    let mut records = Vec::new();
+    for phase in ALL_PHASES {
+        if !selected.contains(&phase) {
+            continue;
+        }
+        step(format!("phase {}", phase.name()));
+        let phase_started = Instant::now();
+        let mut test_results = Vec::new();
+        let outcome = match run_phase(phase, &mut test_results) {
+            Ok(outcome) => outcome,
+            Err(error) => Outcome::Failed(format!("{error:#}")),
+        };
+        let failed = matches!(outcome, Outcome::Failed(_));
+        records.push(Record {
+            phase,
+            outcome,
+            elapsed: phase_started.elapsed(),
+            test_results,
+        });
+        if failed {
+            break;
+        }
+    }
+    print_summary(&records, started.elapsed());
+    if records
+        .iter()
+        .any(|record| matches!(record.outcome, Outcome::Failed(_)))
+    {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn selected_phases(args: &TestArgs) -> Vec<Phase> {
+    let only: Vec<Phase> = if args.native_only {
+        vec![Phase::Native]
+    } else if args.wasm_only {
+        vec![Phase::Wasm]
+    } else {
+        args.only.clone()
+    };
+    ALL_PHASES
+        .into_iter()
+        .filter(|phase| only.is_empty() || only.contains(phase))
+        .filter(|phase| !args.skip.contains(phase))
+        .collect()
+}
+
+fn run_phase(phase: Phase, test_results: &mut Vec<String>) -> Result<Outcome> {
+    match phase {
+        Phase::Setup => setup::ensure_all().map(|()| Outcome::Passed),
+        Phase::Native => cargo_tests(&mut native_command(), test_results),
+        Phase::Wasm => {
+            for package in ["oauth-dance", "dance-protocol"] {
+                let outcome = cargo_tests(&mut wasm_command(package), test_results)?;
+                if !matches!(outcome, Outcome::Passed) {
+                    return Ok(outcome);
+                }
+            }
+            Ok(Outcome::Passed)
+        }
+        Phase::Build => build::run(&BuildArgs {
+            public_url: None,
+            no_setup: true,
+        })
+        .map(|_| Outcome::Passed),
+        Phase::E2e => match e2e_command() {
+            Some(mut command) => cargo_tests(&mut command, test_results),
+            None => Ok(Outcome::Skipped(
+                "tests/e2e does not exist yet".to_owned(),
+            )),
+        },
+    }
+}
+
+/// Runs a cargo test command, keeping its `test result:` lines.
+fn cargo_tests(command: &mut Command, test_results: &mut Vec<String>) -> Result<Outcome> {
+    let captured = util::run_capturing_results(command)?;
+    test_results.extend(captured.test_results);
+    Ok(if captured.status.success() {
+        Outcome::Passed
+    } else {
+        Outcome::Failed(format!(
+            "`{}` failed ({})",
+            util::display(command),
+            captured.status
+        ))
+    })
+}
+
+fn native_command() -> Command {
+    let mut command = util::cargo();
+    command.args(["test", "--workspace"]);
+    command
+}
+
+/// Wasm tests of one package. `--tests` leaves out doctests, which can't run in
+/// a browser. wasm-bindgen-test-runner finds ChromeDriver through `CHROMEDRIVER`
+/// and reads extra Chromium capabilities from `WASM_BINDGEN_TEST_WEBDRIVER_JSON`;
+/// `WASM_BINDGEN_USE_BROWSER` makes test crates that don't say where to run go
+/// to the browser too (the runner's default would be Node.js).
+fn wasm_command(package: &str) -> Command {
+    let mut command = util::cargo();
+    command
+        .args(["test", "--target", WASM_TARGET, "--tests", "-p", package])
+        .env("CHROMEDRIVER", CHROMEDRIVER)
+        .env("WASM_BINDGEN_USE_BROWSER", "1")
+        .env(
+            "WASM_BINDGEN_TEST_WEBDRIVER_JSON",
+            util::root().join("webdriver.json"),
+        );
+    command
+}
+
+/// The end-to-end command, or `None` while the suite doesn't exist.
+fn e2e_command() -> Option<Command> {
+    let root = util::root();
+    let exists = ["tests/e2e", "tests/e2e.rs"]
+        .iter()
+        .any(|path| root.join(path).exists());
+    if !exists {
+        return None;
+    }
+    let dist: PathBuf = build::dist_dir();
+    let mut command = util::cargo();
+    command
+        .args([
+            "test",
+            "-p",
+            "oauth-dance",
+            "--test",
+            "e2e",
+            "--",
+            "--include-ignored",
+        ])
+        .env("DANCE_E2E_DIST", dist);
+    Some(command)
+}
+
+fn print_summary(records: &[Record], elapsed: Duration) {
+    let failed = records
+        .iter()
+        .find(|record| matches!(record.outcome, Outcome::Failed(_)));
+    if let Some(record) = failed {
+        step(format!("FAILED in phase {}", record.phase.name()));
+        if let Outcome::Failed(why) = &record.outcome {
+            util::note(why);
+        }
+    }
+    step(format!(
+        "summary ({} in total)",
+        util::human_duration(elapsed)
+    ));
+    for record in records {
+        let (word, detail) = match &record.outcome {
+            Outcome::Passed => ("ok", String::new()),
+            Outcome::Failed(_) => ("FAILED", String::new()),
+            Outcome::Skipped(why) => ("skipped", why.clone()),
+        };
+        let counts = if record.test_results.is_empty() {
+            String::new()
+        } else {
+            let total = Counts::sum(&record.test_results);
+            format!(
+                "{} passed, {} failed, {} ignored ({} test binaries)",
+                total.passed,
+                total.failed,
+                total.ignored,
+                record.test_results.len()
+            )
+        };
+        println!(
+            "    {:<7} {:<8} {:>8}  {}{}",
+            record.phase.name(),
+            word,
+            util::human_duration(record.elapsed),
+            counts,
+            detail
+        );
+    }
+    let ran: Vec<Phase> = records.iter().map(|record| record.phase).collect();
+    for phase in ALL_PHASES {
+        if !ran.contains(&phase) {
+            println!("    {:<7} not run", phase.name());
+        }
+    }
+    let with_results: Vec<&Record> = records
+        .iter()
+        .filter(|record| !record.test_results.is_empty())
+        .collect();
+    if !with_results.is_empty() {
+        step("test results, one line per test binary");
+        for record in with_results {
+            for line in &record.test_results {
+                println!("{line}");
+            }
+        }
+    }
+    util::flush();
+}
+
+/// The counts in libtest's `test result:` lines.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Counts {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl Counts {
+    /// Adds up lines like `test result: ok. 5 passed; 0 failed; 1 ignored; ...`.
+    fn sum(lines: &[String]) -> Self {
+        let mut total = Self::default();
+        for line in lines {
+            for part in line.split(';') {
+                let mut words = part.split_whitespace().rev();
+                let (Some(label), Some(number)) = (words.next(), words.next()) else {
+                    continue;
+                };
+                let Ok(number) = number.parse::<u64>() else {
+                    continue;
+                };
+                match label {
+                    "passed" => total.passed += number,
+                    "failed" => total.failed += number,
+                    "ignored" => total.ignored += number,
+                    _ => {}
+                }
+            }
+        }
+        total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(only: Vec<Phase>, skip: Vec<Phase>, native_only: bool) -> TestArgs {
+        TestArgs {
+            only,
+            skip,
+            native_only,
+            wasm_only: false,
+        }
+    }
+
+    #[test]
+    fn counts_add_up_libtest_and_wasm_bindgen_test_lines() {
+        let lines = [
+            "test result: ok. 5 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s"
+                .to_owned(),
+            "test result: FAILED. 2 passed; 3 failed; 0 ignored; 0 filtered out; finished in 0.20s"
+                .to_owned(),
+        ];
+        assert_eq!(
+            Counts::sum(&lines),
+            Counts {
+                passed: 7,
+                failed: 3,
+                ignored: 1
+            }
+        );
+    }
+
+    #[test]
+    fn all_phases_run_by_default_in_order() {
+        assert_eq!(selected_phases(&args(vec![], vec![], false)), ALL_PHASES);
+    }
+
+    #[test]
+    fn only_and_skip_select_phases() {
+        assert_eq!(
+            selected_phases(&args(vec![Phase::E2e, Phase::Native], vec![], false)),
+            [Phase::Native, Phase::E2e]
+        );
+        assert_eq!(
+            selected_phases(&args(vec![], vec![Phase::Setup, Phase::Build], false)),
+            [Phase::Native, Phase::Wasm, Phase::E2e]
+        );
+        assert_eq!(
+            selected_phases(&args(vec![], vec![], true)),
+            [Phase::Native]
+        );
+    }
+}
