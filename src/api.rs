@@ -99,7 +99,6 @@ pub fn relay_reply(reply: &Reply, grant: Grant, deployment: &Deployment) -> Resu
         (429 | 503, _, _) => Err(Problem::relay_busy(reply.retry_after, &detail)),
         (502, Some(ErrorCode::Other(code)), _) if code == "server_error" => Err(Problem::upstream_broken(&detail)),
         (502 | 504, _, _) => Err(Problem::upstream_unavailable(&detail)),
-        (_, None, _) if reply.status >= 500 => Err(Problem::relay_failed(&detail)),
         _ => Err(Problem::relay_failed(&detail)),
     }
 }

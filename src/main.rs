@@ -1,2 +1,5 @@
-//! The SPA.
-fn main() {}
+//! The SPA's entry point; everything lives in the library (`src/lib.rs`).
+
+fn main() {
+    oauth_dance::start();
+}

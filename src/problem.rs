@@ -79,6 +79,21 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
+    /// Whether this is a failure of Bitbucket's API, which happens while a
+    /// session is in hand.
+    pub fn is_api(self) -> bool {
+        matches!(
+            self,
+            Self::TokenExpired
+                | Self::ApiUnauthorized
+                | Self::ApiForbidden
+                | Self::ApiRateLimited
+                | Self::ApiServer
+                | Self::ApiUnreachable
+                | Self::ApiFailed
+        )
+    }
+
     /// A stable, kebab-case name for the `data-kind` attribute.
     pub fn slug(self) -> &'static str {
         match self {

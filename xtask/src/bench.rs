@@ -41,9 +41,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
 
 fn relay(args: &[String]) -> Result<()> {
     let examples = util::root().join("crates/relay/examples");
-    let exists = ["loadgen.rs", "loadgen/main.rs"]
-        .iter()
-        .any(|path| examples.join(path).is_file());
+    let exists = ["loadgen.rs", "loadgen/main.rs"].iter().any(|path| examples.join(path).is_file());
     if !exists {
         bail!(
             "the relay's load generator is missing: expected {}/loadgen.rs (or loadgen/main.rs)",
@@ -52,15 +50,7 @@ fn relay(args: &[String]) -> Result<()> {
     }
     step("load-testing the relay (release build of the load generator)");
     let mut command = util::cargo();
-    command.args([
-        "run",
-        "--release",
-        "-p",
-        "dance-relay",
-        "--example",
-        "loadgen",
-        "--",
-    ]);
+    command.args(["run", "--release", "-p", "dance-relay", "--example", "loadgen", "--"]);
     command.args(args);
     util::run(&mut command)
 }

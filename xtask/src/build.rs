@@ -79,11 +79,7 @@ fn print_sizes(dist: &Path) -> Result<()> {
     for path in &files {
         let bytes =
             std::fs::read(path).with_context(|| format!("could not read {}", path.display()))?;
-        let name = path
-            .strip_prefix(dist)
-            .unwrap_or(path)
-            .to_string_lossy()
-            .into_owned();
+        let name = path.strip_prefix(dist).unwrap_or(path).to_string_lossy().into_owned();
         rows.push(Sizes {
             name,
             raw: bytes.len() as u64,
@@ -98,12 +94,7 @@ fn print_sizes(dist: &Path) -> Result<()> {
         brotli: rows.iter().map(|row| row.brotli).sum(),
     };
     step(format!("dist/ ({})", dist.display()));
-    let width = rows
-        .iter()
-        .map(|row| row.name.len())
-        .max()
-        .unwrap_or(0)
-        .max(5);
+    let width = rows.iter().map(|row| row.name.len()).max().unwrap_or(0).max(5);
     let line = |row: &Sizes| {
         format!(
             "    {:<width$}  {:>10}  {:>10}  {:>10}",
@@ -125,9 +116,7 @@ fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
     let entries =
         std::fs::read_dir(dir).with_context(|| format!("could not list {}", dir.display()))?;
     for entry in entries {
-        let path = entry
-            .with_context(|| format!("could not list {}", dir.display()))?
-            .path();
+        let path = entry.with_context(|| format!("could not list {}", dir.display()))?.path();
         if path.is_dir() {
             collect_files(&path, files)?;
         } else {

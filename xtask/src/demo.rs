@@ -143,11 +143,7 @@ fn required_env(name: &str) -> Result<String> {
 pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     let stack = Stack::new(args)?;
     check_ports_free(&stack)?;
-    let dist = if args.no_build {
-        existing_dist()?
-    } else {
-        build::run(&BuildArgs::default())?
-    };
+    let dist = if args.no_build { existing_dist()? } else { build::run(&BuildArgs::default())? };
     build_servers(&stack)?;
     write_config(&dist, &stack)?;
     let runtime = tokio::runtime::Runtime::new().context("could not start the tokio runtime")?;
@@ -220,17 +216,8 @@ fn child_specs(stack: &Stack) -> Vec<ChildSpec> {
     let mut specs = Vec::new();
     if let Some(fakebucket) = stack.fakebucket {
         let mut command = Command::new(bin.join("fakebucket"));
-        let consumer = format!(
-            "{}:{}:{}",
-            stack.client_id,
-            stack.client_secret,
-            stack.page_url()
-        );
-        command
-            .arg("--listen")
-            .arg(fakebucket.to_string())
-            .arg("--consumer")
-            .arg(consumer);
+        let consumer = format!("{}:{}:{}", stack.client_id, stack.client_secret, stack.page_url());
+        command.arg("--listen").arg(fakebucket.to_string()).arg("--consumer").arg(consumer);
         specs.push(ChildSpec {
             name: "fakebucket",
             command,
@@ -389,10 +376,7 @@ async fn wait_ready(stack: &Stack) -> Result<()> {
     for (name, addr) in targets {
         while tokio::net::TcpStream::connect(addr).await.is_err() {
             if started.elapsed() > START_TIMEOUT {
-                bail!(
-                    "{name} is not listening on {addr} after {} s",
-                    START_TIMEOUT.as_secs()
-                );
+                bail!("{name} is not listening on {addr} after {} s", START_TIMEOUT.as_secs());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -417,9 +401,7 @@ type Spawned = (&'static str, Child, Vec<JoinHandle<()>>);
 
 /// Starts a child with piped output, and tasks that print its lines.
 fn spawn_child(spec: ChildSpec, console: &Console) -> Result<Spawned> {
-    let ChildSpec {
-        name, mut command, ..
-    } = spec;
+    let ChildSpec { name, mut command, .. } = spec;
     command
         .current_dir(util::root())
         .stdin(Stdio::null())
@@ -432,9 +414,8 @@ fn spawn_child(spec: ChildSpec, console: &Console) -> Result<Spawned> {
     if !console.colour {
         command.env("NO_COLOR", "1");
     }
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("could not start {name} (was it built?)"))?;
+    let mut child =
+        command.spawn().with_context(|| format!("could not start {name} (was it built?)"))?;
     let mut pumps = Vec::new();
     if let Some(stdout) = child.stdout.take() {
         pumps.push(tokio::spawn(pump(name, stdout, console.clone())));
@@ -470,16 +451,27 @@ async fn supervise(
     exits: mpsc::Sender<(&'static str, ExitStatus)>,
     console: Console,
 ) {
-    tokio::select! {
-        status = child.wait() => {
+    /// What ended the wait; the watch guard must not live across later awaits.
+    enum Ended {
+        Exited(std::io::Result<ExitStatus>),
+        Stopped,
+    }
+    let ended = tokio::select! {
+        status = child.wait() => Ended::Exited(status),
+        _ = stop.wait_for(|stopped| *stopped) => Ended::Stopped,
+    };
+    match ended {
+        Ended::Exited(status) => {
             drain(pumps).await;
             match status {
                 // Nobody listening any more means we are stopping anyway.
-                Ok(status) => { let _ = exits.send((name, status)).await; }
+                Ok(status) => {
+                    let _ = exits.send((name, status)).await;
+                }
                 Err(error) => console.line("xtask", &format!("could not wait for {name}: {error}")),
             }
         }
-        _ = stop.wait_for(|stopped| *stopped) => {
+        Ended::Stopped => {
             terminate(name, &mut child, &console).await;
             drain(pumps).await;
         }
@@ -499,10 +491,7 @@ async fn drain(pumps: Vec<JoinHandle<()>>) {
 async fn terminate(name: &str, child: &mut Child, console: &Console) {
     if let Some(pid) = child.id() {
         // `kill` may be missing; the SIGKILL below still stops the child.
-        let _ = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .await;
+        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
     }
     let status = match tokio::time::timeout(STOP_GRACE, child.wait()).await {
         Ok(status) => status,
@@ -564,13 +553,7 @@ mod tests {
     use super::*;
 
     fn args(bitbucket: bool) -> DemoArgs {
-        DemoArgs {
-            bitbucket,
-            no_build: true,
-            port: 8080,
-            relay_port: 8787,
-            fakebucket_port: 9090,
-        }
+        DemoArgs { bitbucket, no_build: true, port: 8080, relay_port: 8787, fakebucket_port: 9090 }
     }
 
     #[test]
@@ -613,10 +596,7 @@ mod tests {
         let env: Vec<(String, String)> = relay
             .get_envs()
             .filter_map(|(key, value)| {
-                Some((
-                    key.to_string_lossy().into_owned(),
-                    value?.to_string_lossy().into_owned(),
-                ))
+                Some((key.to_string_lossy().into_owned(), value?.to_string_lossy().into_owned()))
             })
             .collect();
         for (key, value) in [
@@ -626,10 +606,7 @@ mod tests {
             ("DANCE_ALLOWED_ORIGINS", "http://127.0.0.1:8080"),
             ("DANCE_ALLOWED_REDIRECT_URIS", "http://127.0.0.1:8080/"),
         ] {
-            assert!(
-                env.contains(&(key.to_owned(), value.to_owned())),
-                "{key} missing in {env:?}"
-            );
+            assert!(env.contains(&(key.to_owned(), value.to_owned())), "{key} missing in {env:?}");
         }
         assert!(
             !specs[1].description.contains("demo-secret"),

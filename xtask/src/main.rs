@@ -55,8 +55,18 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
     let cli = Cli::parse();
+    if let Err(error) = run(cli) {
+        // `{:#}` prints the chain of contexts on one line; no backtrace, even
+        // with RUST_BACKTRACE set, since these errors are for people, not bugs.
+        util::flush();
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Setup(args) => setup::run(&args),
         Command::Build(args) => build::run(&args).map(|_| ()),

@@ -29,9 +29,7 @@ pub(crate) type Log = Arc<dyn Fn(String) + Send + Sync>;
 pub(crate) fn app(dist: PathBuf, log: Log) -> Router {
     let index = Arc::new(dist.join("index.html"));
     let fallback = (move |uri: Uri| spa_fallback(Arc::clone(&index), uri)).into_service();
-    let files = ServeDir::new(dist)
-        .append_index_html_on_directories(true)
-        .fallback(fallback);
+    let files = ServeDir::new(dist).append_index_html_on_directories(true).fallback(fallback);
     Router::new()
         .fallback_service(files)
         .layer(SetResponseHeaderLayer::overriding(
@@ -48,11 +46,9 @@ async fn spa_fallback(index: Arc<PathBuf>, uri: Uri) -> Response {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     }
     match tokio::fs::read(index.as_ref()).await {
-        Ok(html) => (
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            Body::from(html),
-        )
-            .into_response(),
+        Ok(html) => {
+            ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], Body::from(html)).into_response()
+        }
         Err(error) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("could not read {}: {error}\n", index.display()),
@@ -64,10 +60,7 @@ async fn spa_fallback(index: Arc<PathBuf>, uri: Uri) -> Response {
 /// Logs `METHOD /path STATUS` for every request.
 async fn log_request(State(log): State<Log>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
-    let path = request
-        .uri()
-        .path_and_query()
-        .map_or_else(|| "/".to_owned(), ToString::to_string);
+    let path = request.uri().path_and_query().map_or_else(|| "/".to_owned(), ToString::to_string);
     let response = next.run(request).await;
     log(format!("{method} {path} {}", response.status().as_u16()));
     response
@@ -96,10 +89,8 @@ mod tests {
         stream.write_all(head.as_bytes()).await.expect("write");
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await.expect("read");
-        let split = raw
-            .windows(4)
-            .position(|window| window == b"\r\n\r\n")
-            .expect("end of headers");
+        let split =
+            raw.windows(4).position(|window| window == b"\r\n\r\n").expect("end of headers");
         let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
         let mut lines = head.lines();
         let status = lines
@@ -120,11 +111,10 @@ mod tests {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&lines);
         let log: Log = Arc::new(move |line| sink.lock().expect("lock").push(line));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = listener.local_addr().expect("addr").to_string();
-        tokio::spawn(axum::serve(listener, app(dist(), log)).into_future());
+        let dir = dist();
+        tokio::spawn(axum::serve(listener, app(dir.clone(), log)).into_future());
 
         let (status, content_type, body) = get(&base, "/app_bg.wasm").await;
         assert_eq!((status, content_type.as_str()), (200, "application/wasm"));
@@ -144,10 +134,8 @@ mod tests {
         assert_eq!(status, 404);
 
         let logged = lines.lock().expect("lock").clone();
-        assert!(
-            logged.contains(&"GET /some/page?x=1 200".to_owned()),
-            "{logged:?}"
-        );
+        assert!(logged.contains(&"GET /some/page?x=1 200".to_owned()), "{logged:?}");
         assert!(logged.contains(&"GET /missing.js 404".to_owned()), "{logged:?}");
+        std::fs::remove_dir_all(dir).expect("clean up");
     }
 }

@@ -57,40 +57,16 @@ struct Tool {
 }
 
 const TOOLS: &[Tool] = &[
-    Tool {
-        name: "wasm32 target",
-        check: check_wasm_target,
-        install: install_wasm_target,
-    },
-    Tool {
-        name: "trunk",
-        check: check_trunk,
-        install: install_trunk,
-    },
-    Tool {
-        name: "wasm-bindgen-cli",
-        check: check_wasm_bindgen,
-        install: install_wasm_bindgen,
-    },
-    Tool {
-        name: "wasm-opt",
-        check: check_wasm_opt,
-        install: install_wasm_opt,
-    },
-    Tool {
-        name: "chromium",
-        check: check_chromium,
-        install: install_chromium,
-    },
+    Tool { name: "wasm32 target", check: check_wasm_target, install: install_wasm_target },
+    Tool { name: "trunk", check: check_trunk, install: install_trunk },
+    Tool { name: "wasm-bindgen-cli", check: check_wasm_bindgen, install: install_wasm_bindgen },
+    Tool { name: "wasm-opt", check: check_wasm_opt, install: install_wasm_opt },
+    Tool { name: "chromium", check: check_chromium, install: install_chromium },
 ];
 
 /// Runs `cargo xtask setup`.
 pub(crate) fn run(args: &SetupArgs) -> Result<()> {
-    if args.check {
-        check_only()
-    } else {
-        ensure_all()
-    }
+    if args.check { check_only() } else { ensure_all() }
 }
 
 /// Checks every tool and installs the missing ones, in order.
@@ -107,7 +83,11 @@ pub(crate) fn ensure_all() -> Result<()> {
                 match (tool.check)()? {
                     Found::Ok(what) => note(format!("ok       {what}")),
                     Found::Missing(why) => {
-                        bail!("{} is still not usable after installing it: {why}", tool.name)
+                        bail!(
+                            "{} is still not usable after installing it: {why} (is the install \
+                             directory, e.g. ~/.cargo/bin, on PATH?)",
+                            tool.name
+                        )
                     }
                 }
                 installed.push(tool.name);
@@ -142,10 +122,7 @@ fn check_only() -> Result<()> {
     if missing.is_empty() {
         Ok(())
     } else {
-        bail!(
-            "missing: {}; run `cargo xtask setup` to install them",
-            missing.join(", ")
-        )
+        bail!("missing: {}; run `cargo xtask setup` to install them", missing.join(", "))
     }
 }
 
@@ -154,16 +131,11 @@ fn check_only() -> Result<()> {
 fn check_wasm_target() -> Result<Found> {
     let sysroot = util::probe("rustc", &["--print", "sysroot"])
         .context("`rustc --print sysroot` failed: is Rust installed?")?;
-    let lib = Path::new(&sysroot)
-        .join("lib/rustlib")
-        .join(WASM_TARGET)
-        .join("lib");
+    let lib = Path::new(&sysroot).join("lib/rustlib").join(WASM_TARGET).join("lib");
     Ok(if lib.is_dir() {
         Found::Ok(format!("{WASM_TARGET} standard library"))
     } else {
-        Found::Missing(format!(
-            "the {WASM_TARGET} standard library is not installed"
-        ))
+        Found::Missing(format!("the {WASM_TARGET} standard library is not installed"))
     })
 }
 
@@ -225,9 +197,7 @@ fn check_wasm_bindgen() -> Result<Found> {
             }
         }
     }
-    Ok(Found::Ok(format!(
-        "wasm-bindgen-cli {wanted} (wasm-bindgen, wasm-bindgen-test-runner)"
-    )))
+    Ok(Found::Ok(format!("wasm-bindgen-cli {wanted} (wasm-bindgen, wasm-bindgen-test-runner)")))
 }
 
 fn install_wasm_bindgen() -> Result<()> {
@@ -248,10 +218,7 @@ fn install_wasm_bindgen() -> Result<()> {
 pub(crate) fn wasm_bindgen_version() -> Result<String> {
     let path = util::root().join("Cargo.lock");
     let lock = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "could not read {}: run `cargo generate-lockfile` first",
-            path.display()
-        )
+        format!("could not read {}: run `cargo generate-lockfile` first", path.display())
     })?;
     locked_version(&lock, "wasm-bindgen").with_context(|| {
         format!(
@@ -268,10 +235,7 @@ fn locked_version(lock: &str, name: &str) -> Option<String> {
     while let Some(line) = lines.next() {
         if line.trim() == wanted {
             let version = lines.next()?.trim();
-            return version
-                .strip_prefix("version = \"")?
-                .strip_suffix('"')
-                .map(str::to_owned);
+            return version.strip_prefix("version = \"")?.strip_suffix('"').map(str::to_owned);
         }
     }
     None
@@ -291,9 +255,7 @@ fn check_wasm_opt() -> Result<Found> {
 
 /// The number in `wasm-opt version 132 (version_132)`.
 fn wasm_opt_version(out: &str) -> Option<&str> {
-    out.split_whitespace()
-        .skip_while(|word| *word != "version")
-        .nth(1)
+    out.split_whitespace().skip_while(|word| *word != "version").nth(1)
 }
 
 fn install_wasm_opt() -> Result<()> {
@@ -304,9 +266,7 @@ fn install_wasm_opt() -> Result<()> {
         return Ok(());
     }
     ensure_npm()?;
-    step(format!(
-        "installing wasm-opt {BINARYEN_VERSION} from npm ({package}, takes ~10 s)"
-    ));
+    step(format!("installing wasm-opt {BINARYEN_VERSION} from npm ({package}, takes ~10 s)"));
     util::run(Command::new("npm").args(["install", "-g", &package]))
         .context("npm could not install binaryen globally (without root, set npm's prefix to a directory you own and on your PATH: `npm config set prefix ~/.local`)")?;
     if !matches!(check_wasm_opt()?, Found::Ok(_)) {
@@ -357,10 +317,8 @@ fn ensure_npm() -> Result<()> {
 // ------------------------------------------------------------------ chromium
 
 fn check_chromium() -> Result<Found> {
-    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
-        .into_iter()
-        .filter(|path| !Path::new(path).exists())
-        .collect();
+    let missing: Vec<&str> =
+        [CHROMIUM, CHROMEDRIVER].into_iter().filter(|path| !Path::new(path).exists()).collect();
     if !missing.is_empty() {
         return Ok(Found::Missing(format!(
             "Chromium and ChromeDriver ({} not found)",
@@ -370,9 +328,7 @@ fn check_chromium() -> Result<Found> {
     let driver = util::probe(CHROMEDRIVER, &["--version"])
         .map(|out| out.split_whitespace().nth(1).unwrap_or_default().to_owned())
         .unwrap_or_else(|| "?".to_owned());
-    Ok(Found::Ok(format!(
-        "chromium and chromedriver {driver} ({CHROMIUM}, {CHROMEDRIVER})"
-    )))
+    Ok(Found::Ok(format!("chromium and chromedriver {driver} ({CHROMIUM}, {CHROMEDRIVER})")))
 }
 
 fn install_chromium() -> Result<()> {
@@ -398,9 +354,7 @@ fn install_chromium() -> Result<()> {
 /// instead of failing on its lock.
 fn apt_get() -> Command {
     let mut command = Command::new("apt-get");
-    command
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .args(["-o", "DPkg::Lock::Timeout=600", "-q"]);
+    command.env("DEBIAN_FRONTEND", "noninteractive").args(["-o", "DPkg::Lock::Timeout=600", "-q"]);
     command
 }
 
@@ -431,10 +385,7 @@ fn wait_for_running(program: &str, args: &[&str]) -> Result<bool> {
             ));
             waited = true;
         } else if last_report.elapsed() >= Duration::from_secs(60) {
-            note(format!(
-                "still waiting ({})",
-                util::human_duration(started.elapsed())
-            ));
+            note(format!("still waiting ({})", util::human_duration(started.elapsed())));
             last_report = Instant::now();
         }
         if started.elapsed() > Duration::from_secs(60 * 60) {
@@ -469,11 +420,7 @@ fn cmdline_matches(cmdline: &[u8], program: &str, args: &[&str]) -> bool {
         .filter(|word| !word.is_empty())
         .map(|word| String::from_utf8_lossy(word).into_owned())
         .collect();
-    let named = |word: &String| {
-        PathBuf::from(word)
-            .file_name()
-            .is_some_and(|name| name == program)
-    };
+    let named = |word: &String| PathBuf::from(word).file_name().is_some_and(|name| name == program);
     let runs_program = words.iter().take(2).any(named);
     runs_program && args.iter().all(|arg| words.iter().any(|word| word == arg))
 }
@@ -491,19 +438,13 @@ mod tests {
     fn locked_version_reads_the_package_entry() {
         let lock = "[[package]]\nname = \"wasm-bindgen-futures\"\nversion = \"0.4.80\"\n\n\
                     [[package]]\nname = \"wasm-bindgen\"\nversion = \"0.2.130\"\n";
-        assert_eq!(
-            locked_version(lock, "wasm-bindgen").as_deref(),
-            Some("0.2.130")
-        );
+        assert_eq!(locked_version(lock, "wasm-bindgen").as_deref(), Some("0.2.130"));
         assert_eq!(locked_version(lock, "trunk"), None);
     }
 
     #[test]
     fn wasm_opt_version_is_the_number_after_version() {
-        assert_eq!(
-            wasm_opt_version("wasm-opt version 132 (version_132)"),
-            Some("132")
-        );
+        assert_eq!(wasm_opt_version("wasm-opt version 132 (version_132)"), Some("132"));
         assert_eq!(wasm_opt_version("wasm-opt version 108"), Some("108"));
         assert_eq!(wasm_opt_version("garbage"), None);
     }
@@ -512,11 +453,7 @@ mod tests {
     fn cmdline_matching_needs_the_program_and_every_argument() {
         let cargo = b"/root/.cargo/bin/cargo\0install\0trunk\0--version\0~0.21\0";
         assert!(cmdline_matches(cargo, "cargo", &["install", "trunk"]));
-        assert!(!cmdline_matches(
-            cargo,
-            "cargo",
-            &["install", "wasm-bindgen-cli"]
-        ));
+        assert!(!cmdline_matches(cargo, "cargo", &["install", "wasm-bindgen-cli"]));
         assert!(!cmdline_matches(cargo, "npm", &["install"]));
         let npm = b"node\0/usr/bin/npm\0install\0-g\0binaryen@132\0";
         assert!(cmdline_matches(npm, "npm", &["install"]));

@@ -5,7 +5,9 @@
 //! 3. `wasm`: `cargo test --target wasm32-unknown-unknown --tests` for the SPA and
 //!    for dance-protocol, run by wasm-bindgen-test-runner in headless Chromium
 //!    through ChromeDriver (capabilities in `webdriver.json` at the root).
-//! 4. `build`: `cargo xtask build` (the release bundle the end-to-end suite serves).
+//! 4. `build`: `cargo xtask build` (the release bundle the end-to-end suite serves),
+//!    then the bundle-size budget `cargo test -p oauth-dance --test size --
+//!    --include-ignored` with `DANCE_DIST` pointing at `dist/` (if `tests/size.rs` exists).
 //! 5. `e2e`: `cargo test -p oauth-dance --test e2e -- --include-ignored` with
 //!    `DANCE_E2E_DIST` pointing at `dist/` (skipped while `tests/e2e` doesn't exist).
 //!
@@ -55,13 +57,7 @@ enum Phase {
     E2e,
 }
 
-const ALL_PHASES: [Phase; 5] = [
-    Phase::Setup,
-    Phase::Native,
-    Phase::Wasm,
-    Phase::Build,
-    Phase::E2e,
-];
+const ALL_PHASES: [Phase; 5] = [Phase::Setup, Phase::Native, Phase::Wasm, Phase::Build, Phase::E2e];
 
 impl Phase {
     fn name(self) -> &'static str {
@@ -108,21 +104,13 @@ pub(crate) fn run(args: &TestArgs) -> Result<()> {
             Err(error) => Outcome::Failed(format!("{error:#}")),
         };
         let failed = matches!(outcome, Outcome::Failed(_));
-        records.push(Record {
-            phase,
-            outcome,
-            elapsed: phase_started.elapsed(),
-            test_results,
-        });
+        records.push(Record { phase, outcome, elapsed: phase_started.elapsed(), test_results });
         if failed {
             break;
         }
     }
-    print_summary(&records, started.elapsed());
-    if records
-        .iter()
-        .any(|record| matches!(record.outcome, Outcome::Failed(_)))
-    {
+    print_summary(&records, &selected, started.elapsed());
+    if records.iter().any(|record| matches!(record.outcome, Outcome::Failed(_))) {
         std::process::exit(1);
     }
     Ok(())
@@ -156,16 +144,16 @@ fn run_phase(phase: Phase, test_results: &mut Vec<String>) -> Result<Outcome> {
             }
             Ok(Outcome::Passed)
         }
-        Phase::Build => build::run(&BuildArgs {
-            public_url: None,
-            no_setup: true,
-        })
-        .map(|_| Outcome::Passed),
+        Phase::Build => {
+            build::run(&BuildArgs { public_url: None, no_setup: true })?;
+            match size_command() {
+                Some(mut command) => cargo_tests(&mut command, test_results),
+                None => Ok(Outcome::Passed),
+            }
+        }
         Phase::E2e => match e2e_command() {
             Some(mut command) => cargo_tests(&mut command, test_results),
-            None => Ok(Outcome::Skipped(
-                "tests/e2e does not exist yet".to_owned(),
-            )),
+            None => Ok(Outcome::Skipped("tests/e2e does not exist yet".to_owned())),
         },
     }
 }
@@ -177,11 +165,7 @@ fn cargo_tests(command: &mut Command, test_results: &mut Vec<String>) -> Result<
     Ok(if captured.status.success() {
         Outcome::Passed
     } else {
-        Outcome::Failed(format!(
-            "`{}` failed ({})",
-            util::display(command),
-            captured.status
-        ))
+        Outcome::Failed(format!("`{}` failed ({})", util::display(command), captured.status))
     })
 }
 
@@ -202,53 +186,53 @@ fn wasm_command(package: &str) -> Command {
         .args(["test", "--target", WASM_TARGET, "--tests", "-p", package])
         .env("CHROMEDRIVER", CHROMEDRIVER)
         .env("WASM_BINDGEN_USE_BROWSER", "1")
-        .env(
-            "WASM_BINDGEN_TEST_WEBDRIVER_JSON",
-            util::root().join("webdriver.json"),
-        );
+        .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", util::root().join("webdriver.json"));
     command
+}
+
+/// The SPA's bundle-size budget (`tests/size.rs`, `#[ignore]`d so plain
+/// `cargo test` skips it), checked against the fresh `dist/`.
+fn size_command() -> Option<Command> {
+    if !util::root().join("tests/size.rs").exists() {
+        return None;
+    }
+    let mut command = util::cargo();
+    command
+        .args(["test", "-p", "oauth-dance", "--test", "size", "--", "--include-ignored"])
+        .env("DANCE_DIST", build::dist_dir());
+    Some(command)
 }
 
 /// The end-to-end command, or `None` while the suite doesn't exist.
 fn e2e_command() -> Option<Command> {
     let root = util::root();
-    let exists = ["tests/e2e", "tests/e2e.rs"]
-        .iter()
-        .any(|path| root.join(path).exists());
+    let exists = ["tests/e2e", "tests/e2e.rs"].iter().any(|path| root.join(path).exists());
     if !exists {
         return None;
     }
     let dist: PathBuf = build::dist_dir();
     let mut command = util::cargo();
     command
-        .args([
-            "test",
-            "-p",
-            "oauth-dance",
-            "--test",
-            "e2e",
-            "--",
-            "--include-ignored",
-        ])
+        .args(["test", "-p", "oauth-dance", "--test", "e2e", "--", "--include-ignored"])
         .env("DANCE_E2E_DIST", dist);
     Some(command)
 }
 
-fn print_summary(records: &[Record], elapsed: Duration) {
-    let failed = records
-        .iter()
-        .find(|record| matches!(record.outcome, Outcome::Failed(_)));
+fn print_summary(records: &[Record], selected: &[Phase], elapsed: Duration) {
+    let failed = records.iter().find(|record| matches!(record.outcome, Outcome::Failed(_)));
     if let Some(record) = failed {
         step(format!("FAILED in phase {}", record.phase.name()));
         if let Outcome::Failed(why) = &record.outcome {
             util::note(why);
         }
     }
-    step(format!(
-        "summary ({} in total)",
-        util::human_duration(elapsed)
-    ));
-    for record in records {
+    step(format!("summary ({} in total)", util::human_duration(elapsed)));
+    for phase in ALL_PHASES {
+        let Some(record) = records.iter().find(|record| record.phase == phase) else {
+            let why = if selected.contains(&phase) { "not run" } else { "not selected" };
+            println!("    {:<7} {why}", phase.name());
+            continue;
+        };
         let (word, detail) = match &record.outcome {
             Outcome::Passed => ("ok", String::new()),
             Outcome::Failed(_) => ("FAILED", String::new()),
@@ -267,24 +251,14 @@ fn print_summary(records: &[Record], elapsed: Duration) {
             )
         };
         println!(
-            "    {:<7} {:<8} {:>8}  {}{}",
-            record.phase.name(),
+            "    {:<7} {:<8} {:>8}  {counts}{detail}",
+            phase.name(),
             word,
             util::human_duration(record.elapsed),
-            counts,
-            detail
         );
     }
-    let ran: Vec<Phase> = records.iter().map(|record| record.phase).collect();
-    for phase in ALL_PHASES {
-        if !ran.contains(&phase) {
-            println!("    {:<7} not run", phase.name());
-        }
-    }
-    let with_results: Vec<&Record> = records
-        .iter()
-        .filter(|record| !record.test_results.is_empty())
-        .collect();
+    let with_results: Vec<&Record> =
+        records.iter().filter(|record| !record.test_results.is_empty()).collect();
     if !with_results.is_empty() {
         step("test results, one line per test binary");
         for record in with_results {
@@ -334,12 +308,7 @@ mod tests {
     use super::*;
 
     fn args(only: Vec<Phase>, skip: Vec<Phase>, native_only: bool) -> TestArgs {
-        TestArgs {
-            only,
-            skip,
-            native_only,
-            wasm_only: false,
-        }
+        TestArgs { only, skip, native_only, wasm_only: false }
     }
 
     #[test]
@@ -350,14 +319,7 @@ mod tests {
             "test result: FAILED. 2 passed; 3 failed; 0 ignored; 0 filtered out; finished in 0.20s"
                 .to_owned(),
         ];
-        assert_eq!(
-            Counts::sum(&lines),
-            Counts {
-                passed: 7,
-                failed: 3,
-                ignored: 1
-            }
-        );
+        assert_eq!(Counts::sum(&lines), Counts { passed: 7, failed: 3, ignored: 1 });
     }
 
     #[test]
@@ -375,9 +337,6 @@ mod tests {
             selected_phases(&args(vec![], vec![Phase::Setup, Phase::Build], false)),
             [Phase::Native, Phase::Wasm, Phase::E2e]
         );
-        assert_eq!(
-            selected_phases(&args(vec![], vec![], true)),
-            [Phase::Native]
-        );
+        assert_eq!(selected_phases(&args(vec![], vec![], true)), [Phase::Native]);
     }
 }

@@ -11,9 +11,7 @@ use anyhow::{Context, Result, bail};
 /// The workspace root (the parent of `xtask/`).
 pub(crate) fn root() -> PathBuf {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir
-        .parent()
-        .map_or_else(|| manifest_dir.to_path_buf(), Path::to_path_buf)
+    manifest_dir.parent().map_or_else(|| manifest_dir.to_path_buf(), Path::to_path_buf)
 }
 
 /// The `cargo` that runs us (cargo sets `CARGO` for `cargo run`), so child builds
@@ -53,26 +51,19 @@ pub(crate) fn display(command: &Command) -> String {
     if parts[0] == cargo_program().to_string_lossy() {
         "cargo".clone_into(&mut parts[0]);
     }
-    parts.extend(command.get_args().map(|arg| quote(arg)));
+    parts.extend(command.get_args().map(quote));
     let env: Vec<String> = command
         .get_envs()
         .filter_map(|(key, value)| {
             value.map(|value| format!("{}={}", key.to_string_lossy(), quote(value)))
         })
         .collect();
-    if env.is_empty() {
-        parts.join(" ")
-    } else {
-        format!("{} {}", env.join(" "), parts.join(" "))
-    }
+    if env.is_empty() { parts.join(" ") } else { format!("{} {}", env.join(" "), parts.join(" ")) }
 }
 
 fn quote(arg: &OsStr) -> String {
     let arg = arg.to_string_lossy();
-    if !arg.is_empty()
-        && arg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_=./:~@,+".contains(c))
+    if !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_=./:@,+".contains(c))
     {
         arg.into_owned()
     } else {
@@ -83,30 +74,21 @@ fn quote(arg: &OsStr) -> String {
 /// Runs a command with inherited stdio, printing it first; fails unless it succeeds.
 pub(crate) fn run(command: &mut Command) -> Result<()> {
     note(format!("$ {}", display(command)));
-    let status = command
-        .status()
-        .with_context(|| format!("could not start `{}`", display(command)))?;
+    let status =
+        command.status().with_context(|| format!("could not start `{}`", display(command)))?;
     check_status(command, status)
 }
 
 /// Turns an unsuccessful exit into an error that names the command.
 pub(crate) fn check_status(command: &Command, status: ExitStatus) -> Result<()> {
-    if status.success() {
-        Ok(())
-    } else {
-        bail!("`{}` failed ({status})", display(command))
-    }
+    if status.success() { Ok(()) } else { bail!("`{}` failed ({status})", display(command)) }
 }
 
 /// Runs `program args...` quietly and returns its trimmed stdout (or stderr when
 /// stdout is empty), or `None` when it can't be started or fails. Used to probe
 /// `--version` of tools.
 pub(crate) fn probe(program: impl AsRef<OsStr>, args: &[&str]) -> Option<String> {
-    let output = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .ok()?;
+    let output = Command::new(program).args(args).stdin(Stdio::null()).output().ok()?;
     if !output.status.success() {
         return None;
     }
@@ -169,13 +151,9 @@ pub(crate) fn run_capturing_results(command: &mut Command) -> Result<Captured> {
             }
         }
     }
-    let status = child
-        .wait()
-        .with_context(|| format!("could not wait for `{}`", display(command)))?;
-    Ok(Captured {
-        status,
-        test_results,
-    })
+    let status =
+        child.wait().with_context(|| format!("could not wait for `{}`", display(command)))?;
+    Ok(Captured { status, test_results })
 }
 
 /// A human size: bytes below 1 KiB, else KiB or MiB with one decimal.
@@ -209,13 +187,8 @@ mod tests {
     #[test]
     fn display_quotes_only_what_needs_it() {
         let mut command = Command::new("trunk");
-        command
-            .args(["build", "--public-url", "/repo/", "it's here"])
-            .env("A", "b c");
-        assert_eq!(
-            display(&command),
-            r"A='b c' trunk build --public-url /repo/ 'it'\''s here'"
-        );
+        command.args(["build", "--public-url", "/repo/", "it's here"]).env("A", "b c");
+        assert_eq!(display(&command), r"A='b c' trunk build --public-url /repo/ 'it'\''s here'");
     }
 
     #[test]
@@ -227,10 +200,7 @@ mod tests {
 
     #[test]
     fn human_duration_switches_to_minutes() {
-        assert_eq!(
-            human_duration(std::time::Duration::from_millis(12_340)),
-            "12.3s"
-        );
+        assert_eq!(human_duration(std::time::Duration::from_millis(12_340)), "12.3s");
         assert_eq!(human_duration(std::time::Duration::from_secs(245)), "4m05s");
     }
 }

@@ -15,6 +15,10 @@
 //! that run fakebucket in-process. Bad input gets a 400 with
 //! `{"error": "..."}`.
 
+// Errors in this module are finished HTTP answers on a cold path; boxing
+// them would only add noise.
+#![allow(clippy::result_large_err)]
+
 use crate::store::App;
 use axum::Router;
 use axum::body::Bytes;
@@ -104,25 +108,30 @@ impl Fault {
     }
 
     /// Checks the limits: `count` at least one, `status` 400 to 599,
-    /// `delay_ms` at most [`MAX_FAULT_DELAY_MS`].
-    pub fn validate(&self) -> Result<(), String> {
+    /// `delay_ms` at most [`MAX_FAULT_DELAY_MS`], and a status or a delay.
+    pub fn validate(&self) -> Result<(), InvalidFault> {
         if self.count == 0 {
-            return Err("count must be at least 1".into());
+            return Err(InvalidFault("count must be at least 1".into()));
         }
         if let Some(status) = self.status
             && !(400..=599).contains(&status)
         {
-            return Err(format!("status must be between 400 and 599, not {status}"));
+            return Err(InvalidFault(format!("status must be between 400 and 599, not {status}")));
         }
         if self.delay_ms > MAX_FAULT_DELAY_MS {
-            return Err(format!("delay_ms must be at most {MAX_FAULT_DELAY_MS}"));
+            return Err(InvalidFault(format!("delay_ms must be at most {MAX_FAULT_DELAY_MS}")));
         }
         if self.status.is_none() && self.delay_ms == 0 {
-            return Err("a fault needs a status, a delay_ms, or both".into());
+            return Err(InvalidFault("a fault needs a status, a delay_ms, or both".into()));
         }
         Ok(())
     }
 }
+
+/// A [`Fault`] outside the limits [`Fault::validate`] checks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid fault: {0}")]
+pub struct InvalidFault(pub String);
 
 /// What fakebucket has been asked so far (since start or the last reset).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,7 +174,12 @@ impl Counters {
     }
 
     pub(crate) fn count_token(&mut self, grant: &str, outcome: &str) {
-        *self.token_requests.entry(grant.to_owned()).or_default().entry(outcome.to_owned()).or_default() += 1;
+        *self
+            .token_requests
+            .entry(grant.to_owned())
+            .or_default()
+            .entry(outcome.to_owned())
+            .or_default() += 1;
         self.token_requests_total += 1;
     }
 
@@ -195,7 +209,8 @@ fn bad(status: StatusCode, message: &str) -> Response {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|e| bad(StatusCode::BAD_REQUEST, &format!("bad JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| bad(StatusCode::BAD_REQUEST, &format!("bad JSON body: {e}")))
 }
 
 async fn clock(State(app): State<Arc<App>>) -> Response {
@@ -222,7 +237,7 @@ async fn add_fault(State(app): State<Arc<App>>, body: Bytes) -> Response {
         Ok(f) => f,
         Err(response) => return response,
     };
-    if let Err(message) = fault.validate() {
+    if let Err(InvalidFault(message)) = fault.validate() {
         return bad(StatusCode::BAD_REQUEST, &message);
     }
     app.lock().add_fault(fault.clone());

@@ -23,9 +23,15 @@ pub const SCOPES: &[(&str, &str)] = &[
     ("issue", "Read your repositories' issues"),
     ("issue:write", "Read and modify your repositories' issues"),
     ("pipeline", "Access your repositories' build pipelines"),
-    ("pipeline:variable", "Access your repositories' build pipelines and configure their variables"),
+    (
+        "pipeline:variable",
+        "Access your repositories' build pipelines and configure their variables",
+    ),
     ("pipeline:write", "Access and rerun your repositories' build pipelines"),
-    ("project", "Read your workspace's project settings and read repositories contained within your workspace's projects"),
+    (
+        "project",
+        "Read your workspace's project settings and read repositories contained within your workspace's projects",
+    ),
     ("project:admin", "Read and modify settings for projects in your workspace"),
     ("pullrequest", "Read your repositories and their pull requests"),
     ("pullrequest:write", "Read and modify your repositories and their pull requests"),
@@ -244,7 +250,10 @@ impl Consumer {
     /// `http://127.0.0.1:8080/`, scopes `account email`.
     pub fn demo() -> Self {
         let callback = Url::parse("http://127.0.0.1:8080/").ok();
-        Self { name: "oauth-dance demo".into(), ..Self::new("demo-client", "demo-secret", callback) }
+        Self {
+            name: "oauth-dance demo".into(),
+            ..Self::new("demo-client", "demo-secret", callback)
+        }
     }
 
     /// The same consumer with other scopes.
@@ -307,8 +316,7 @@ impl FromStr for Consumer {
             return Err(ConsumerParseError::Empty);
         }
         let mut consumer = Consumer::new(key, secret, None);
-        loop {
-            let Some((head, last)) = rest.rsplit_once(':') else { break };
+        while let Some((head, last)) = rest.rsplit_once(':') {
             if last == "private" {
                 consumer.private = true;
             } else if let Some(list) = last.strip_prefix("scopes=") {
@@ -329,7 +337,8 @@ impl FromStr for Consumer {
         // has no callback), but that reads too much like a typo to guess at:
         // a callback must be a URL or empty.
         if !rest.is_empty() {
-            let url = Url::parse(rest).map_err(|_| ConsumerParseError::Callback(rest.to_owned()))?;
+            let url =
+                Url::parse(rest).map_err(|_| ConsumerParseError::Callback(rest.to_owned()))?;
             consumer.callback = Some(url);
         }
         Ok(consumer)

@@ -126,7 +126,9 @@ pub fn default_users() -> Vec<FixtureUser> {
         FixtureEmail::unconfirmed("mei.work@example.org"),
         FixtureEmail::confirmed("mei.tanaka@example.com", true),
     ];
-    mei_emails.extend((1..=10).map(|i| FixtureEmail::confirmed(format!("mei+{i:02}@example.com"), false)));
+    mei_emails.extend(
+        (1..=10).map(|i| FixtureEmail::confirmed(format!("mei+{i:02}@example.com"), false)),
+    );
     mei_emails.push(FixtureEmail::unconfirmed("old-mei@example.net"));
 
     vec![
@@ -212,7 +214,9 @@ impl FromStr for FixtureUser {
         }
         let display_name = parts.next().filter(|d| !d.is_empty()).unwrap_or(nickname).to_owned();
         let mut emails = Vec::new();
-        for (i, email) in parts.next().unwrap_or_default().split(',').filter(|e| !e.is_empty()).enumerate() {
+        for (i, email) in
+            parts.next().unwrap_or_default().split(',').filter(|e| !e.is_empty()).enumerate()
+        {
             if !email.contains('@') {
                 return Err(UserParseError::Email(email.to_owned()));
             }
@@ -320,7 +324,7 @@ pub fn avatar_svg(user: &FixtureUser) -> String {
         concat!(
             r#"<svg xmlns="http://www.w3.org/2000/svg" width="128" height="128" viewBox="0 0 128 128" role="img" aria-label="{label}">"#,
             r#"<rect width="128" height="128" rx="64" fill="{colour}"/>"#,
-            r#"<text x="64" y="64" dy="0.35em" text-anchor="middle" font-family="Helvetica, Arial, sans-serif" font-size="52" fill="#ffffff">{initials}</text>"#,
+            r##"<text x="64" y="64" dy="0.35em" text-anchor="middle" font-family="Helvetica, Arial, sans-serif" font-size="52" fill="#ffffff">{initials}</text>"##,
             "</svg>"
         ),
         label = crate::html::escape(&user.display_name),

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 /// Escapes text for use in HTML element content and quoted attribute values
 /// (and in XML, for the SVG avatars).
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -54,7 +54,7 @@ table { border-collapse: collapse; } td, th { text-align: left; padding: .2rem .
 
 /// A complete HTML document with the shared frame. `title` is escaped here;
 /// `body` must already be safe HTML.
-pub fn document(title: &str, body: &str) -> String {
+pub(crate) fn document(title: &str, body: &str) -> String {
     format!(
         concat!(
             "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
@@ -73,7 +73,7 @@ pub fn document(title: &str, body: &str) -> String {
 /// Wraps a finished page in a response with the headers every page gets:
 /// HTML content type, no caching, no framing, and a CSP that allows only
 /// inline styles and same-origin images.
-pub fn respond(status: StatusCode, page: String) -> Response {
+pub(crate) fn respond(status: StatusCode, page: String) -> Response {
     let mut response = (status, page).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -91,7 +91,7 @@ pub fn respond(status: StatusCode, page: String) -> Response {
 
 /// An error page: the authorize endpoint's answer when it must not redirect
 /// (unknown client, bad redirect URI), and the answer to anything malformed.
-pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     let body = format!(
         "<h1 id=\"error-title\">{}</h1>\n<p id=\"error-message\">{}</p>",
         escape(title),

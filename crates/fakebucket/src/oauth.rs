@@ -34,7 +34,8 @@ pub(crate) async fn authorize(State(app): State<Arc<App>>, RawQuery(query): RawQ
         html::error_page(status, title, message)
     };
 
-    let Some(consumer) = form::get(&fields, "client_id").and_then(|id| app.config.consumer(id)) else {
+    let Some(consumer) = form::get(&fields, "client_id").and_then(|id| app.config.consumer(id))
+    else {
         return refuse(
             StatusCode::BAD_REQUEST,
             "Invalid client_id",
@@ -68,7 +69,11 @@ pub(crate) async fn authorize(State(app): State<Arc<App>>, RawQuery(query): RawQ
     let state = form::get(&fields, "state").map(str::to_owned);
     let send_back = |error: &str, description: &str| {
         app.lock().counters.count_authorize("refused");
-        redirect_to(&redirect, &[("error", error), ("error_description", description)], state.as_deref())
+        redirect_to(
+            &redirect,
+            &[("error", error), ("error_description", description)],
+            state.as_deref(),
+        )
     };
     match form::get(&fields, "response_type") {
         Some("code") => {}
@@ -79,7 +84,9 @@ pub(crate) async fn authorize(State(app): State<Arc<App>>, RawQuery(query): RawQ
                 "The implicit grant (response_type=token) is no longer supported. Use response_type=code.",
             );
         }
-        Some(_) => return send_back("unsupported_response_type", "Only response_type=code is supported."),
+        Some(_) => {
+            return send_back("unsupported_response_type", "Only response_type=code is supported.");
+        }
     }
 
     let challenge = form::get(&fields, "code_challenge").map(str::to_owned);
@@ -192,7 +199,8 @@ pub(crate) async fn decide(State(app): State<Arc<App>>, body: Bytes) -> Response
     if !matches!(decision, Some("grant" | "cancel")) {
         return refuse("The form must say grant or cancel.");
     }
-    let Some(pending) = form::get(&fields, "txn").and_then(|txn| app.lock().take_pending(txn, now)) else {
+    let Some(pending) = form::get(&fields, "txn").and_then(|txn| app.lock().take_pending(txn, now))
+    else {
         return refuse(
             "This authorization request has expired or was already answered. Start again from the application.",
         );
@@ -202,7 +210,10 @@ pub(crate) async fn decide(State(app): State<Arc<App>>, body: Bytes) -> Response
         app.lock().counters.count_authorize("denied");
         return redirect_to(
             &pending.redirect,
-            &[("error", "access_denied"), ("error_description", "The user denied access to the application.")],
+            &[
+                ("error", "access_denied"),
+                ("error_description", "The user denied access to the application."),
+            ],
             state,
         );
     }

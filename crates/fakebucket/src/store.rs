@@ -177,7 +177,13 @@ impl Store {
     }
 
     /// Issues a code for an answered consent page.
-    pub(crate) fn issue_code(&mut self, pending: &Pending, user: &str, lifetime: Duration, now: Instant) -> String {
+    pub(crate) fn issue_code(
+        &mut self,
+        pending: &Pending,
+        user: &str,
+        lifetime: Duration,
+        now: Instant,
+    ) -> String {
         self.prune(now);
         self.next_family += 1;
         let code = random::code();
@@ -251,7 +257,12 @@ impl Store {
     }
 
     /// Takes a refresh token out (rotation: it can be used once).
-    pub(crate) fn take_refresh(&mut self, token: &str, consumer: &str, now: Instant) -> Option<Grant> {
+    pub(crate) fn take_refresh(
+        &mut self,
+        token: &str,
+        consumer: &str,
+        now: Instant,
+    ) -> Option<Grant> {
         self.prune(now);
         match self.refresh.get(token) {
             Some(g) if g.consumer == consumer => self.refresh.remove(token),

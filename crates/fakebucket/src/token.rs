@@ -52,11 +52,15 @@ impl Failure {
     }
 
     fn into_response(self) -> Response {
-        let mut response = no_store(self.status, json!({ "error_description": self.description, "error": self.code }));
+        let mut response = no_store(
+            self.status,
+            json!({ "error_description": self.description, "error": self.code }),
+        );
         if self.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"Bitbucket.org HTTP\""));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"Bitbucket.org HTTP\""),
+            );
         }
         response
     }
@@ -72,7 +76,11 @@ fn no_store(status: StatusCode, body: serde_json::Value) -> Response {
 }
 
 /// `POST /site/oauth2/access_token`.
-pub(crate) async fn access_token(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn access_token(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -124,7 +132,10 @@ fn handle(
         }
     };
     if consumer.callback.is_none() {
-        return Err(Failure::bad("invalid_request", "No callback uri defined for the OAuth client."));
+        return Err(Failure::bad(
+            "invalid_request",
+            "No callback uri defined for the OAuth client.",
+        ));
     }
     match grant_type {
         "authorization_code" => authorization_code(app, consumer, fields),
@@ -137,7 +148,9 @@ fn handle(
 fn authenticate<'a>(app: &'a App, headers: &HeaderMap) -> Result<&'a Consumer, Failure> {
     let fail = |why: &str| Failure::new(StatusCode::UNAUTHORIZED, "invalid_client", why);
     let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
-        return Err(fail("Client authentication is required: HTTP Basic with the consumer key and secret."));
+        return Err(fail(
+            "Client authentication is required: HTTP Basic with the consumer key and secret.",
+        ));
     };
     let (scheme, credentials) = value.trim().split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -168,14 +181,18 @@ fn authorization_code(
     let mut store = app.lock();
     let found = match store.redeem_code(code, &consumer.key, now) {
         Redeem::Valid(c) => c,
-        Redeem::Unknown => return Err(Failure::bad("invalid_grant", "Invalid authorization code.")),
+        Redeem::Unknown => {
+            return Err(Failure::bad("invalid_grant", "Invalid authorization code."));
+        }
         Redeem::Replayed => {
             return Err(Failure::bad(
                 "invalid_grant",
                 "The authorization code has already been used; the tokens issued from it are revoked.",
             ));
         }
-        Redeem::Expired => return Err(Failure::bad("invalid_grant", "The authorization code has expired.")),
+        Redeem::Expired => {
+            return Err(Failure::bad("invalid_grant", "The authorization code has expired."));
+        }
     };
     if let Some(sent) = &found.redirect_uri_sent
         && form::get(fields, "redirect_uri") != Some(sent.as_str())
@@ -192,7 +209,10 @@ fn authorization_code(
         let matches = dance_protocol::PkceVerifier::parse(verifier)
             .is_ok_and(|v| Some(v.challenge().as_str()) == found.challenge.as_deref());
         if !matches {
-            return Err(Failure::bad("invalid_grant", "The code_verifier does not match the code_challenge."));
+            return Err(Failure::bad(
+                "invalid_grant",
+                "The code_verifier does not match the code_challenge.",
+            ));
         }
     }
     store.consume_code(code);
@@ -214,7 +234,9 @@ fn refresh_token(
 ) -> Result<Response, Failure> {
     let now = app.now();
     let mut store = app.lock();
-    let Some(old) = form::get(fields, "refresh_token").and_then(|t| store.take_refresh(t, &consumer.key, now)) else {
+    let Some(old) =
+        form::get(fields, "refresh_token").and_then(|t| store.take_refresh(t, &consumer.key, now))
+    else {
         return Err(Failure::bad("invalid_request", INVALID_REFRESH));
     };
     let grant = Grant { expires: now + app.config.token_lifetime, ..old };
@@ -231,7 +253,11 @@ fn client_credentials(app: &App, consumer: &Consumer) -> Result<Response, Failur
     }
     // A private consumer's tokens act for its owner: the first user.
     let Some(owner) = app.config.users.first() else {
-        return Err(Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "No users are configured."));
+        return Err(Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "No users are configured.",
+        ));
     };
     let now = app.now();
     let mut store = app.lock();
@@ -247,7 +273,13 @@ fn client_credentials(app: &App, consumer: &Consumer) -> Result<Response, Failur
     Ok(success(app, consumer, access, None, "client_credentials"))
 }
 
-fn success(app: &App, consumer: &Consumer, access: String, refresh: Option<String>, grant: &str) -> Response {
+fn success(
+    app: &App,
+    consumer: &Consumer,
+    access: String,
+    refresh: Option<String>,
+    grant: &str,
+) -> Response {
     let scope_field = if app.config.legacy_scopes_field { "scopes" } else { "scope" };
     let mut body = json!({
         "access_token": access,
@@ -271,7 +303,7 @@ fn fault_response(status: u16, body: FaultBody) -> Response {
             let description = format!("fakebucket injected a fault (HTTP {}).", status.as_u16());
             no_store(status, json!({ "error_description": description, "error": code }))
         }
-        FaultBody::Html => crate::api::html_fault(status),
+        FaultBody::Html => crate::api::html_error(status, crate::api::INJECTED),
     }
 }
 
@@ -279,7 +311,10 @@ fn fault_response(status: u16, body: FaultBody) -> Response {
 /// here with a bare 500 and no CORS headers (gas-github#144), which is why a
 /// browser can never call this endpoint and the relay exists.
 pub(crate) async fn options() -> Response {
-    crate::api::html_fault(StatusCode::INTERNAL_SERVER_ERROR)
+    crate::api::html_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "The token endpoint does not answer CORS preflight requests (nor does Bitbucket's).",
+    )
 }
 
 /// Any method other than POST and OPTIONS.

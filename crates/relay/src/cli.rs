@@ -108,7 +108,7 @@ pub struct Settings {
     pub max_header_bytes: usize,
 
     /// How many exchanges may wait on the token endpoint at once; more requests queue for a slot
-    /// and get 503 if none frees up within the upstream timeout.
+    /// and get 503 if none frees up within 5 seconds.
     #[arg(long, env = "DANCE_MAX_CONCURRENCY", default_value_t = Limits::default().max_concurrency, global = true, value_name = "N")]
     pub max_concurrency: usize,
 
@@ -254,16 +254,16 @@ impl Settings {
 #[cfg(unix)]
 fn warn_if_world_readable(path: &std::path::Path, problems: &mut Vec<Problem>) {
     use std::os::unix::fs::PermissionsExt as _;
-    if let Ok(metadata) = std::fs::metadata(path) {
-        if metadata.permissions().mode() & 0o004 != 0 {
-            problems.push(Problem::warning(
-                "DANCE_CLIENT_SECRET_FILE",
-                format!(
-                    "the secret file `{}` is readable by every user of this machine; chmod 600 it",
-                    path.display()
-                ),
-            ));
-        }
+    if let Ok(metadata) = std::fs::metadata(path)
+        && metadata.permissions().mode() & 0o004 != 0
+    {
+        problems.push(Problem::warning(
+            "DANCE_CLIENT_SECRET_FILE",
+            format!(
+                "the secret file `{}` is readable by every user of this machine; chmod 600 it",
+                path.display()
+            ),
+        ));
     }
 }
 

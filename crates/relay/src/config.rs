@@ -52,9 +52,10 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Exchanges forwarded upstream at the same time; more wait for a slot.
     pub max_concurrency: usize,
-    /// Deadline for the token endpoint's complete answer, and for a waiting
-    /// request to get a concurrency slot.
+    /// Deadline for the token endpoint's complete answer.
     pub upstream_timeout: Duration,
+    /// How long a request waits for a concurrency slot before it gets a 503.
+    pub slot_timeout: Duration,
     /// Requests per minute per client address (IPv6 per /64); 0 turns the
     /// limit off. Bursts may use the whole minute's budget at once.
     pub rate_limit_per_minute: u32,
@@ -72,6 +73,7 @@ impl Default for Limits {
             max_header_bytes: 8 * 1024,
             max_concurrency: 256,
             upstream_timeout: Duration::from_secs(10),
+            slot_timeout: Duration::from_secs(5),
             rate_limit_per_minute: 60,
             body_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
@@ -450,10 +452,10 @@ fn check_limits(limits: &Limits, problems: &mut Vec<Problem>) {
             "more than a minute: browsers and users give up long before that",
         ));
     }
-    if limits.body_timeout.is_zero() || limits.header_timeout.is_zero() {
+    if limits.body_timeout.is_zero() || limits.header_timeout.is_zero() || limits.slot_timeout.is_zero() {
         problems.push(Problem::error(
             "limits",
-            "the body and header timeouts must be longer than zero",
+            "the body, header and slot timeouts must be longer than zero",
         ));
     }
 }

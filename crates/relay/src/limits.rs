@@ -112,10 +112,8 @@ fn bucket_key(ip: IpAddr) -> IpAddr {
 /// entry when the proxy is trusted and the entry parses, else the TCP peer,
 /// else (in tests without a socket) the unspecified address.
 pub(crate) fn client_ip<B>(request: &Request<B>, trust_proxy: bool) -> IpAddr {
-    if trust_proxy {
-        if let Some(ip) = last_forwarded_for(request.headers()) {
-            return ip;
-        }
+    if trust_proxy && let Some(ip) = last_forwarded_for(request.headers()) {
+        return ip;
     }
     request
         .extensions()

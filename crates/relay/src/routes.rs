@@ -64,7 +64,7 @@ impl Relay {
             max_body_bytes: limits.max_body_bytes,
             max_header_bytes: limits.max_header_bytes,
             body_timeout: limits.body_timeout,
-            slot_timeout: limits.upstream_timeout,
+            slot_timeout: limits.slot_timeout,
             metrics: Metrics::default(),
         })
     }
@@ -115,10 +115,10 @@ async fn exchange(relay: &Relay, request: Request) -> Result<TokenResponse, Rela
     }
     let body = read_body(relay, request.into_body()).await?;
     let token_request = TokenRequest::parse_form(&body)?;
-    if let TokenRequest::AuthorizationCode { redirect_uri, .. } = &token_request {
-        if !relay.redirect_uris.contains(redirect_uri) {
-            return Err(RelayError::RedirectUriNotAllowed);
-        }
+    if let TokenRequest::AuthorizationCode { redirect_uri, .. } = &token_request
+        && !relay.redirect_uris.contains(redirect_uri)
+    {
+        return Err(RelayError::RedirectUriNotAllowed);
     }
     let _slot = tokio::time::timeout(relay.slot_timeout, relay.slots.acquire())
         .await

@@ -1,0 +1,522 @@
+//! The relay benchmark behind `cargo xtask bench relay`.
+//!
+//! Everything runs on loopback and stops by itself:
+//! 1. fakebucket starts in this process; the release `dance-relay` binary
+//!    starts as a child process in front of it (rate limiting off, logs at
+//!    `info` as in production, drained to nowhere), so its memory and CPU can
+//!    be read from `/proc/PID/status` and `/proc/PID/stat`.
+//! 2. Authorization codes are minted beforehand through fakebucket's consent
+//!    flow (codes are single-use, so every exchange needs its own).
+//! 3. The same number of code exchanges, with the same concurrency, go to
+//!    fakebucket directly (with the client authentication the relay would
+//!    add) and then through the relay. Each side gets a warm-up first.
+//! 4. A burst opens `--connections` connections to the relay at once, then
+//!    sends one exchange on each, all together.
+//!
+//! It reports throughput, p50/p99 latency of both paths, the relay's
+//! overhead, its CPU time per exchange, and its resident memory idle, under
+//! load and with the burst's connections open.
+//!
+//! Run with:
+//! ```sh
+//! cargo run --release -p dance-relay --example loadgen -- --update-benchmarks BENCHMARKS.md
+//! ```
+
+use anyhow::{Context as _, bail, ensure};
+use clap::Parser;
+use dance_protocol::PkceVerifier;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+const ORIGIN: &str = "http://127.0.0.1:8080";
+const REDIRECT_URI: &str = "http://127.0.0.1:8080/";
+
+/// Options of the benchmark.
+#[derive(Debug, Parser)]
+#[command(about = "Benchmark dance-relay against fakebucket on loopback")]
+struct Args {
+    /// Measured exchanges per path (direct, and through the relay).
+    #[arg(long, default_value_t = 20_000)]
+    requests: usize,
+    /// Exchanges in flight at once in the measured runs.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Connections opened at once in the burst.
+    #[arg(long, default_value_t = 1_000)]
+    connections: usize,
+    /// Warm-up exchanges before each measured run.
+    #[arg(long, default_value_t = 1_000)]
+    warmup: usize,
+    /// The relay binary; default: `dance-relay` beside this example's directory.
+    #[arg(long)]
+    relay_bin: Option<PathBuf>,
+    /// Replace the `## Relay` section of this Markdown file with the results.
+    #[arg(long)]
+    update_benchmarks: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    ensure!(args.requests > 0 && args.concurrency > 0 && args.connections > 0, "counts must be positive");
+    let relay_bin = relay_binary(args.relay_bin.clone())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    let report = runtime.block_on(bench(&args, &relay_bin))?;
+    println!("{report}");
+    if let Some(path) = &args.update_benchmarks {
+        update_section(path, &report)?;
+        println!("(written to {})", path.display());
+    }
+    Ok(())
+}
+
+/// Finds the relay binary, building it first when run through `cargo run`.
+fn relay_binary(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = explicit {
+        return Ok(path);
+    }
+    if let Ok(cargo) = std::env::var("CARGO") {
+        let status = Command::new(cargo)
+            .args(["build", "--release", "--quiet", "-p", "dance-relay", "--bin", "dance-relay"])
+            .status()
+            .context("cannot run cargo to build dance-relay")?;
+        ensure!(status.success(), "building dance-relay failed");
+    }
+    let exe = std::env::current_exe().context("cannot find this program")?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("this program is not in target/<profile>/examples")?;
+    let bin = dir.join("dance-relay");
+    ensure!(
+        bin.exists(),
+        "{} does not exist: run `cargo build --release -p dance-relay` or pass --relay-bin",
+        bin.display()
+    );
+    Ok(bin)
+}
+
+/// The relay child process; killed if the benchmark fails half-way.
+struct RelayProcess {
+    child: Child,
+    address: String,
+}
+
+impl RelayProcess {
+    fn start(bin: &Path, token_url: &str) -> anyhow::Result<Self> {
+        let mut child = Command::new(bin)
+            .env("DANCE_CLIENT_ID", "demo-client")
+            .env("DANCE_CLIENT_SECRET", "demo-secret")
+            .env("DANCE_TOKEN_URL", token_url)
+            .env("DANCE_ALLOWED_ORIGINS", ORIGIN)
+            .env("DANCE_ALLOWED_REDIRECT_URIS", REDIRECT_URI)
+            .env("DANCE_LISTEN", "127.0.0.1:0")
+            .env("DANCE_RATE_LIMIT", "0")
+            .env("DANCE_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let address = loop {
+            let Some(line) = lines.next() else {
+                let _ = child.kill();
+                bail!("the relay exited before listening");
+            };
+            let line = line.context("reading the relay's output")?;
+            let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if json["message"] == "listening" {
+                break json["address"].as_str().context("no address in the log line")?.to_owned();
+            }
+        };
+        // Keep draining the log, or the relay would block on a full pipe.
+        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        Ok(Self { child, address })
+    }
+
+    /// Resident memory now and at its peak, in KiB.
+    fn memory(&self) -> anyhow::Result<(u64, u64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .context("cannot read /proc/PID/status (Linux only)")?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .with_context(|| format!("no {name} in /proc/PID/status"))
+        };
+        Ok((field("VmRSS:")?, field("VmHWM:")?))
+    }
+
+    /// User plus system CPU time so far.
+    fn cpu(&self, ticks_per_second: f64) -> anyhow::Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .context("cannot read /proc/PID/stat")?;
+        let after_name = stat.rsplit_once(')').context("malformed stat")?.1;
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        // Fields 14 and 15 of stat(5); fields[0] is field 3.
+        let utime: f64 = fields.get(11).context("no utime")?.parse()?;
+        let stime: f64 = fields.get(12).context("no stime")?.parse()?;
+        Ok(Duration::from_secs_f64((utime + stime) / ticks_per_second))
+    }
+
+    /// SIGTERM, then wait: the relay's graceful shutdown.
+    fn stop(mut self) -> anyhow::Result<()> {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
+        ensure!(status.success(), "kill -TERM failed");
+        let exit = self.child.wait()?;
+        ensure!(exit.success(), "the relay exited with {exit}");
+        Ok(())
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// Mints `count` codes through the consent flow, `concurrency` at a time.
+async fn mint_codes(
+    fakebucket: &fakebucket::Handle,
+    verifier: &PkceVerifier,
+    count: usize,
+    concurrency: usize,
+) -> anyhow::Result<Vec<String>> {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let mut authorize = fakebucket.authorize_url();
+    authorize
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", "demo-client")
+        .append_pair("redirect_uri", REDIRECT_URI)
+        .append_pair("state", "bench")
+        .append_pair("code_challenge", verifier.challenge().as_str())
+        .append_pair("code_challenge_method", "S256");
+    let decide = fakebucket.authorize_url();
+    let user = fakebucket.config().users[0].account_id.clone();
+    let left = Arc::new(AtomicUsize::new(count));
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (http, authorize, decide, user, left) =
+            (http.clone(), authorize.clone(), decide.clone(), user.clone(), left.clone());
+        workers.push(tokio::spawn(async move {
+            let mut codes = Vec::new();
+            while left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
+                let page = http.get(authorize.clone()).send().await?.text().await?;
+                let txn = page
+                    .split("name=\"txn\" value=\"")
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .context("no txn on the consent page")?
+                    .to_owned();
+                let answer = http
+                    .post(decide.clone())
+                    .form(&[("txn", txn.as_str()), ("user", user.as_str()), ("decision", "grant")])
+                    .send()
+                    .await?;
+                let location = answer
+                    .headers()
+                    .get("location")
+                    .and_then(|v| v.to_str().ok())
+                    .context("no redirect after consent")?;
+                let url = url::Url::parse(location)?;
+                let code = url
+                    .query_pairs()
+                    .find(|(k, _)| k == "code")
+                    .map(|(_, v)| v.into_owned())
+                    .context("no code in the redirect")?;
+                codes.push(code);
+            }
+            anyhow::Ok(codes)
+        }));
+    }
+    let mut codes = Vec::with_capacity(count);
+    for worker in workers {
+        codes.extend(worker.await??);
+    }
+    Ok(codes)
+}
+
+/// Where a run sends its exchanges.
+#[derive(Clone)]
+enum Target {
+    /// fakebucket's token endpoint, with Basic client authentication.
+    Direct(String),
+    /// The relay's `/token`, with the SPA's Origin.
+    Relay(String),
+}
+
+/// The latencies and wall time of one run.
+struct Run {
+    latencies: Vec<Duration>,
+    wall: Duration,
+}
+
+impl Run {
+    fn percentile(&self, p: f64) -> Duration {
+        let index = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[index.min(self.latencies.len() - 1)]
+    }
+
+    fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.wall.as_secs_f64()
+    }
+}
+
+/// Sends one exchange per form, `concurrency` at a time, and checks each answer.
+async fn run(target: &Target, forms: Vec<String>, concurrency: usize) -> anyhow::Result<Run> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .tcp_nodelay(true)
+        .build()?;
+    let forms = Arc::new(forms);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (http, forms, next, target) = (http.clone(), forms.clone(), next.clone(), target.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(form) = forms.get(i) else { break };
+                let request = match &target {
+                    Target::Direct(url) => http.post(url).basic_auth("demo-client", Some("demo-secret")),
+                    Target::Relay(url) => http.post(url).header("origin", ORIGIN),
+                };
+                let sent = Instant::now();
+                let response = request
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(form.clone())
+                    .send()
+                    .await?;
+                let status = response.status();
+                let body = response.bytes().await?;
+                latencies.push(sent.elapsed());
+                ensure!(status == 200, "exchange failed with {status}: {}", String::from_utf8_lossy(&body));
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(forms.len());
+    for worker in workers {
+        latencies.extend(worker.await??);
+    }
+    let wall = started.elapsed();
+    latencies.sort_unstable();
+    Ok(Run { latencies, wall })
+}
+
+/// Opens `forms.len()` connections to the relay, reports the relay's memory
+/// with all of them open and idle, then sends one exchange on each at once.
+async fn burst(relay: &RelayProcess, forms: Vec<String>) -> anyhow::Result<(u64, Duration)> {
+    let mut streams = Vec::with_capacity(forms.len());
+    for _ in 0..forms.len() {
+        let stream = tokio::net::TcpStream::connect(&relay.address).await?;
+        stream.set_nodelay(true)?;
+        streams.push(stream);
+    }
+    // Make sure the relay has accepted (and set up) every connection: one
+    // round trip on the last one is answered only after all earlier accepts.
+    let last = streams.last_mut().context("no connection")?;
+    let probe = one_exchange(last, "GET /healthz HTTP/1.1\r\nhost: bench\r\n\r\n".to_owned()).await?;
+    ensure!(probe == 200, "health check failed");
+    let (idle_connections_rss, _) = relay.memory()?;
+    let started = Instant::now();
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .zip(forms)
+        .map(|(mut stream, form)| {
+            tokio::spawn(async move {
+                let request = format!(
+                    "POST /token HTTP/1.1\r\nhost: bench\r\norigin: {ORIGIN}\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n{form}",
+                    form.len()
+                );
+                one_exchange(&mut stream, request).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        let status = task.await??;
+        ensure!(status == 200, "a burst exchange failed with {status}");
+    }
+    Ok((idle_connections_rss, started.elapsed()))
+}
+
+/// Writes a request and reads one response (head plus Content-Length body);
+/// returns its status.
+async fn one_exchange(stream: &mut tokio::net::TcpStream, request: String) -> anyhow::Result<u16> {
+    stream.write_all(request.as_bytes()).await?;
+    let mut buffer = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).await?;
+        ensure!(n > 0, "the connection closed before a full response");
+        buffer.extend_from_slice(&chunk[..n]);
+        let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+        let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if buffer.len() >= end + 4 + length {
+            let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+            return Ok(status);
+        }
+    }
+}
+
+fn forms(codes: Vec<String>, verifier: &PkceVerifier) -> Vec<String> {
+    codes
+        .into_iter()
+        .map(|code| {
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("grant_type", "authorization_code")
+                .append_pair("code", &code)
+                .append_pair("redirect_uri", REDIRECT_URI)
+                .append_pair("code_verifier", verifier.secret())
+                .finish()
+        })
+        .collect()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1e3)
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1}", kib as f64 / 1024.0)
+}
+
+async fn bench(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
+    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await?;
+    let relay = RelayProcess::start(relay_bin, fakebucket.token_url().as_str())?;
+    let ticks = clock_ticks();
+    let (start_rss, _) = relay.memory()?;
+
+    let verifier = PkceVerifier::generate();
+    let total = 2 * (args.warmup + args.requests) + args.connections;
+    eprintln!("minting {total} authorization codes...");
+    let mut codes = forms(mint_codes(&fakebucket, &verifier, total, 8).await?, &verifier);
+    let mut take = |n: usize| codes.split_off(codes.len() - n);
+
+    let direct = Target::Direct(fakebucket.token_url().to_string());
+    let through = Target::Relay(format!("http://{}/token", relay.address));
+    eprintln!("warming up...");
+    run(&direct, take(args.warmup), args.concurrency).await?;
+    run(&through, take(args.warmup), args.concurrency).await?;
+    let (idle_rss, _) = relay.memory()?;
+
+    eprintln!("{} exchanges direct...", args.requests);
+    let direct_run = run(&direct, take(args.requests), args.concurrency).await?;
+    eprintln!("{} exchanges through the relay...", args.requests);
+    let cpu_before = relay.cpu(ticks)?;
+    let relay_run = run(&through, take(args.requests), args.concurrency).await?;
+    let cpu = relay.cpu(ticks)? - cpu_before;
+    let (_, load_peak) = relay.memory()?;
+
+    eprintln!("burst of {} connections...", args.connections);
+    let cpu_before = relay.cpu(ticks)?;
+    let (open_rss, burst_wall) = burst(&relay, take(args.connections)).await?;
+    let burst_cpu = relay.cpu(ticks)? - cpu_before;
+    let (after_rss, burst_peak) = relay.memory()?;
+    relay.stop()?;
+    fakebucket.shutdown().await?;
+
+    let cpu_per = cpu / u32::try_from(args.requests).unwrap_or(u32::MAX);
+    let burst_cpu_per = burst_cpu / u32::try_from(args.connections).unwrap_or(u32::MAX);
+    let p50_over = relay_run.percentile(0.5).saturating_sub(direct_run.percentile(0.5));
+    let p99_over = relay_run.percentile(0.99).saturating_sub(direct_run.percentile(0.99));
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mut out = String::new();
+    out.push_str(&format!(
+        "Measured by `cargo xtask bench relay` (`crates/relay/examples/loadgen.rs`): release build, \
+         {cores} cores, loopback. fakebucket runs in the load generator's process; the relay is the \
+         release `dance-relay` binary as a child process (default settings, rate limit off, JSON \
+         logs at info drained to nowhere). Every exchange is an `authorization_code` exchange of a \
+         fresh code minted beforehand through fakebucket's consent page. {} exchanges per path, {} \
+         in flight, after {} warm-up exchanges per path.\n\n",
+        args.requests, args.concurrency, args.warmup
+    ));
+    out.push_str("| path | exchanges/s | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|\n");
+    for (name, r) in [("fakebucket directly", &direct_run), ("through dance-relay", &relay_run)] {
+        out.push_str(&format!(
+            "| {name} | {:.0} | {} | {} | {} |\n",
+            r.rate(),
+            ms(r.percentile(0.5)),
+            ms(r.percentile(0.99)),
+            ms(*r.latencies.last().unwrap_or(&Duration::ZERO))
+        ));
+    }
+    out.push_str(&format!(
+        "\n| relay measure | value | target |\n|---|---|---|\n\
+         | added latency at p50 | {} ms | |\n\
+         | added latency at p99 | {} ms | < 1 ms |\n\
+         | throughput, relay / direct | {:.2} | |\n\
+         | relay CPU (user+system) per exchange | {:.1} µs | < 50 µs |\n\
+         | relay RSS at start | {} MiB | |\n\
+         | relay RSS idle after warm-up | {} MiB | |\n\
+         | relay peak RSS during the measured run | {} MiB | |\n\
+         | relay RSS with {} connections open, idle | {} MiB | |\n\
+         | relay peak RSS, {} exchanges at once on {} connections | {} MiB | < 20 MB |\n\
+         | relay RSS after that burst | {} MiB | |\n\
+         | burst: wall time, relay CPU per exchange | {} ms, {:.1} µs | |\n",
+        ms(p50_over),
+        ms(p99_over),
+        relay_run.rate() / direct_run.rate(),
+        cpu_per.as_secs_f64() * 1e6,
+        mib(start_rss),
+        mib(idle_rss),
+        mib(load_peak),
+        args.connections,
+        mib(open_rss),
+        args.connections,
+        args.connections,
+        mib(burst_peak),
+        mib(after_rss),
+        ms(burst_wall),
+        burst_cpu_per.as_secs_f64() * 1e6,
+    ));
+    Ok(out)
+}
+
+/// Replaces (or appends) the `## Relay` section of a Markdown file, leaving
+/// every other section as it is.
+fn update_section(path: &Path, report: &str) -> anyhow::Result<()> {
+    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
+    let section = format!("## Relay\n\n{report}\n");
+    let new = match old.find("\n## Relay\n") {
+        Some(start) => {
+            let rest = &old[start + 1..];
+            let end = rest[3..].find("\n## ").map(|i| start + 1 + 3 + i + 1).unwrap_or(old.len());
+            format!("{}{section}{}", &old[..start + 1], &old[end..])
+        }
+        None => format!("{}\n\n{section}", old.trim_end()),
+    };
+    std::fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))
+}

@@ -1,0 +1,147 @@
+//! The `dance-relay` binary: `check`, `--help`, and serving until SIGTERM.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+
+fn relay_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dance-relay"));
+    // Start from a clean slate: no DANCE_* variable of the caller leaks in.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("DANCE_") {
+            command.env_remove(key);
+        }
+    }
+    command.env_remove("RUST_LOG");
+    command
+}
+
+fn sound(command: &mut Command) -> &mut Command {
+    command
+        .env("DANCE_CLIENT_ID", "demo-client")
+        .env("DANCE_CLIENT_SECRET", "demo-secret-value")
+        .env("DANCE_TOKEN_URL", "http://127.0.0.1:9090/site/oauth2/access_token")
+        .env("DANCE_ALLOWED_ORIGINS", "http://127.0.0.1:8080")
+        .env("DANCE_ALLOWED_REDIRECT_URIS", "http://127.0.0.1:8080/")
+}
+
+#[test]
+fn check_passes_a_sound_configuration() {
+    let output = sound(&mut relay_command()).arg("check").output().expect("run dance-relay");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("configuration OK"), "{stdout}");
+}
+
+#[test]
+fn check_says_exactly_what_is_wrong() {
+    let output = sound(&mut relay_command())
+        .arg("check")
+        .env("DANCE_ALLOWED_ORIGINS", "https://user.github.io/,http://example.com")
+        .env("DANCE_ALLOWED_REDIRECT_URIS", "http://example.com/callback")
+        .env("DANCE_CLIENT_SECRET", "")
+        .env("DANCE_TOKEN_URL", "http://bitbucket.org/site/oauth2/access_token")
+        .env("DANCE_UPSTREAM_TIMEOUT", "0")
+        .output()
+        .expect("run dance-relay");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    for expected in [
+        "error: DANCE_CLIENT_SECRET: the client secret is empty",
+        "error: DANCE_TOKEN_URL: `http://bitbucket.org/site/oauth2/access_token` uses http",
+        "error: DANCE_ALLOWED_ORIGINS: `https://user.github.io/` has a trailing slash",
+        "write `https://user.github.io`",
+        "error: DANCE_ALLOWED_ORIGINS: `http://example.com` uses http",
+        "error: DANCE_ALLOWED_REDIRECT_URIS: `http://example.com/callback` uses http",
+        "error: DANCE_UPSTREAM_TIMEOUT: 0 would time out every exchange",
+        "configuration has 6 error(s)",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?} in\n{stdout}");
+    }
+}
+
+#[test]
+fn check_reports_an_unreadable_secret_file_and_never_prints_the_secret() {
+    let output = sound(&mut relay_command())
+        .arg("check")
+        .env("DANCE_CLIENT_SECRET_FILE", "/nonexistent/dance-secret")
+        .output()
+        .expect("run dance-relay");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("both DANCE_CLIENT_SECRET and DANCE_CLIENT_SECRET_FILE are set"), "{stdout}");
+
+    let output = sound(&mut relay_command())
+        .arg("check")
+        .env_remove("DANCE_CLIENT_SECRET")
+        .env("DANCE_CLIENT_SECRET_FILE", "/nonexistent/dance-secret")
+        .output()
+        .expect("run dance-relay");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("cannot read the secret file `/nonexistent/dance-secret`"), "{stdout}");
+    assert!(!stdout.contains("demo-secret-value"));
+}
+
+#[test]
+fn help_explains_every_setting_and_hides_the_secret() {
+    let output = sound(&mut relay_command()).arg("--help").output().expect("run dance-relay");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    for variable in [
+        "DANCE_CLIENT_ID", "DANCE_CLIENT_SECRET", "DANCE_CLIENT_SECRET_FILE", "DANCE_TOKEN_URL",
+        "DANCE_ALLOWED_ORIGINS", "DANCE_ALLOWED_REDIRECT_URIS", "DANCE_LISTEN",
+        "DANCE_ALLOW_MISSING_ORIGIN", "DANCE_MAX_BODY_BYTES", "DANCE_MAX_HEADER_BYTES",
+        "DANCE_MAX_CONCURRENCY", "DANCE_UPSTREAM_TIMEOUT", "DANCE_RATE_LIMIT", "DANCE_TRUST_PROXY",
+        "DANCE_LOG_FORMAT",
+    ] {
+        assert!(stdout.contains(&format!("env: {variable}")), "{variable} missing in\n{stdout}");
+    }
+    assert!(stdout.contains("check"), "{stdout}");
+    assert!(!stdout.contains("demo-secret-value"), "the secret shows in --help:\n{stdout}");
+}
+
+#[test]
+fn the_relay_refuses_to_start_on_errors() {
+    let output = sound(&mut relay_command())
+        .env("DANCE_ALLOWED_ORIGINS", "*")
+        .env("DANCE_LISTEN", "127.0.0.1:0")
+        .output()
+        .expect("run dance-relay");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("`*` is not supported"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_relay_cleanly() {
+    let mut child = sound(&mut relay_command())
+        .env("DANCE_LISTEN", "127.0.0.1:0")
+        .env("DANCE_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start dance-relay");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let address = loop {
+        let line = lines.next().expect("the relay logs that it listens").expect("a line");
+        let json: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+        if json["message"] == "listening" {
+            break json["address"].as_str().expect("an address").to_owned();
+        }
+    };
+    let mut stream = std::net::TcpStream::connect(&address).expect("the relay accepts");
+    std::io::Write::write_all(&mut stream, b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .expect("write");
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).expect("read");
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(killed.success());
+    let status = child.wait().expect("the relay exits");
+    assert!(status.success(), "{status:?}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("SIGTERM received")), "{rest:?}");
+}

@@ -1,0 +1,207 @@
+//! Integration tests of dance-relay: the relay on `127.0.0.1:0` in front of
+//! fakebucket, also on loopback and in-process, or the router alone through
+//! `oneshot` for refusals that must never reach upstream.
+//!
+//! Modules:
+//! - `exchange`: good exchanges, refresh with rotation, upstream OAuth errors.
+//! - `refusals`: every request the relay must refuse, and proof nothing was forwarded.
+//! - `upstream`: the token endpoint down, slow, failing or answering nonsense.
+//! - `logs`: a full exchange's logs carry no secret, code, verifier or token.
+//! - `props`: arbitrary bodies and headers get 4xx JSON, never a 5xx or a panic.
+//! - `concurrency`: hundreds of simultaneous exchanges, all correct.
+//! - `binary`: `dance-relay check`, `--help`, and shutdown on SIGTERM.
+
+mod binary;
+mod concurrency;
+mod exchange;
+mod logs;
+mod props;
+mod refusals;
+mod upstream;
+
+use axum::body::Body;
+use axum::http::{Request, Response};
+use dance_protocol::{ClientId, ClientSecret, PkceVerifier};
+use dance_relay::Config;
+use std::net::SocketAddr;
+use tokio::sync::oneshot;
+use tower::ServiceExt as _;
+
+/// The SPA's origin in every test.
+pub(crate) const ORIGIN: &str = "http://127.0.0.1:8080";
+/// The SPA's redirect URI: the demo consumer's callback.
+pub(crate) const REDIRECT_URI: &str = "http://127.0.0.1:8080/";
+
+/// A relay configuration for the demo consumer on `fakebucket`, with rate
+/// limiting off (tests that need it turn it on).
+pub(crate) fn relay_config(fakebucket: &fakebucket::Handle) -> Config {
+    let mut config = Config::new(ClientId::new("demo-client"), ClientSecret::new("demo-secret"));
+    config.token_url = fakebucket.token_url();
+    config.allowed_origins = vec![ORIGIN.to_owned()];
+    config.allowed_redirect_uris = vec![REDIRECT_URI.to_owned()];
+    config.limits.rate_limit_per_minute = 0;
+    config
+}
+
+/// A relay served on loopback until the value is dropped.
+pub(crate) struct Relay {
+    pub(crate) addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), dance_relay::RunError>>>,
+}
+
+impl Relay {
+    pub(crate) async fn start(config: Config) -> Self {
+        let listener =
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+        let addr = listener.local_addr().expect("local address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(dance_relay::run(listener, config, async move {
+            let _ = stopped.await;
+        }));
+        Self { addr, stop: Some(stop), task: Some(task) }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Triggers shutdown and waits for `run` to return.
+    pub(crate) async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("the relay task").expect("the relay ran");
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// An HTTP client that never follows redirects.
+pub(crate) fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client")
+}
+
+/// Gets a fresh authorization code from fakebucket the way a user would:
+/// open the authorize URL, grant on the consent page, read `code` from the
+/// redirect. The request carries `redirect_uri` and the S256 challenge of
+/// `verifier`.
+pub(crate) async fn mint_code(
+    http: &reqwest::Client,
+    fakebucket: &fakebucket::Handle,
+    verifier: &PkceVerifier,
+) -> String {
+    let mut authorize = fakebucket.authorize_url();
+    authorize
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", "demo-client")
+        .append_pair("redirect_uri", REDIRECT_URI)
+        .append_pair("state", "test-state")
+        .append_pair("code_challenge", verifier.challenge().as_str())
+        .append_pair("code_challenge_method", "S256");
+    let page = http.get(authorize.clone()).send().await.expect("consent page");
+    assert_eq!(page.status(), 200, "the consent page");
+    let page = page.text().await.expect("consent page text");
+    let txn = page
+        .split("name=\"txn\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the consent page has a txn field")
+        .to_owned();
+    let user = fakebucket.config().users[0].account_id.clone();
+    let granted = http
+        .post(fakebucket.authorize_url())
+        .form(&[("txn", txn.as_str()), ("user", user.as_str()), ("decision", "grant")])
+        .send()
+        .await
+        .expect("grant");
+    assert_eq!(granted.status(), 302, "the grant redirects");
+    let location = granted
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("a Location header");
+    let location = url::Url::parse(location).expect("an absolute Location");
+    location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("a code in the redirect")
+}
+
+/// The form body of a code exchange.
+pub(crate) fn code_form(code: &str, verifier: &PkceVerifier) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "authorization_code")
+        .append_pair("code", code)
+        .append_pair("redirect_uri", REDIRECT_URI)
+        .append_pair("code_verifier", verifier.secret())
+        .finish()
+}
+
+/// The form body of a refresh.
+pub(crate) fn refresh_form(refresh_token: &str) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "refresh_token")
+        .append_pair("refresh_token", refresh_token)
+        .finish()
+}
+
+/// POSTs a form to the relay's `/token` as the SPA would.
+pub(crate) async fn post_token(
+    http: &reqwest::Client,
+    relay: &Relay,
+    form: String,
+) -> reqwest::Response {
+    http.post(relay.url("/token"))
+        .header("origin", ORIGIN)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .expect("the relay answers")
+}
+
+/// Sends one request through the router with no socket, returning status,
+/// headers and the body as JSON (`Null` if the body is not JSON).
+pub(crate) async fn oneshot(
+    app: &axum::Router,
+    request: Request<Body>,
+) -> (Response<()>, serde_json::Value) {
+    let response = app.clone().oneshot(request).await.expect("the router is infallible");
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20).await.expect("a readable body");
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (Response::from_parts(parts, ()), json)
+}
+
+/// A `POST /token` from the allowed origin with a form content type.
+pub(crate) fn form_request(body: impl Into<Body>) -> Request<Body> {
+    Request::post("/token")
+        .header("origin", ORIGIN)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.into())
+        .expect("a valid request")
+}
+
+/// The `error` field of a JSON error body.
+pub(crate) fn error_of(json: &serde_json::Value) -> &str {
+    json["error"].as_str().unwrap_or("<no error field>")
+}
+
+/// The `error_description` field of a JSON error body.
+pub(crate) fn description_of(json: &serde_json::Value) -> &str {
+    json["error_description"].as_str().unwrap_or("<no description>")
+}

@@ -1,0 +1,391 @@
+//! The root component and the controller that runs the sign-in steps.
+//!
+//! [`App`] owns the [`AuthState`] reducer and shares its handle through a
+//! context ([`AuthContext`]); [`Screen`] reads it and picks the view. The
+//! [`Controller`] does the asynchronous work in order and reports each
+//! outcome as an [`Action`]:
+//!
+//! 1. start-up ([`Controller::boot`]): open session storage, read and clean
+//!    the callback from the address bar (before any network request), then
+//!    fetch `config.json`;
+//! 2. with a callback: check the state and exchange the code through the
+//!    relay; without one: restore the tab's saved session, or show the
+//!    landing page;
+//! 3. signed in: fetch `/2.0/user` and `/2.0/user/emails` in parallel and
+//!    show the profile.
+//!
+//! "Try again" re-runs the step that failed (the settings, the exchange with
+//! the same code, or the profile); "Sign in again" starts a fresh attempt.
+
+use crate::api;
+use crate::auth::{Action, AuthState, ProfileState};
+use crate::browser;
+use crate::config::{CONFIG_FILE, Config};
+use crate::flow::{self, Arrival, Next};
+use crate::problem::{Deployment, Problem};
+use crate::profile::Profile;
+use crate::storage::SessionStore;
+use crate::tokens::{self, TokenEvent, Tokens};
+use crate::views::{Landing, Loading, ProblemView, ProfileView, Shell};
+use dance_protocol::token::TokenRequest;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use url::Url;
+use yew::prelude::*;
+
+/// The shared sign-in state: the reducer's handle.
+pub type AuthContext = UseReducerHandle<AuthState>;
+
+/// Which step "Try again" re-runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Loading the settings (and then whatever follows).
+    Boot,
+    /// The code exchange.
+    Exchange,
+    /// Loading the profile.
+    Profile,
+}
+
+/// Runs the sign-in steps and reports to the reducer. One per app.
+pub struct Controller {
+    dispatch: UseReducerDispatcher<AuthState>,
+    base: Option<Url>,
+    store: RefCell<Option<SessionStore>>,
+    arrival: RefCell<Option<Arrival>>,
+    exchange: RefCell<Option<(TokenRequest, Option<String>)>>,
+    config: RefCell<Option<Rc<Config>>>,
+    tokens: RefCell<Option<Tokens>>,
+    step: Cell<Step>,
+    booted: Cell<bool>,
+}
+
+impl Controller {
+    /// A controller reporting to `dispatch`.
+    pub fn new(dispatch: UseReducerDispatcher<AuthState>) -> Self {
+        Self {
+            dispatch,
+            base: browser::base_url(),
+            store: RefCell::new(None),
+            arrival: RefCell::new(None),
+            exchange: RefCell::new(None),
+            config: RefCell::new(None),
+            tokens: RefCell::new(None),
+            step: Cell::new(Step::Boot),
+            booted: Cell::new(false),
+        }
+    }
+
+    /// Start-up. The callback is taken out of the address bar and out of
+    /// storage synchronously, before the first network request.
+    pub fn boot(self: &Rc<Self>) {
+        if self.booted.replace(true) {
+            return;
+        }
+        browser::mark("dance:boot");
+        let Some(base) = self.base.clone() else {
+            self.dispatch.dispatch(Action::Failed(Problem::crashed().with_detail("no document base URL")));
+            return;
+        };
+        let store = SessionStore::open().ok();
+        *self.arrival.borrow_mut() = flow::take_callback(store.as_ref(), &base);
+        *self.store.borrow_mut() = store;
+        self.load_config();
+    }
+
+    /// The values a checklist names.
+    fn deployment(&self) -> Deployment {
+        match &self.base {
+            Some(base) => flow::deployment(base, self.config.borrow().as_deref()),
+            None => Deployment::default(),
+        }
+    }
+
+    /// Fetches `config.json`, then continues.
+    fn load_config(self: &Rc<Self>) {
+        self.step.set(Step::Boot);
+        self.dispatch.dispatch(Action::Loading);
+        let this = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let Some(url) = this.base.as_ref().and_then(|b| b.join(CONFIG_FILE).ok()) else { return };
+            match api::fetch_config(&url).await {
+                Ok(config) => {
+                    browser::mark("dance:config-loaded");
+                    *this.config.borrow_mut() = Some(Rc::new(config));
+                    this.after_config();
+                }
+                Err(problem) => this.dispatch.dispatch(Action::Failed(problem)),
+            }
+        });
+    }
+
+    /// With settings in hand: handle the callback, or restore the session.
+    fn after_config(self: &Rc<Self>) {
+        if self.store.borrow().is_none() {
+            *self.store.borrow_mut() = SessionStore::open().ok();
+        }
+        if self.store.borrow().is_none() {
+            self.dispatch.dispatch(Action::Failed(Problem::storage_unavailable()));
+            return;
+        }
+        let Some(config) = self.config.borrow().clone() else { return };
+        if self.tokens.borrow().is_none() {
+            let dispatch = self.dispatch.clone();
+            let on_event = Callback::from(move |event: TokenEvent| match event {
+                TokenEvent::Ended(problem) => dispatch.dispatch(Action::SessionEnded(problem)),
+            });
+            let tokens = Tokens::new(self.store.borrow().clone(), config.relay_url.clone(), self.deployment(), on_event);
+            *self.tokens.borrow_mut() = Some(tokens);
+        }
+        let arrival = self.arrival.borrow_mut().take();
+        match arrival {
+            Some(arrival) => match flow::after_callback(arrival, &self.deployment()) {
+                Next::Exchange { request, return_to } => {
+                    *self.exchange.borrow_mut() = Some((request, return_to));
+                    self.run_exchange();
+                }
+                Next::Fail(problem) => self.dispatch.dispatch(Action::Failed(problem)),
+            },
+            None => {
+                let restored = self.tokens.borrow().as_ref().is_some_and(Tokens::restore);
+                if restored {
+                    self.dispatch.dispatch(Action::SignedIn);
+                    self.load_profile();
+                } else {
+                    self.dispatch.dispatch(Action::SignedOut(None));
+                }
+            }
+        }
+    }
+
+    /// Exchanges the code kept for this attempt through the relay.
+    fn run_exchange(self: &Rc<Self>) {
+        self.step.set(Step::Exchange);
+        let Some((request, return_to)) = self.exchange.borrow().clone() else {
+            self.dispatch.dispatch(Action::SignedOut(None));
+            return;
+        };
+        let Some(config) = self.config.borrow().clone() else { return };
+        self.dispatch.dispatch(Action::Exchanging);
+        let this = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = api::token(&config.relay_url, &request, &this.deployment()).await;
+            browser::mark("dance:exchange-done");
+            match result {
+                Ok(response) => {
+                    // A code works once: never keep it past a success.
+                    this.exchange.borrow_mut().take();
+                    if let Some(tokens) = this.tokens.borrow().as_ref() {
+                        tokens.start(response);
+                    }
+                    let back = this
+                        .base
+                        .as_ref()
+                        .zip(return_to)
+                        .and_then(|(base, path)| flow::return_path(base, &path));
+                    if let Some(path) = back {
+                        browser::replace_url(&path);
+                    }
+                    this.dispatch.dispatch(Action::SignedIn);
+                    this.load_profile();
+                }
+                Err(problem) => {
+                    if problem.way_out != crate::problem::WayOut::Retry {
+                        this.exchange.borrow_mut().take();
+                    }
+                    this.dispatch.dispatch(Action::Failed(problem));
+                }
+            }
+        });
+    }
+
+    /// Loads the profile and the email addresses in parallel.
+    fn load_profile(self: &Rc<Self>) {
+        self.step.set(Step::Profile);
+        let (Some(config), Some(tokens)) = (self.config.borrow().clone(), self.tokens.borrow().clone()) else {
+            return;
+        };
+        let this = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let deployment = this.deployment();
+            let base = &config.api_base;
+            let user = tokens.with_access(|token| {
+                let deployment = deployment.clone();
+                async move { api::user(base, &token, &deployment).await }
+            });
+            let emails = tokens.with_access(|token| {
+                let deployment = deployment.clone();
+                async move { api::emails(base, &token, &deployment).await }
+            });
+            let (user, emails) = futures::future::join(user, emails).await;
+            match user {
+                Ok(user) => {
+                    let profile = Profile::new(&user, emails);
+                    browser::mark("dance:profile-loaded");
+                    this.dispatch.dispatch(Action::ProfileLoaded(Rc::new(profile)));
+                }
+                Err(problem) if tokens::is_final(&problem) => {
+                    this.dispatch.dispatch(Action::SessionEnded(problem));
+                }
+                Err(problem) => this.dispatch.dispatch(Action::Failed(problem)),
+            }
+        });
+    }
+
+    /// The authorize URL for the sign-in link's `href`, with a fresh flow
+    /// stored for it.
+    pub fn prepare_sign_in(&self) -> Option<AttrValue> {
+        let (config, base, store) = (self.config.borrow().clone()?, self.base.clone()?, self.store.borrow().clone()?);
+        flow::begin(&config, &base, &store).ok().map(|url| AttrValue::from(url.to_string()))
+    }
+
+    /// Starts a fresh sign-in attempt and leaves for Bitbucket.
+    pub fn sign_in(self: &Rc<Self>) {
+        browser::mark("dance:sign-in");
+        let (Some(config), Some(base)) = (self.config.borrow().clone(), self.base.clone()) else {
+            // No settings yet: the only way forward is loading them.
+            self.load_config();
+            return;
+        };
+        let store = self.store.borrow().clone().or_else(|| SessionStore::open().ok());
+        let Some(store) = store else {
+            self.dispatch.dispatch(Action::Failed(Problem::storage_unavailable()));
+            return;
+        };
+        match flow::begin(&config, &base, &store) {
+            Ok(url) => {
+                self.dispatch.dispatch(Action::Redirecting);
+                if !browser::navigate(url.as_str()) {
+                    self.dispatch.dispatch(Action::Failed(Problem::crashed().with_detail("navigation failed")));
+                }
+            }
+            Err(problem) => self.dispatch.dispatch(Action::Failed(problem)),
+        }
+    }
+
+    /// Signs out: every token and flow value of this app is removed.
+    pub fn sign_out(&self) {
+        match self.tokens.borrow().as_ref() {
+            Some(tokens) => tokens.sign_out(),
+            None => {
+                if let Some(store) = self.store.borrow().as_ref() {
+                    store.clear_ours();
+                }
+            }
+        }
+        self.exchange.borrow_mut().take();
+        self.dispatch.dispatch(Action::SignedOut(None));
+    }
+
+    /// Re-runs the step that failed.
+    pub fn retry(self: &Rc<Self>) {
+        match self.step.get() {
+            Step::Boot => self.load_config(),
+            Step::Exchange if self.exchange.borrow().is_some() => self.run_exchange(),
+            Step::Exchange => self.load_config(),
+            Step::Profile => {
+                self.dispatch.dispatch(Action::SignedIn);
+                self.load_profile();
+            }
+        }
+    }
+}
+
+/// The root component.
+#[function_component(App)]
+pub fn app() -> Html {
+    let state = use_reducer(AuthState::default);
+    let controller = {
+        let dispatch = state.dispatcher();
+        use_memo((), move |_| Rc::new(Controller::new(dispatch)))
+    };
+    {
+        let controller = (*controller).clone();
+        use_effect_with((), move |_| controller.boot());
+    }
+    // A real href for the sign-in link, prepared whenever the landing shows.
+    let href = use_state(|| None::<AttrValue>);
+    {
+        let controller = (*controller).clone();
+        let href = href.setter();
+        let signed_out = matches!(*state, AuthState::SignedOut { .. });
+        use_effect_with(signed_out, move |signed_out| {
+            if *signed_out {
+                href.set(controller.prepare_sign_in());
+            }
+        });
+    }
+    let callbacks = {
+        let c = (*controller).clone();
+        let (a, b, d) = (c.clone(), c.clone(), c);
+        Callbacks {
+            sign_in: Callback::from(move |_| a.sign_in()),
+            sign_out: Callback::from(move |_| b.sign_out()),
+            retry: Callback::from(move |_| d.retry()),
+            reload: Callback::from(|_| browser::reload()),
+        }
+    };
+    html! {
+        <ContextProvider<AuthContext> context={state}>
+            <Screen {callbacks} href={(*href).clone()} />
+        </ContextProvider<AuthContext>>
+    }
+}
+
+/// The callbacks the screens offer.
+#[derive(Clone, PartialEq)]
+pub struct Callbacks {
+    /// Starts a sign-in.
+    pub sign_in: Callback<MouseEvent>,
+    /// Signs out.
+    pub sign_out: Callback<MouseEvent>,
+    /// Re-runs the failed step.
+    pub retry: Callback<MouseEvent>,
+    /// Reloads the page.
+    pub reload: Callback<MouseEvent>,
+}
+
+/// Properties of [`Screen`].
+#[derive(Properties, PartialEq)]
+pub struct ScreenProps {
+    /// What the buttons do.
+    pub callbacks: Callbacks,
+    /// The prepared sign-in href.
+    #[prop_or_default]
+    pub href: Option<AttrValue>,
+}
+
+/// Picks the view for the current [`AuthState`] (read from the context).
+#[function_component(Screen)]
+pub fn screen(props: &ScreenProps) -> Html {
+    let Some(state) = use_context::<AuthContext>() else {
+        return html! { <ProblemView problem={Problem::crashed()} /> };
+    };
+    let cb = &props.callbacks;
+    let body = match &*state {
+        AuthState::Loading => html! { <Loading message="Getting things ready…" /> },
+        AuthState::Redirecting => html! { <Loading message="Taking you to Bitbucket…" /> },
+        AuthState::Exchanging => html! { <Loading message="Signing you in…" /> },
+        AuthState::SignedOut { reason } => html! {
+            <Landing href={props.href.clone()} reason={reason.clone()} on_sign_in={cb.sign_in.clone()} />
+        },
+        AuthState::SignedIn { profile: ProfileState::Loading } => {
+            html! { <Loading message="Loading your profile…" /> }
+        }
+        AuthState::SignedIn { profile: ProfileState::Ready(profile) } => {
+            html! { <ProfileView profile={profile.clone()} /> }
+        }
+        AuthState::Failed(problem) => html! {
+            <ProblemView problem={problem.clone()} on_retry={cb.retry.clone()}
+                on_sign_in={cb.sign_in.clone()} on_reload={cb.reload.clone()} />
+        },
+    };
+    // Profile problems happen with a session in hand: offer to end it.
+    let session_in_hand = state.is_signed_in()
+        || matches!(&*state, AuthState::Failed(problem) if problem.kind.is_api());
+    html! {
+        <Shell signed_in={session_in_hand} on_sign_out={cb.sign_out.clone()}>
+            { body }
+        </Shell>
+    }
+}

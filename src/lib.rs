@@ -1,0 +1,99 @@
+//! oauth-dance's single-page app: "Sign in with Bitbucket" in the browser.
+//!
+//! The app runs the OAuth 2.0 authorization code flow with PKCE as a public
+//! client. Bitbucket's token endpoint needs the client secret and answers no
+//! CORS, so the code (and later each refresh token) goes through the relay
+//! (`crates/relay`), and the API is called straight from the browser.
+//!
+//! Module map, from the outside in:
+//! - [`app`]: the root component and the controller that runs the steps
+//!   (start-up, callback, exchange, profile, refresh, sign-out) and reports
+//!   them to the reducer.
+//! - [`auth`]: the one state enum ([`auth::AuthState`]) and its pure reducer.
+//! - [`views`]: function components that render state: landing, loading,
+//!   profile, problem (with the set-up checklist).
+//! - [`flow`]: the authorization request and the callback: state and PKCE,
+//!   cleaning the address bar, the constant-time state check, return paths.
+//! - [`tokens`]: the session's tokens, timely refresh, and the cross-tab
+//!   design (Web Locks + BroadcastChannel) that keeps rotating refresh
+//!   tokens from being lost.
+//! - [`api`]: the only module that does network IO: `config.json`, the
+//!   relay, Bitbucket's API; every failure mapped to a [`problem::Problem`].
+//! - [`problem`]: each failure in plain words, with the way out.
+//! - [`profile`]: what the profile page shows, decided without the DOM.
+//! - [`config`]: `config.json` parsing and checking.
+//! - [`storage`]: `sessionStorage` with namespaced keys (never localStorage
+//!   or cookies).
+//! - [`browser`]: small helpers over the window, history and performance marks.
+//!
+//! Invariants: the secret never reaches this code; no token ever goes in a
+//! URL; the callback leaves the address bar before any network request; the
+//! stored state is deleted on first use; values from the API are rendered as
+//! text and only https URLs become links; components never unwrap.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod browser;
+pub mod config;
+pub mod flow;
+pub mod problem;
+pub mod profile;
+pub mod storage;
+pub mod tokens;
+pub mod views;
+
+use wasm_bindgen::JsCast as _;
+
+/// Starts the app: installs the panic hook that replaces the page with an
+/// error view, then renders [`app::App`] into `<body>`.
+pub fn start() {
+    yew::set_custom_panic_hook(Box::new(|info| {
+        browser::log_error(&format!("oauth-dance crashed: {info}"));
+        if let Some(body) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body()) {
+            render_crash(&body);
+        }
+    }));
+    yew::Renderer::<app::App>::new().render();
+}
+
+/// Replaces `root`'s content with the crash view, built with plain DOM calls
+/// (after a panic the app's own rendering can no longer be trusted). The
+/// "Reload" link points at the page itself.
+pub fn render_crash(root: &web_sys::Element) {
+    let Some(document) = root.owner_document() else { return };
+    let element = |tag: &str, id: &str, class: &str, text: &str| -> Option<web_sys::Element> {
+        let el = document.create_element(tag).ok()?;
+        if !id.is_empty() {
+            el.set_id(id);
+        }
+        if !class.is_empty() {
+            el.set_class_name(class);
+        }
+        el.set_text_content(Some(text));
+        Some(el)
+    };
+    let problem = problem::Problem::crashed();
+    let build = || -> Option<web_sys::Element> {
+        let shell = element("main", "app", "shell crashed", "")?;
+        let card = element("section", "problem", "card problem", "")?;
+        card.set_attribute("role", "alert").ok()?;
+        card.set_attribute("data-kind", problem.kind.slug()).ok()?;
+        let title = element("h1", "problem-title", "problem-title", &problem.title)?;
+        card.append_child(&title).ok()?;
+        let explanation = element("p", "problem-explanation", "problem-explanation", &problem.explanation)?;
+        card.append_child(&explanation).ok()?;
+        let actions = element("div", "", "actions", "")?;
+        let reload = element("a", "reload", "button primary", "Reload the page")?;
+        let here = web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_else(|| ".".to_owned());
+        reload.set_attribute("href", &here).ok()?;
+        actions.append_child(&reload).ok()?;
+        card.append_child(&actions).ok()?;
+        shell.append_child(&card).ok()?;
+        Some(shell)
+    };
+    if let Some(view) = build() {
+        root.set_text_content(None);
+        let _ = root.append_child(view.unchecked_ref());
+    }
+}

@@ -1,0 +1,67 @@
+//! The screens, as function components that only render their props.
+//!
+//! Views never fetch, store or unwrap: they receive data and callbacks and
+//! turn them into semantic HTML. Every value from Bitbucket is rendered as a
+//! text node (Yew escapes it); links exist only where the model
+//! ([`crate::profile`]) produced an https URL. Elements that tests look for
+//! carry stable ids: `app`, `sign-in`, `sign-out`, `loading`, `profile`,
+//! `avatar`, `display-name`, the field ids of [`crate::profile::Field`],
+//! `emails`, `emails-problem`, `problem`, `problem-title`,
+//! `problem-explanation`, `problem-detail`, `checklist`, `retry`,
+//! `sign-in-again`, `reload`.
+
+mod landing;
+mod loading;
+mod problem;
+mod profile;
+
+pub use landing::{Landing, LandingProps};
+pub use loading::{Loading, LoadingProps};
+pub use problem::{ProblemView, ProblemViewProps};
+pub use profile::{ProfileView, ProfileViewProps};
+
+use yew::prelude::*;
+
+/// Properties of [`Shell`].
+#[derive(Properties, PartialEq)]
+pub struct ShellProps {
+    /// Whether to offer "Sign out" in the header.
+    #[prop_or_default]
+    pub signed_in: bool,
+    /// Called by "Sign out".
+    #[prop_or_default]
+    pub on_sign_out: Callback<MouseEvent>,
+    /// The page's content.
+    #[prop_or_default]
+    pub children: Html,
+}
+
+/// The page frame: header with the app's name (and "Sign out" when signed
+/// in), the main content, and a short footer.
+#[function_component(Shell)]
+pub fn shell(props: &ShellProps) -> Html {
+    html! {
+        <div id="app" class="shell">
+            <header class="topbar">
+                <span class="brand">
+                    <svg class="brand-mark" viewBox="0 0 24 24" width="24" height="24" aria-hidden="true" focusable="false">
+                        <path d="M3 4.5h18l-2.6 15.2a1.5 1.5 0 0 1-1.5 1.3H7.1a1.5 1.5 0 0 1-1.5-1.3z" fill="currentColor" opacity="0.9"/>
+                        <path d="M9.2 9.5h5.6l-.9 5.5h-3.8z" fill="var(--surface)"/>
+                    </svg>
+                    {"oauth-dance"}
+                </span>
+                if props.signed_in {
+                    <button id="sign-out" type="button" class="button quiet" onclick={props.on_sign_out.clone()}>
+                        {"Sign out"}
+                    </button>
+                }
+            </header>
+            <main id="main" class="content" tabindex="-1">
+                { props.children.clone() }
+            </main>
+            <footer class="footer">
+                {"Signed in with Bitbucket through OAuth 2.0 + PKCE. The client secret never reaches this page."}
+            </footer>
+        </div>
+    }
+}

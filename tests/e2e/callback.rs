@@ -1,0 +1,145 @@
+//! The return from Bitbucket: a tampered `state` (scenario 3), a reload
+//! after the return (4) and a replayed code (5).
+
+use crate::harness::{ADA, Mount, ensure_clean_address, scenario, show};
+use anyhow::{Result, bail, ensure};
+use url::Url;
+
+/// The same URL with its `state` changed by one character.
+fn tamper_state(callback: &Url) -> Result<Url> {
+    let mut found = false;
+    let pairs: Vec<(String, String)> = callback
+        .query_pairs()
+        .into_owned()
+        .map(|(key, value)| {
+            if key == "state" {
+                found = true;
+                let mut chars: Vec<char> = value.chars().collect();
+                if let Some(last) = chars.last_mut() {
+                    *last = if *last == 'A' { 'B' } else { 'A' };
+                }
+                (key, chars.into_iter().collect())
+            } else {
+                (key, value)
+            }
+        })
+        .collect();
+    if !found {
+        bail!("the callback has no state to tamper with: {callback}");
+    }
+    let mut tampered = callback.clone();
+    tampered.query_pairs_mut().clear().extend_pairs(pairs);
+    Ok(tampered)
+}
+
+/// Scenario 3: a callback URL whose `state` was tampered with gives an
+/// error view, and no token request reaches fakebucket. The genuine
+/// callback opened afterwards is refused too: the stored state was deleted
+/// on first use, whether it matched or not.
+#[tokio::test]
+#[ignore = "end-to-end: run by cargo xtask test"]
+async fn tampered_state() {
+    scenario("tampered_state", Mount::Root, async |stack| {
+        stack.open_landing("").await?;
+        stack.go_to_consent().await?;
+        // The harness keeps the real callback from the app, so the test can
+        // change it before the app sees it.
+        stack.site.hold_callbacks(true);
+        stack.grant().await?;
+        stack.browser.wait_id("held").await?;
+        stack.site.hold_callbacks(false);
+        let genuine = stack.site.last_callback()?;
+        let tampered = tamper_state(&genuine)?;
+
+        stack.browser.goto(&tampered).await?;
+        let title = stack.browser.wait_problem("state-mismatch").await?;
+        ensure!(!title.is_empty(), "the state-mismatch view has no title");
+        ensure_clean_address(&stack.browser.url().await?)?;
+        stack.screenshot("tampered_state-mismatch").await?;
+
+        stack.browser.goto(&genuine).await?;
+        stack.browser.wait_problem("state-missing").await?;
+        ensure_clean_address(&stack.browser.url().await?)?;
+        let counters = stack.counters();
+        ensure!(
+            counters.token_requests_total == 0,
+            "a token request reached fakebucket after a tampered callback: {}",
+            show(&counters)
+        );
+        ensure!(!stack.browser.has("display-name").await?, "a profile is shown after a tampered callback");
+        Ok(())
+    })
+    .await;
+}
+
+/// Scenario 4: reloading after the return keeps the tab signed in, with
+/// exactly one code exchange.
+#[tokio::test]
+#[ignore = "end-to-end: run by cargo xtask test"]
+async fn reload_after_return() {
+    scenario("reload_after_return", Mount::Root, async |stack| {
+        stack.open_landing("").await?;
+        stack.sign_in().await?;
+        let before = stack.counters();
+        stack.browser.reload().await?;
+        stack.wait_profile(ADA).await?;
+        ensure_clean_address(&stack.browser.url().await?)?;
+        let after = stack.counters();
+        ensure!(
+            after.token("authorization_code", "ok") == 1 && after.token_requests_total == 1,
+            "a reload caused token requests: before {}, after {}",
+            show(&before),
+            show(&after)
+        );
+        ensure!(
+            after.api_requests_total > before.api_requests_total,
+            "the reloaded page showed the profile without asking the API"
+        );
+        Ok(())
+    })
+    .await;
+}
+
+/// Scenario 5: the callback URL opened again by hand. No second exchange
+/// is attempted, or it fails cleanly; the page is never broken.
+#[tokio::test]
+#[ignore = "end-to-end: run by cargo xtask test"]
+async fn code_replay() {
+    scenario("code_replay", Mount::Root, async |stack| {
+        stack.open_landing("").await?;
+        stack.sign_in().await?;
+        let callback = stack.site.last_callback()?;
+        ensure!(callback.query_pairs().any(|(k, _)| k == "code"), "the recorded callback has no code: {callback}");
+
+        stack.browser.goto(&callback).await?;
+        let shown = stack.browser.wait_any(&["display-name", "problem"]).await?;
+        ensure_clean_address(&stack.browser.url().await?)?;
+        if shown == "problem" {
+            let kind = stack.browser.client.find(fantoccini::Locator::Id("problem")).await?.attr("data-kind").await?;
+            let kind = kind.unwrap_or_default();
+            ensure!(
+                matches!(kind.as_str(), "state-missing" | "code-rejected"),
+                "a replayed callback shows the problem {kind:?}"
+            );
+            let title = stack.browser.text("problem-title").await?;
+            ensure!(!title.is_empty(), "the problem view has no title");
+            let way_out = stack.browser.wait_any(&["sign-in-again", "retry", "reload"]).await?;
+            ensure!(!way_out.is_empty(), "the problem view offers no way out");
+        }
+        let counters = stack.counters();
+        ensure!(
+            counters.token("authorization_code", "ok") == 1,
+            "the code was exchanged more than once: {}",
+            show(&counters)
+        );
+        let replays = counters.token_requests.get("authorization_code").map(|m| m.values().sum::<u64>()).unwrap_or(0) - 1;
+        ensure!(
+            replays == 0 || counters.token("authorization_code", "invalid_grant") == replays,
+            "a replayed exchange did not fail cleanly with invalid_grant: {}",
+            show(&counters)
+        );
+        ensure!(counters.token_requests_total == 1 + replays, "unexpected token requests: {}", show(&counters));
+        Ok(())
+    })
+    .await;
+}

@@ -1,0 +1,863 @@
+//! The stack every scenario runs against, and the browser that drives it.
+//!
+//! [`scenario`] is the entry point of each test: it waits for a browser
+//! slot, starts a [`Stack`] (fakebucket, the relay and a static server for
+//! the trunk-built SPA, all in-process on `127.0.0.1:0`, plus a ChromeDriver
+//! with a fresh headless Chromium profile), runs the test body, saves a
+//! screenshot of the last screen under `target/e2e/<name>.png`, and tears
+//! everything down. A failing body gets the page's address, its visible text
+//! and fakebucket's counters added to its error, so a red run says what the
+//! browser showed.
+//!
+//! Waiting is always polling for something observable (an element in the
+//! DOM, a counter in fakebucket) up to [`TIMEOUT`], never a fixed sleep.
+
+use anyhow::{Context as _, Result, anyhow, bail, ensure};
+use axum::Router;
+use axum::handler::HandlerWithoutStateExt as _;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use dance_protocol::{ClientId, ClientSecret};
+use fakebucket::Counters;
+use fantoccini::actions::{InputSource as _, KeyAction, KeyActions};
+use fantoccini::elements::Element;
+use fantoccini::error::CmdError;
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+use tokio::sync::{Semaphore, SemaphorePermit, oneshot};
+use tokio::task::JoinHandle;
+use tower_http::services::ServeDir;
+use url::Url;
+
+/// How long any wait may take before the test fails. Generous on purpose:
+/// it only bounds a hang, it never decides an outcome on a healthy machine.
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often polled conditions (counters, DOM) are checked.
+const POLL: Duration = Duration::from_millis(50);
+
+/// The desktop window size of every test and of the desktop screenshots.
+pub(crate) const DESKTOP: (u32, u32) = (1280, 800);
+
+/// The phone-sized window of the narrow screenshots.
+pub(crate) const PHONE: (u32, u32) = (390, 844);
+
+/// The display name of fakebucket's first user, preselected on its consent page.
+pub(crate) const ADA: &str = "Ada Lovelace";
+
+/// The OAuth consumer fakebucket registers and the relay uses.
+const CLIENT_ID: &str = "demo-client";
+const CLIENT_SECRET: &str = "demo-secret";
+
+/// The relay and fakebucket origins of the demo, which the SPA's
+/// `index.html` names in its Content-Security-Policy.
+const DEMO_RELAY_ORIGIN: &str = "http://127.0.0.1:8787";
+const DEMO_FAKEBUCKET_ORIGIN: &str = "http://127.0.0.1:9090";
+
+/// The Chromium flags of `shared/TOOLCHAIN.md`; `--user-data-dir` is added
+/// per browser.
+const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--lang=en-US",
+];
+
+// ---- running a scenario ----------------------------------------------------
+
+/// Where the SPA is served.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Mount {
+    /// At the root, `http://127.0.0.1:PORT/`, from `DANCE_E2E_DIST`.
+    #[default]
+    Root,
+    /// Under `/repo/`, as on GitHub Pages, from `DANCE_E2E_DIST_SUBPATH`
+    /// (a build made with `trunk build --public-url /repo/`).
+    SubPath,
+}
+
+impl Mount {
+    fn dist_variable(self) -> &'static str {
+        match self {
+            Mount::Root => "DANCE_E2E_DIST",
+            Mount::SubPath => "DANCE_E2E_DIST_SUBPATH",
+        }
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            Mount::Root => "/",
+            Mount::SubPath => "/repo/",
+        }
+    }
+}
+
+/// Runs one end-to-end test: `body` gets a fresh [`Stack`]; afterwards the
+/// last screen is saved as `target/e2e/<name>.png` and the stack is torn
+/// down. Panics (failing the test) with a diagnosis when anything fails.
+pub(crate) async fn scenario(name: &str, mount: Mount, body: impl AsyncFnOnce(&mut Stack) -> Result<()>) {
+    let _slot = browser_slot().await;
+    let started = Instant::now();
+    let mut stack = match Stack::start(mount).await {
+        Ok(stack) => stack,
+        Err(error) => panic!("{name}: the stack did not start: {error:#}"),
+    };
+    let outcome = body(&mut stack).await;
+    let shot = stack.screenshot(name).await;
+    let diagnosis = match &outcome {
+        Ok(()) => String::new(),
+        Err(_) => stack.diagnose().await,
+    };
+    stack.close().await;
+    if let Err(error) = outcome {
+        panic!("{name} failed: {error:#}\n{diagnosis}");
+    }
+    if let Err(error) = shot {
+        panic!("{name}: could not save its screenshot: {error:#}");
+    }
+    eprintln!("{name}: passed in {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// At most this many browsers run at once (`DANCE_E2E_BROWSERS`, default 2):
+/// headless Chromium is heavy and the machines have two cores.
+async fn browser_slot() -> SemaphorePermit<'static> {
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        let n = std::env::var("DANCE_E2E_BROWSERS").ok().and_then(|v| v.parse().ok()).unwrap_or(2usize);
+        Semaphore::new(n.max(1))
+    });
+    // The semaphore is never closed, so acquiring cannot fail.
+    slots.acquire().await.unwrap_or_else(|_| unreachable!("the browser semaphore is never closed"))
+}
+
+/// The directory of a trunk-built SPA, from `variable`, checked.
+fn dist_dir(variable: &str) -> Result<PathBuf> {
+    let Some(dir) = std::env::var_os(variable) else {
+        bail!(
+            "{variable} is not set. The end-to-end suite serves a trunk-built SPA: run it with \
+             `cargo xtask test`, which builds one and sets {variable}, or build with \
+             `trunk build --release{}` and set {variable} to the absolute path of its output",
+            if variable == "DANCE_E2E_DIST_SUBPATH" { " --public-url /repo/ --dist <dir>" } else { "" }
+        );
+    };
+    let dir = PathBuf::from(dir);
+    ensure!(
+        dir.join("index.html").is_file(),
+        "{variable}={} has no index.html: point it at the output directory of `trunk build`",
+        dir.display()
+    );
+    Ok(dir)
+}
+
+/// `target/e2e/`, where screenshots go.
+pub(crate) fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("e2e")
+}
+
+// ---- the stack -------------------------------------------------------------
+
+/// fakebucket, the relay, the static server and a browser, for one test.
+pub(crate) struct Stack {
+    /// The emulated Bitbucket: counters, clock and faults.
+    pub(crate) fakebucket: fakebucket::Handle,
+    /// The token relay, which a test may stop and start again.
+    pub(crate) relay: Relay,
+    /// The static server of the SPA.
+    pub(crate) site: Site,
+    /// The browser.
+    pub(crate) browser: Browser,
+}
+
+impl Stack {
+    async fn start(mount: Mount) -> Result<Self> {
+        let dist = dist_dir(mount.dist_variable())?;
+
+        // The static server's port decides the SPA's URL, which fakebucket
+        // must know as the consumer's callback: bind it first.
+        let site_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.context("binding the static server")?;
+        let site_addr = site_listener.local_addr()?;
+        let spa = Url::parse(&format!("http://{site_addr}{}", mount.prefix()))?;
+        let origin = spa.origin().ascii_serialization();
+
+        let mut config = fakebucket::Config::default();
+        config.consumers = vec![fakebucket::Consumer::demo().with_name("oauth-dance e2e")];
+        config.consumers[0].callback = Some(spa.clone());
+        let fakebucket = fakebucket::spawn(config).await.context("starting fakebucket")?;
+
+        let mut relay_config = dance_relay::Config::new(ClientId::new(CLIENT_ID), ClientSecret::new(CLIENT_SECRET));
+        relay_config.token_url = fakebucket.token_url();
+        relay_config.allowed_origins = vec![origin];
+        relay_config.allowed_redirect_uris = vec![spa.to_string()];
+        let relay = Relay::start(relay_config).await?;
+
+        let spa_config = json!({
+            "client_id": CLIENT_ID,
+            "authorize_url": fakebucket.authorize_url().as_str(),
+            "relay_url": relay.token_url().as_str(),
+            "api_base": fakebucket.api_base().as_str(),
+            "scopes": ["account", "email"],
+        });
+        // The demo build's CSP names the demo's relay and fakebucket origins;
+        // a deployment substitutes its own, and so does this stack.
+        let rewrites = [
+            (DEMO_RELAY_ORIGIN.to_owned(), origin_of(&relay.token_url())),
+            (DEMO_FAKEBUCKET_ORIGIN.to_owned(), origin_of(&fakebucket.url())),
+        ];
+        let site = Site::start(site_listener, &dist, mount, spa.clone(), spa_config, &rewrites)?;
+
+        let browser = Browser::start().await?;
+        Ok(Self { fakebucket, relay, site, browser })
+    }
+
+    /// The SPA's base URL (`http://127.0.0.1:PORT/` or `.../repo/`).
+    pub(crate) fn spa(&self) -> &Url {
+        &self.site.spa
+    }
+
+    /// A URL relative to the SPA's base.
+    pub(crate) fn spa_join(&self, path: &str) -> Result<Url> {
+        Ok(self.site.spa.join(path)?)
+    }
+
+    /// fakebucket's counters now.
+    pub(crate) fn counters(&self) -> Counters {
+        self.fakebucket.counters()
+    }
+
+    /// Waits until fakebucket's counters satisfy `ready`, or fails saying
+    /// `what` was expected.
+    pub(crate) async fn wait_counters(&self, what: &str, ready: impl Fn(&Counters) -> bool) -> Result<Counters> {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let counters = self.counters();
+            if ready(&counters) {
+                return Ok(counters);
+            }
+            if Instant::now() > deadline {
+                bail!("fakebucket never saw {what}; its counters: {}", show(&counters));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Saves the current screen as `target/e2e/<name>.png`.
+    pub(crate) async fn screenshot(&self, name: &str) -> Result<PathBuf> {
+        self.browser.screenshot(name).await
+    }
+
+    /// Opens the SPA at `path` (relative to its base) and waits for the
+    /// landing page's sign-in button.
+    pub(crate) async fn open_landing(&self, path: &str) -> Result<()> {
+        self.browser.goto(&self.spa_join(path)?).await?;
+        self.browser.wait_id("sign-in").await?;
+        Ok(())
+    }
+
+    /// From the landing page: presses "Sign in with Bitbucket" and waits
+    /// for fakebucket's consent page. Returns the authorize URL the SPA sent
+    /// the browser to.
+    pub(crate) async fn go_to_consent(&self) -> Result<Url> {
+        self.browser.click("sign-in").await?;
+        self.browser.wait_id("grant").await?;
+        let url = self.browser.url().await?;
+        ensure!(
+            url.as_str().starts_with(self.fakebucket.authorize_url().as_str()),
+            "the consent page is not fakebucket's authorize endpoint: {url}"
+        );
+        Ok(url)
+    }
+
+    /// On the consent page: grants access as the preselected user (Ada).
+    pub(crate) async fn grant(&self) -> Result<()> {
+        self.browser.click("grant").await
+    }
+
+    /// Waits for the profile of the user with this display name.
+    pub(crate) async fn wait_profile(&self, display_name: &str) -> Result<()> {
+        self.browser.wait_text("display-name", display_name).await?;
+        Ok(())
+    }
+
+    /// The whole sign-in from the landing page: consent granted as Ada, then
+    /// her profile.
+    pub(crate) async fn sign_in(&self) -> Result<()> {
+        self.go_to_consent().await?;
+        self.grant().await?;
+        self.wait_profile(ADA).await
+    }
+
+    /// What the browser shows and what crossed the wire, for a failure message.
+    async fn diagnose(&self) -> String {
+        let url = match self.browser.client.current_url().await {
+            Ok(url) => url.to_string(),
+            Err(error) => format!("(unknown: {error})"),
+        };
+        let text = match self.browser.client.execute("return document.body ? document.body.innerText : ''", vec![]).await {
+            Ok(Value::String(text)) => text.chars().take(1500).collect(),
+            Ok(other) => other.to_string(),
+            Err(error) => format!("(unreadable: {error})"),
+        };
+        format!(
+            "  address bar: {url}\n  page text:\n    {}\n  fakebucket counters: {}\n  static server requests: {:?}",
+            text.replace('\n', "\n    "),
+            show(&self.counters()),
+            self.site.requests(),
+        )
+    }
+
+    async fn close(mut self) {
+        self.browser.close().await;
+        self.relay.stop().await;
+        self.site.stop();
+        let _ = self.fakebucket.shutdown().await;
+    }
+}
+
+/// `scheme://host:port` of a URL.
+fn origin_of(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// Counters as compact JSON.
+pub(crate) fn show(counters: &Counters) -> String {
+    serde_json::to_string(counters).unwrap_or_else(|e| format!("(unprintable: {e})"))
+}
+
+// ---- the relay -------------------------------------------------------------
+
+/// The relay, served in-process. It keeps its address when stopped, so it
+/// can come back on the same port (the SPA's `config.json` names it).
+pub(crate) struct Relay {
+    addr: SocketAddr,
+    config: dance_relay::Config,
+    running: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+impl Relay {
+    async fn start(config: dance_relay::Config) -> Result<Self> {
+        config.validate().context("the relay configuration of the harness is invalid")?;
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.context("binding the relay")?;
+        let addr = listener.local_addr()?;
+        let mut relay = Self { addr, config, running: None };
+        relay.serve(listener);
+        Ok(relay)
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let (tx, rx) = oneshot::channel::<()>();
+        let config = self.config.clone();
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = rx.await;
+            };
+            if let Err(error) = dance_relay::run(listener, config, shutdown).await {
+                eprintln!("the relay stopped with an error: {error}");
+            }
+        });
+        self.running = Some((tx, task));
+    }
+
+    /// The relay's token endpoint, `http://127.0.0.1:PORT/token`.
+    pub(crate) fn token_url(&self) -> Url {
+        // An address with a port always makes a valid URL.
+        Url::parse(&format!("http://{}/token", self.addr)).unwrap_or_else(|_| unreachable!("a socket address URL"))
+    }
+
+    /// Stops serving: the port is closed until [`Relay::restart`].
+    pub(crate) async fn stop(&mut self) {
+        if let Some((tx, task)) = self.running.take() {
+            let _ = tx.send(());
+            // Open keep-alive connections could hold the graceful drain
+            // open; nothing of the test is in flight, so cut them.
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(2), task).await.is_err() {
+                abort.abort();
+            }
+        }
+    }
+
+    /// Serves again on the same address.
+    pub(crate) async fn restart(&mut self) -> Result<()> {
+        self.stop().await;
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .with_context(|| format!("binding the relay again on {}", self.addr))?;
+        self.serve(listener);
+        Ok(())
+    }
+
+    /// Whether the port refuses connections now.
+    pub(crate) async fn is_down(&self) -> bool {
+        tokio::net::TcpStream::connect(self.addr).await.is_err()
+    }
+}
+
+// ---- the static server -----------------------------------------------------
+
+/// The static server of the SPA: `dist/` with a fallback to `index.html`
+/// for deep links, and this stack's `config.json`. It records the address
+/// of every request, and can hold callbacks (see [`Site::hold_callbacks`]).
+pub(crate) struct Site {
+    spa: Url,
+    shared: Arc<Mutex<SiteState>>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+#[derive(Default)]
+struct SiteState {
+    /// Path and query of every request, in order.
+    requests: Vec<String>,
+    /// Answer OAuth callbacks with a placeholder page instead of the SPA.
+    hold: bool,
+}
+
+/// The placeholder page served for a held callback.
+const HELD_PAGE: &str = "<!doctype html><title>held</title>\
+    <p id=\"held\">The test harness held this OAuth callback; the app did not see it.</p>";
+
+impl Site {
+    /// `rewrites` are applied to `index.html` as it is served: the page's
+    /// Content-Security-Policy names the relay and API origins, and this
+    /// stack's ports are not the demo's.
+    fn start(listener: TcpListener, dist: &Path, mount: Mount, spa: Url, config: Value, rewrites: &[(String, String)]) -> Result<Self> {
+        let shared = Arc::new(Mutex::new(SiteState::default()));
+        let index_path = dist.join("index.html");
+        let mut index = std::fs::read_to_string(&index_path).with_context(|| format!("reading {}", index_path.display()))?;
+        for (from, to) in rewrites {
+            index = index.replace(from.as_str(), to);
+        }
+        let index = Arc::new(index);
+        let index_route = {
+            let index = index.clone();
+            move || {
+                let index = index.clone();
+                async move { index_response(&index) }
+            }
+        };
+        // Files that exist are served as they are; anything else (a
+        // directory, a deep link such as /some/page) gets index.html.
+        let files = ServeDir::new(dist)
+            .append_index_html_on_directories(false)
+            .fallback(index_route.clone().into_service());
+        let config_route = get(move || {
+            let config = config.clone();
+            async move { axum::Json(config) }
+        });
+        let router = match mount {
+            Mount::Root => Router::new()
+                .route("/config.json", config_route)
+                .route("/index.html", get(index_route))
+                .fallback_service(files),
+            Mount::SubPath => Router::new()
+                .route("/repo/config.json", config_route)
+                .route("/repo/index.html", get(index_route))
+                .nest_service("/repo", files)
+                .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "not under /repo/") }),
+        };
+        let router = router.layer(middleware::from_fn_with_state(shared.clone(), record));
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, router).with_graceful_shutdown(async move {
+                let _ = rx.await;
+            });
+            if let Err(error) = served.await {
+                eprintln!("the static server stopped with an error: {error}");
+            }
+        });
+        Ok(Self { spa, shared, stop: Some(tx) })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, SiteState> {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Path and query of every request so far.
+    pub(crate) fn requests(&self) -> Vec<String> {
+        self.state().requests.clone()
+    }
+
+    /// The last OAuth callback the browser brought here (an absolute URL).
+    pub(crate) fn last_callback(&self) -> Result<Url> {
+        let requests = self.requests();
+        let found = requests
+            .iter()
+            .rev()
+            .find(|r| is_callback(r))
+            .ok_or_else(|| anyhow!("no OAuth callback reached the static server; requests: {requests:?}"))?;
+        Ok(self.spa.join(found)?)
+    }
+
+    /// While on, a request carrying `code` or `error` is answered with a
+    /// placeholder page (`#held`) instead of the SPA: the test gets the real
+    /// callback URL to tamper with or replay, and the app never sees it.
+    pub(crate) fn hold_callbacks(&self, hold: bool) {
+        self.state().hold = hold;
+    }
+
+    fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The SPA's page, never cached (each test rewrites it differently).
+fn index_response(index: &str) -> Response {
+    let mut response = Html(index.to_owned()).into_response();
+    response
+        .headers_mut()
+        .insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Whether a request path-and-query carries an OAuth callback.
+fn is_callback(path_and_query: &str) -> bool {
+    let Some((_, query)) = path_and_query.split_once('?') else { return false };
+    query.split('&').any(|pair| pair.starts_with("code=") || pair.starts_with("error="))
+}
+
+async fn record(State(shared): State<Arc<Mutex<SiteState>>>, request: Request, next: Next) -> Response {
+    let target = request.uri().path_and_query().map(ToString::to_string).unwrap_or_default();
+    let hold = {
+        let mut state = shared.lock().unwrap_or_else(PoisonError::into_inner);
+        state.requests.push(target.clone());
+        state.hold && is_callback(&target)
+    };
+    if hold {
+        return Html(HELD_PAGE).into_response();
+    }
+    next.run(request).await
+}
+
+// ---- the browser -----------------------------------------------------------
+
+/// A ChromeDriver of our own driving a headless Chromium with a fresh profile.
+pub(crate) struct Browser {
+    /// The WebDriver session.
+    pub(crate) client: Client,
+    driver: Child,
+    profile: PathBuf,
+    closed: bool,
+}
+
+impl Browser {
+    async fn start() -> Result<Self> {
+        let chromedriver = std::env::var("DANCE_E2E_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let chromium = std::env::var("DANCE_E2E_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let profile = fresh_profile_dir()?;
+
+        // Port 0: ChromeDriver picks a free port and says which.
+        let mut driver = Command::new(&chromedriver)
+            .arg("--port=0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            // Its own process group, so the browser it starts can be killed
+            // with it if a test ends without closing the session.
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("starting {chromedriver} (install chromium-driver, or set DANCE_E2E_CHROMEDRIVER)"))?;
+        let stdout = driver.stdout.take().context("ChromeDriver's stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let port = tokio::time::timeout(TIMEOUT, async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                    let port: u16 = rest.trim_end_matches('.').trim().parse().context("ChromeDriver's port")?;
+                    return Ok(port);
+                }
+            }
+            bail!("ChromeDriver exited before it was ready")
+        })
+        .await
+        .context("ChromeDriver did not start in time")??;
+        // Keep draining its output so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+        let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| (*f).to_owned()).collect();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        args.push(format!("--window-size={},{}", DESKTOP.0, DESKTOP.1));
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": { "binary": chromium, "args": args },
+        });
+        let Value::Object(capabilities) = capabilities else { unreachable!("a JSON object literal") };
+        let client = ClientBuilder::rustls()
+            .context("rustls for fantoccini")?
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .context("opening a WebDriver session (is Chromium installed at DANCE_E2E_CHROMIUM?)")?;
+        let browser = Self { client, driver, profile, closed: false };
+        browser.resize(DESKTOP).await?;
+        Ok(browser)
+    }
+
+    async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill().await;
+        self.closed = true;
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+
+    /// Sets the size of the page's viewport.
+    pub(crate) async fn resize(&self, (width, height): (u32, u32)) -> Result<()> {
+        self.client.set_window_size(width, height).await?;
+        // The window size includes nothing else in headless mode, but check:
+        // the screenshots must have the width they claim.
+        let inner = self.client.execute("return [window.innerWidth, window.innerHeight]", vec![]).await?;
+        let (w, h) = (inner[0].as_u64().unwrap_or(0), inner[1].as_u64().unwrap_or(0));
+        if (w, h) != (u64::from(width), u64::from(height)) {
+            // Headful windows have frames: grow the window by the difference.
+            let grown = (2 * width).saturating_sub(u32::try_from(w).unwrap_or(width));
+            let grown_h = (2 * height).saturating_sub(u32::try_from(h).unwrap_or(height));
+            self.client.set_window_size(grown, grown_h).await?;
+        }
+        Ok(())
+    }
+
+    /// Saves the current screen as `target/e2e/<name>.png`.
+    pub(crate) async fn screenshot(&self, name: &str) -> Result<PathBuf> {
+        let png = self.client.screenshot().await.context("taking a screenshot")?;
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Opens `url` in the current tab.
+    pub(crate) async fn goto(&self, url: &Url) -> Result<()> {
+        self.client.goto(url.as_str()).await.with_context(|| format!("opening {url}"))
+    }
+
+    /// Reloads the current page.
+    pub(crate) async fn reload(&self) -> Result<()> {
+        Ok(self.client.refresh().await?)
+    }
+
+    /// The address bar.
+    pub(crate) async fn url(&self) -> Result<Url> {
+        Ok(self.client.current_url().await?)
+    }
+
+    /// Waits for the element with this id.
+    pub(crate) async fn wait_id(&self, id: &str) -> Result<Element> {
+        self.client
+            .wait()
+            .at_most(TIMEOUT)
+            .every(POLL)
+            .for_element(Locator::Id(id))
+            .await
+            .with_context(|| format!("waiting for #{id}"))
+    }
+
+    /// Waits for an element matching an XPath expression.
+    pub(crate) async fn wait_xpath(&self, xpath: &str, what: &str) -> Result<Element> {
+        self.client
+            .wait()
+            .at_most(TIMEOUT)
+            .every(POLL)
+            .for_element(Locator::XPath(xpath))
+            .await
+            .with_context(|| format!("waiting for {what}"))
+    }
+
+    /// Waits until the element with this id shows `text` (a substring).
+    pub(crate) async fn wait_text(&self, id: &str, text: &str) -> Result<Element> {
+        let xpath = format!("//*[@id={}][contains(normalize-space(.), {})]", xpath_literal(id), xpath_literal(text));
+        self.wait_xpath(&xpath, &format!("#{id} to show {text:?}")).await
+    }
+
+    /// Waits until one of these ids is in the page and says which.
+    pub(crate) async fn wait_any(&self, ids: &[&str]) -> Result<String> {
+        let condition: Vec<String> = ids.iter().map(|id| format!("@id={}", xpath_literal(id))).collect();
+        let xpath = format!("//*[{}]", condition.join(" or "));
+        let element = self.wait_xpath(&xpath, &format!("one of {ids:?}")).await?;
+        Ok(element.attr("id").await?.unwrap_or_default())
+    }
+
+    /// Waits for the problem view of this kind (`data-kind`), returning its title.
+    pub(crate) async fn wait_problem(&self, kind: &str) -> Result<String> {
+        let xpath = format!("//*[@id='problem'][@data-kind={}]", xpath_literal(kind));
+        self.wait_xpath(&xpath, &format!("the problem view of kind {kind:?}")).await?;
+        self.text("problem-title").await
+    }
+
+    /// Waits until a script returns `true`, failing with `what` otherwise.
+    pub(crate) async fn wait_js(&self, script: &str, what: &str) -> Result<()> {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if self.js(script).await? == Value::Bool(true) {
+                return Ok(());
+            }
+            ensure!(Instant::now() < deadline, "waited in vain for {what}");
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Whether an element with this id is in the page now (no waiting).
+    pub(crate) async fn has(&self, id: &str) -> Result<bool> {
+        match self.client.find(Locator::Id(id)).await {
+            Ok(_) => Ok(true),
+            Err(CmdError::Standard(e)) if e.error == fantoccini::error::ErrorStatus::NoSuchElement => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The visible text of the element with this id (which must be there).
+    pub(crate) async fn text(&self, id: &str) -> Result<String> {
+        let element = self.client.find(Locator::Id(id)).await.with_context(|| format!("finding #{id}"))?;
+        Ok(element.text().await?.trim().to_owned())
+    }
+
+    /// Clicks the element with this id once it is there.
+    pub(crate) async fn click(&self, id: &str) -> Result<()> {
+        let element = self.wait_id(id).await?;
+        element.click().await.with_context(|| format!("clicking #{id}"))
+    }
+
+    /// Presses and releases one key, sent to whatever has the focus.
+    pub(crate) async fn press(&self, key: Key) -> Result<()> {
+        let key: char = key.into();
+        let actions = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: key })
+            .then(KeyAction::Up { value: key });
+        self.client.perform_actions(actions).await?;
+        Ok(())
+    }
+
+    /// The id of the focused element ("" when it has none).
+    pub(crate) async fn focused_id(&self) -> Result<String> {
+        let id = self.client.execute("return document.activeElement ? document.activeElement.id : ''", vec![]).await?;
+        Ok(id.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Presses Tab until the element with this id has the focus (at most
+    /// `limit` presses), as a keyboard user would.
+    pub(crate) async fn tab_to(&self, id: &str, limit: usize) -> Result<()> {
+        let mut seen = Vec::new();
+        for _ in 0..limit {
+            self.press(Key::Tab).await?;
+            let focused = self.focused_id().await?;
+            if focused == id {
+                return Ok(());
+            }
+            seen.push(focused);
+        }
+        bail!("#{id} never got the focus in {limit} presses of Tab; the focus went through {seen:?}")
+    }
+
+    /// Runs a script in the page and returns its value.
+    pub(crate) async fn js(&self, script: &str) -> Result<Value> {
+        Ok(self.client.execute(script, vec![]).await?)
+    }
+
+    /// Every `sessionStorage` key of the page's origin, with its value.
+    pub(crate) async fn session_storage(&self) -> Result<Vec<(String, String)>> {
+        self.storage("sessionStorage").await
+    }
+
+    /// Every `localStorage` key of the page's origin, with its value.
+    pub(crate) async fn local_storage(&self) -> Result<Vec<(String, String)>> {
+        self.storage("localStorage").await
+    }
+
+    async fn storage(&self, which: &str) -> Result<Vec<(String, String)>> {
+        let script = format!(
+            "const s = window.{which}; const out = []; \
+             for (let i = 0; i < s.length; i++) {{ const k = s.key(i); out.push([k, s.getItem(k)]); }} return out;"
+        );
+        let value = self.js(&script).await?;
+        let pairs = value.as_array().cloned().unwrap_or_default();
+        Ok(pairs
+            .iter()
+            .map(|p| (p[0].as_str().unwrap_or_default().to_owned(), p[1].as_str().unwrap_or_default().to_owned()))
+            .collect())
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.closed {
+            // A test ended without closing the session: kill ChromeDriver's
+            // process group (ChromeDriver and the Chromium it started).
+            if let Some(pid) = self.driver.id() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{pid}")])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+            let _ = std::fs::remove_dir_all(&self.profile);
+        }
+    }
+}
+
+/// A new, empty directory for a Chromium profile.
+fn fresh_profile_dir() -> Result<PathBuf> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let dir = std::env::temp_dir().join(format!(
+        "dance-e2e-profile-{}-{}-{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// A string as an XPath 1.0 literal (which has no escapes: pick the quote).
+fn xpath_literal(text: &str) -> String {
+    if !text.contains('\'') {
+        format!("'{text}'")
+    } else if !text.contains('"') {
+        format!("\"{text}\"")
+    } else {
+        let parts: Vec<String> = text.split('\'').map(|p| format!("'{p}'")).collect();
+        format!("concat({})", parts.join(", \"'\", "))
+    }
+}
+
+// ---- steps every scenario shares ---------------------------------------------
+
+/// The query parameters of a URL, decoded.
+pub(crate) fn query_pairs(url: &Url) -> Vec<(String, String)> {
+    url.query_pairs().into_owned().collect()
+}
+
+/// Fails unless the address bar is free of every OAuth callback parameter.
+pub(crate) fn ensure_clean_address(url: &Url) -> Result<()> {
+    let leaked: Vec<String> = query_pairs(url)
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| matches!(k.as_str(), "code" | "state" | "error" | "error_description"))
+        .collect();
+    ensure!(leaked.is_empty(), "the address bar still carries {leaked:?}: {url}");
+    ensure!(url.fragment().is_none_or(|f| !f.contains("token")), "the address bar carries a token: {url}");
+    Ok(())
+}

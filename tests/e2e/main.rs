@@ -1,0 +1,30 @@
+//! End-to-end tests: a real headless Chromium, driven over ChromeDriver with
+//! fantoccini, goes through the real pages of the trunk-built SPA, the real
+//! relay and fakebucket (the Bitbucket emulator), the way a person would.
+//!
+//! Every test is `#[ignore]`d because it needs a built SPA and a browser;
+//! `cargo xtask test` builds both dists and runs
+//! `cargo test -p oauth-dance --test e2e -- --include-ignored` with
+//! `DANCE_E2E_DIST` (and `DANCE_E2E_DIST_SUBPATH`, a build made with
+//! `--public-url /repo/`) set. `DANCE_E2E_BROWSERS` caps how many browsers
+//! run at once (default 2).
+//!
+//! Each test asserts on what a person sees (texts of elements with stable
+//! ids) and on fakebucket's counters (what really crossed the wire), and
+//! leaves a screenshot of its last screen in `target/e2e/<test>.png`.
+//!
+//! Modules, by the scenarios of issue 6:
+//! - [`sign_in`]: 1 happy path, 2 cancel, 11 deep link, 12 sub-path, 13 keyboard only;
+//! - [`callback`]: 3 tampered state, 4 reload after the return, 5 code replay;
+//! - [`session`]: 6 token expiry, 7 two tabs, 10 sign out;
+//! - [`failures`]: 8 relay down during the return, 9 API 500 and 429.
+//!
+//! [`harness`] starts the stack and wraps the browser.
+
+#![cfg(not(target_arch = "wasm32"))]
+
+mod callback;
+mod failures;
+mod harness;
+mod session;
+mod sign_in;

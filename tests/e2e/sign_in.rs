@@ -1,0 +1,217 @@
+//! Signing in: the happy path (scenario 1), cancelling at the consent page
+//! (2), a deep link (11), a sub-path deployment (12) and keyboard only (13).
+
+use crate::harness::{ADA, DESKTOP, Mount, PHONE, Stack, ensure_clean_address, query_pairs, scenario, show};
+use anyhow::{Context as _, Result, ensure};
+use fantoccini::Locator;
+use fantoccini::key::Key;
+use url::Url;
+
+/// Grace Hopper's account id in fakebucket's fixtures.
+const GRACE_ID: &str = "60a7b8c9d0e1f2a3b4c5d6e7";
+
+/// Checks the authorization request the SPA sent: the authorization code
+/// flow with PKCE S256, a `state`, and the SPA's base as redirect URI.
+fn ensure_authorize_request(url: &Url, stack: &Stack) -> Result<()> {
+    let pairs = query_pairs(url);
+    let get = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    ensure!(get("response_type") == Some("code"), "response_type is not code: {url}");
+    ensure!(get("client_id") == Some("demo-client"), "client_id is not demo-client: {url}");
+    ensure!(get("code_challenge_method") == Some("S256"), "PKCE is not S256: {url}");
+    ensure!(get("code_challenge").is_some_and(|c| c.len() == 43), "no 43-character S256 code_challenge: {url}");
+    ensure!(get("state").is_some_and(|s| s.len() >= 22), "no state of 128 bits or more: {url}");
+    ensure!(
+        get("redirect_uri") == Some(stack.spa().as_str()),
+        "redirect_uri is not the SPA's base {}: {url}",
+        stack.spa()
+    );
+    Ok(())
+}
+
+/// Takes the desktop and phone screenshots of one step of the happy path.
+async fn both_widths(stack: &Stack, step: &str) -> Result<()> {
+    stack.screenshot(&format!("happy-{step}-desktop")).await?;
+    stack.browser.resize(PHONE).await?;
+    stack.screenshot(&format!("happy-{step}-phone")).await?;
+    stack.browser.resize(DESKTOP).await
+}
+
+/// Fails unless exactly one code exchange, and nothing else, reached the
+/// token endpoint.
+fn ensure_one_exchange(stack: &Stack) -> Result<()> {
+    let counters = stack.counters();
+    ensure!(
+        counters.token("authorization_code", "ok") == 1 && counters.token_requests_total == 1,
+        "expected exactly one successful code exchange and no other token request: {}",
+        show(&counters)
+    );
+    Ok(())
+}
+
+/// Scenario 1: landing, sign in, consent, and a profile with the user's
+/// display name, avatar and primary email; the address bar holds no code
+/// or state.
+#[tokio::test]
+#[ignore = "end-to-end: run by cargo xtask test"]
+async fn happy_path() {
+    scenario("happy_path", Mount::Root, async |stack| {
+        stack.open_landing("").await?;
+        let title = stack.browser.text("landing-title").await?;
+        ensure!(!title.is_empty(), "the landing page has no title");
+        ensure!(!stack.browser.has("sign-out").await?, "a signed-out page offers to sign out");
+        both_widths(stack, "landing").await?;
+
+        let authorize = stack.go_to_consent().await?;
+        ensure_authorize_request(&authorize, stack)?;
+        let app = stack.browser.text("app-name").await?;
+        ensure!(app == "oauth-dance e2e", "the consent page names the application {app:?}");
+        both_widths(stack, "consent").await?;
+
+        stack.grant().await?;
+        stack.wait_profile(ADA).await?;
+        let avatar = stack.browser.wait_id("avatar").await?;
+        ensure!(avatar.tag_name().await?.eq_ignore_ascii_case("img"), "the avatar is not an image");
+        let src = avatar.attr("src").await?.unwrap_or_default();
+        let avatars = stack.fakebucket.url().join("avatars/")?;
+        ensure!(src.starts_with(avatars.as_str()), "the avatar comes from {src:?}, not fakebucket's {avatars}");
+        stack
+            .browser
+            .wait_js(
+                "const a = document.getElementById('avatar'); return a.complete && a.naturalWidth > 0;",
+                "the avatar image to load",
+            )
+            .await?;
+        let primary = stack
+            .browser
+            .wait_xpath(
+                "//*[@id='emails']//li[contains(., 'ada@example.com')][contains(., 'Primary')]",
+                "ada@example.com marked Primary in #emails",
+            )
+            .await?;
+        ensure!(primary.is_displayed().await?, "the primary email is not visible");
+        ensure!(stack.browser.has("sign-out").await?, "the profile offers no way to sign out");
+
+        let here = stack.browser.url().await?;
+        ensure_clean_address(&here)?;
+        ensure!(here == *stack.spa(), "after signing in the address is {here}, not {}", stack.spa());
+
+        ensure_one_exchange(stack)?;
+        let counters = stack.counters();
+        ensure!(counters.authorize("granted") == 1, "fakebucket did not record one grant: {}", show(&counters));
+        ensure!(
+            counters.api(200) >= 2 && counters.api_requests_total == counters.api(200),
+            "the profile calls did not all succeed: {}",
+            show(&counters)
+        );
+
+        let session = stack.browser.session_storage().await?;
+        ensure!(
+            !session.iter().any(|(k, _)| k == "oauth-dance:flow"),
+            "the sign-in attempt (state, verifier) is still in session storage after use"
+        );
+        let local = stack.browser.local_storage().await?;
+        ensure!(local.is_empty(), "the app wrote to localStorage: {local:?}");
+        both_widths(stack, "profile").await
+    })
+    .await;
+}
+
+/// Scenario 2: "Cancel" on the consent page gives a clear "access was
+/// denied" view; signing in again from there works.
+#[tokio::test]
+#[ignore = "end-to-end: run by cargo xtask test"]
+async fn cancel_then_sign_in_again() {
+    scenario("cancel_then_sign_in_again", Mount::Root, async |stack| {
+        stack.open_landing("").await?;
+        stack.go_to_consent().await?;
+        stack.browser.click("cancel").await?;
+        let title = stack.browser.wait_problem("access-denied").await?;
+        ensure!(title.to_lowercase().contains("allow"), "the denial's title is unclear: {title:?}");
+        ensure_clean_address(&stack.browser.url().await?)?;
+        let counters = stack.counters();
+        ensure!(counters.authorize("denied") == 1, "fakebucket recorded no denial: {}", show(&counters));
+        ensure!(counters.token_requests_total == 0, "a denial led to a token request: {}", show(&counters));
+        stack.screenshot("cancel_then_sign_in_again-denied").await?;
+
+        stack.browser.click("sign-in-again").await?;
+        stack.browser.wait_id("grant").await?;
+        stack.grant().await?;
+        stack.wait_profile(ADA).await?;
+        ensure_clean_address(&stack.browser.url().await?)?;
+        ensure_one_exchange(stack)
+    })
+    .await;
+}
+
+/// Scenario 11: starting from a deep link, `/some/page?x=1`, the app comes
+/// back there after signing in (here as another user, Grace).
+#[tokio::test]
+#[ignore = "end-to-end: run by cargo xtask test"]
+async fn deep_link() {
+    scenario("deep_link", Mount::Root, async |stack| {
+        stack.open_landing("some/page?x=1").await?;
+        let authorize = stack.go_to_consent().await?;
+        ensure_authorize_request(&authorize, stack)?;
+        let user = stack.browser.wait_id("user").await?;
+        user.select_by_value(GRACE_ID).await.context("choosing Grace on the consent page")?;
+        stack.grant().await?;
+        stack.wait_profile("Grace Hopper").await?;
+        let here = stack.browser.url().await?;
+        ensure_clean_address(&here)?;
+        ensure!(
+            here.path() == "/some/page" && here.query() == Some("x=1"),
+            "after signing in the app is at {here}, not back at /some/page?x=1"
+        );
+        ensure_one_exchange(stack)
+    })
+    .await;
+}
+
+/// Scenario 12: served under a sub-path (`/repo/`) as on GitHub Pages, the
+/// happy path still works and the redirect URI is the sub-path.
+#[tokio::test]
+#[ignore = "end-to-end: run by cargo xtask test"]
+async fn under_a_sub_path() {
+    scenario("under_a_sub_path", Mount::SubPath, async |stack| {
+        ensure!(stack.spa().path() == "/repo/", "the stack is not mounted under /repo/: {}", stack.spa());
+        stack.open_landing("").await?;
+        let authorize = stack.go_to_consent().await?;
+        ensure_authorize_request(&authorize, stack)?;
+        stack.grant().await?;
+        stack.wait_profile(ADA).await?;
+        let here = stack.browser.url().await?;
+        ensure_clean_address(&here)?;
+        ensure!(here == *stack.spa(), "after signing in the address is {here}, not {}", stack.spa());
+        let outside: Vec<String> = stack.site.requests().into_iter().filter(|r| !r.starts_with("/repo/")).collect();
+        ensure!(outside.is_empty(), "the app requested files outside /repo/: {outside:?}");
+        ensure_one_exchange(stack)
+    })
+    .await;
+}
+
+/// Scenario 13: the happy path with the keyboard only (Tab and Enter), and
+/// signing out the same way.
+#[tokio::test]
+#[ignore = "end-to-end: run by cargo xtask test"]
+async fn keyboard_only() {
+    scenario("keyboard_only", Mount::Root, async |stack| {
+        stack.open_landing("").await?;
+        stack.browser.tab_to("sign-in", 15).await?;
+        stack.browser.press(Key::Enter).await?;
+        stack.browser.wait_id("grant").await?;
+        stack.browser.tab_to("grant", 15).await?;
+        stack.screenshot("keyboard_only-consent-focus").await?;
+        stack.browser.press(Key::Enter).await?;
+        stack.wait_profile(ADA).await?;
+        ensure_clean_address(&stack.browser.url().await?)?;
+        ensure_one_exchange(stack)?;
+
+        stack.browser.tab_to("sign-out", 25).await?;
+        stack.browser.press(Key::Enter).await?;
+        stack.browser.wait_id("sign-in").await?;
+        let signed_in = stack.browser.client.find_all(Locator::Id("display-name")).await?;
+        ensure!(signed_in.is_empty(), "the profile is still shown after signing out");
+        Ok(())
+    })
+    .await;
+}

@@ -1,0 +1,102 @@
+//! The bundle budget: the brotli-compressed total of the release bundle's
+//! wasm, JavaScript, HTML and CSS must stay under 120 KB (issue #5).
+//!
+//! It needs a release build, so it is `#[ignore]`d; `cargo xtask test` runs
+//! it after `trunk build --release` with `DANCE_DIST` set to the dist
+//! directory:
+//!
+//! ```sh
+//! trunk build --release
+//! DANCE_DIST=dist cargo test -p oauth-dance --test size -- --ignored --nocapture
+//! ```
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The budget from issue #5, in bytes (brotli, wasm + JS + HTML + CSS).
+const BUDGET: u64 = 120 * 1024;
+
+/// One measured file.
+struct Measured {
+    name: String,
+    raw: u64,
+    gzip: u64,
+    brotli: u64,
+}
+
+/// The files of `dir` (recursively) that count towards the budget.
+fn bundle_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            bundle_files(&path, out)?;
+        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("wasm" | "js" | "html" | "css")) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Brotli at quality 11 with a 4 MiB window, as static servers precompress.
+fn brotli_len(bytes: &[u8]) -> u64 {
+    let mut writer = brotli::CompressorWriter::new(Vec::new(), 64 * 1024, 11, 22);
+    writer.write_all(bytes).expect("brotli writes to memory");
+    writer.into_inner().len() as u64
+}
+
+/// Gzip at the best level.
+fn gzip_len(bytes: &[u8]) -> u64 {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(bytes).expect("gzip writes to memory");
+    encoder.finish().expect("gzip finishes").len() as u64
+}
+
+fn measure(dist: &Path) -> Vec<Measured> {
+    let mut files = Vec::new();
+    bundle_files(dist, &mut files).unwrap_or_else(|e| panic!("cannot list {}: {e}", dist.display()));
+    files.sort();
+    files
+        .iter()
+        .map(|path| {
+            let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+            Measured {
+                name: path.strip_prefix(dist).unwrap_or(path).display().to_string(),
+                raw: bytes.len() as u64,
+                gzip: gzip_len(&bytes),
+                brotli: brotli_len(&bytes),
+            }
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs a release build; set DANCE_DIST (cargo xtask test does)"]
+fn brotli_total_is_within_budget() {
+    let dist = std::env::var_os("DANCE_DIST").map(PathBuf::from).expect("set DANCE_DIST to the dist directory");
+    let files = measure(&dist);
+    assert!(files.iter().any(|f| f.name.ends_with(".wasm")), "no .wasm in {}: build first", dist.display());
+    assert!(files.iter().any(|f| f.name.ends_with(".html")), "no index.html in {}", dist.display());
+    println!("{:<44} {:>9} {:>9} {:>9}", "file", "raw", "gzip", "brotli");
+    for f in &files {
+        println!("{:<44} {:>9} {:>9} {:>9}", f.name, f.raw, f.gzip, f.brotli);
+    }
+    let total: u64 = files.iter().map(|f| f.brotli).sum();
+    let (raw, gzip): (u64, u64) = (files.iter().map(|f| f.raw).sum(), files.iter().map(|f| f.gzip).sum());
+    println!("{:<44} {:>9} {:>9} {:>9}", "total", raw, gzip, total);
+    assert!(total <= BUDGET, "brotli total {total} B is over the {BUDGET} B budget");
+}
+
+#[test]
+fn the_measure_counts_only_bundle_files() {
+    let dir = std::env::temp_dir().join(format!("oauth-dance-size-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).expect("temp dir");
+    std::fs::write(dir.join("index.html"), "<p>hi</p>".repeat(100)).expect("write");
+    std::fs::write(dir.join("sub/app.wasm"), [0u8; 4096]).expect("write");
+    std::fs::write(dir.join("config.json"), "{}").expect("write");
+    let files = measure(&dir);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+    let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["index.html", "sub/app.wasm"]);
+    assert!(files.iter().all(|f| f.brotli > 0 && f.brotli < f.raw), "compression shrinks repetitive input");
+}

@@ -1,0 +1,417 @@
+//! Browser tests of the SPA, run by wasm-bindgen-test in headless Chromium:
+//! `CHROMEDRIVER=/usr/bin/chromedriver cargo test --target wasm32-unknown-unknown --test web`.
+//!
+//! They cover what only a real page can show: session storage, cleaning the
+//! address bar, the state check with deletion on use, the cross-tab lock and
+//! channel, and the views rendered into the DOM.
+#![cfg(target_arch = "wasm32")]
+
+use dance_protocol::token::TokenResponse;
+use dance_protocol::{AccessToken, RefreshToken};
+use futures::channel::oneshot;
+use oauth_dance::config::Config;
+use oauth_dance::flow::{self, Next};
+use oauth_dance::problem::{Deployment, Permission, Problem};
+use oauth_dance::profile::Profile;
+use oauth_dance::storage::{Key, SessionStore};
+use oauth_dance::tokens::{TokenEvent, Tokens};
+use oauth_dance::views::{Landing, LandingProps, ProblemView, ProblemViewProps, ProfileView, ProfileViewProps};
+use std::cell::RefCell;
+use std::rc::Rc;
+use url::Url;
+use wasm_bindgen_test::*;
+use web_sys::Element;
+use yew::{AttrValue, Callback};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+// ---- helpers ----------------------------------------------------------------
+
+fn document() -> web_sys::Document {
+    web_sys::window().and_then(|w| w.document()).expect("a document")
+}
+
+fn session_storage() -> web_sys::Storage {
+    web_sys::window().and_then(|w| w.session_storage().ok().flatten()).expect("sessionStorage")
+}
+
+fn local_storage() -> web_sys::Storage {
+    web_sys::window().and_then(|w| w.local_storage().ok().flatten()).expect("localStorage")
+}
+
+fn base() -> Url {
+    oauth_dance::browser::base_url().expect("the test page has a base URL")
+}
+
+fn location_href() -> String {
+    web_sys::window().expect("window").location().href().expect("href")
+}
+
+/// Puts `path_and_query` in the address bar without navigating.
+fn set_address(path_and_query: &str) {
+    assert!(oauth_dance::browser::replace_url(path_and_query), "replaceState works");
+}
+
+fn config() -> Config {
+    Config::parse(include_str!("../../config.json")).expect("the shipped config is valid")
+}
+
+/// A fresh, empty element attached to the body.
+fn root() -> Element {
+    let div = document().create_element("div").expect("div");
+    document().body().expect("body").append_child(&div).expect("attach");
+    div
+}
+
+fn text_of(root: &Element, selector: &str) -> Option<String> {
+    root.query_selector(selector).ok().flatten().and_then(|e| e.text_content())
+}
+
+fn count(root: &Element, selector: &str) -> u32 {
+    root.query_selector_all(selector).map(|list| list.length()).unwrap_or(0)
+}
+
+fn deployment() -> Deployment {
+    flow::deployment(&base(), Some(&config()))
+}
+
+// ---- storage ----------------------------------------------------------------
+
+#[wasm_bindgen_test]
+fn storage_is_namespaced_session_storage_only() {
+    let store = SessionStore::open().expect("sessionStorage is available");
+    store.clear_ours();
+    local_storage().clear().expect("clear localStorage");
+    session_storage().set_item("other-app:keep", "1").expect("set");
+
+    store.set(Key::Flow, "flow-value").expect("set");
+    assert_eq!(session_storage().get_item("oauth-dance:flow").ok().flatten().as_deref(), Some("flow-value"));
+    assert_eq!(store.take(Key::Flow).as_deref(), Some("flow-value"));
+    assert_eq!(store.get(Key::Flow), None, "take deletes");
+
+    store.set_json(Key::Session, &serde_json::json!({"a": 1})).expect("set json");
+    store.set(Key::Flow, "x").expect("set");
+    store.clear_ours();
+    assert_eq!(store.get(Key::Session), None);
+    assert_eq!(store.get(Key::Flow), None);
+    assert_eq!(session_storage().get_item("other-app:keep").ok().flatten().as_deref(), Some("1"), "others' keys stay");
+    assert_eq!(local_storage().length().expect("length"), 0, "nothing ever goes to localStorage");
+    let cookies = js_sys::Reflect::get(&document(), &"cookie".into()).ok().and_then(|c| c.as_string());
+    assert!(!cookies.unwrap_or_default().contains("oauth-dance"), "no cookies");
+    session_storage().remove_item("other-app:keep").expect("cleanup");
+}
+
+#[wasm_bindgen_test]
+fn unreadable_json_counts_as_absent_and_is_deleted() {
+    let store = SessionStore::open().expect("sessionStorage");
+    store.set(Key::Flow, "{not json").expect("set");
+    assert_eq!(store.take_json::<flow::PendingFlow>(Key::Flow), None);
+    assert_eq!(store.get(Key::Flow), None);
+}
+
+// ---- the callback: URL cleaning and the state check --------------------------
+
+#[wasm_bindgen_test]
+fn the_callback_leaves_the_address_bar_and_the_state_is_used_once() {
+    let store = SessionStore::open().expect("sessionStorage");
+    store.clear_ours();
+    let base = base();
+    let authorize = flow::begin(&config(), &base, &store).expect("a flow is stored");
+    let state = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("the authorize URL has a state");
+    assert!(store.get(Key::Flow).is_some(), "the flow waits in session storage");
+
+    let callback = format!("{}?code=the-code&state={state}&keep=1", base.path());
+    set_address(&callback);
+    let arrival = flow::take_callback(Some(&store), &base).expect("this is a callback");
+
+    let href = location_href();
+    assert!(!href.contains("code=") && !href.contains("state="), "cleaned: {href}");
+    assert!(href.ends_with("?keep=1"), "other parameters stay: {href}");
+    assert_eq!(store.get(Key::Flow), None, "the stored flow is deleted on use");
+
+    match flow::after_callback(arrival, &deployment()) {
+        Next::Exchange { request, .. } => {
+            let form = request.to_form();
+            assert!(form.contains("code=the-code"), "{form}");
+            let redirect = url::form_urlencoded::byte_serialize(base.as_str().as_bytes()).collect::<String>();
+            assert!(form.contains(&format!("redirect_uri={redirect}")), "{form}");
+        }
+        Next::Fail(problem) => panic!("a matching state must exchange, got {problem}"),
+    }
+
+    // The same answer again (a reload, a second tab): nothing to match.
+    set_address(&callback);
+    let again = flow::take_callback(Some(&store), &base).expect("still looks like a callback");
+    match flow::after_callback(again, &deployment()) {
+        Next::Fail(problem) => assert_eq!(problem.kind.slug(), "state-missing"),
+        Next::Exchange { .. } => panic!("a used state must never exchange twice"),
+    }
+    set_address(base.path());
+}
+
+#[wasm_bindgen_test]
+fn a_forged_state_is_refused_and_the_real_one_is_gone() {
+    let store = SessionStore::open().expect("sessionStorage");
+    store.clear_ours();
+    let base = base();
+    flow::begin(&config(), &base, &store).expect("a flow is stored");
+
+    set_address(&format!("{}?code=attacker-code&state=forged", base.path()));
+    let arrival = flow::take_callback(Some(&store), &base).expect("a callback");
+    assert_eq!(store.get(Key::Flow), None, "deleted even though it didn't match");
+    assert!(!location_href().contains("attacker-code"));
+    match flow::after_callback(arrival, &deployment()) {
+        Next::Fail(problem) => assert_eq!(problem.kind.slug(), "state-mismatch"),
+        Next::Exchange { .. } => panic!("a forged state must never exchange"),
+    }
+    set_address(base.path());
+}
+
+#[wasm_bindgen_test]
+fn a_denial_is_cleaned_too() {
+    let store = SessionStore::open().expect("sessionStorage");
+    store.clear_ours();
+    let base = base();
+    set_address(&format!("{}?error=access_denied&error_description=No+thanks&state=s", base.path()));
+    let arrival = flow::take_callback(Some(&store), &base).expect("a callback");
+    assert!(!location_href().contains("error"), "{}", location_href());
+    assert!(matches!(flow::after_callback(arrival, &deployment()), Next::Fail(_)));
+}
+
+#[wasm_bindgen_test]
+fn an_ordinary_page_load_is_not_a_callback() {
+    let store = SessionStore::open().expect("sessionStorage");
+    let base = base();
+    set_address(&format!("{}?tab=2", base.path()));
+    assert_eq!(flow::take_callback(Some(&store), &base), None);
+    assert!(location_href().ends_with("?tab=2"), "untouched");
+    set_address(base.path());
+}
+
+#[wasm_bindgen_test]
+fn sign_in_remembers_a_deep_link_on_this_origin() {
+    let store = SessionStore::open().expect("sessionStorage");
+    store.clear_ours();
+    let base = base();
+    set_address(&format!("{}deep/page?x=1#frag", base.path()));
+    flow::begin(&config(), &base, &store).expect("stored");
+    let stored: flow::PendingFlow = store.get_json(Key::Flow).expect("a flow");
+    assert_eq!(stored.return_to, Some(format!("{}deep/page?x=1#frag", base.path())));
+    assert_eq!(stored.redirect_uri, base.to_string(), "the redirect URI is the app's base");
+    store.clear_ours();
+    set_address(base.path());
+}
+
+// ---- cross-tab machinery -------------------------------------------------------
+
+#[wasm_bindgen_test]
+async fn the_refresh_lock_is_exclusive() {
+    let log = Rc::new(RefCell::new(Vec::<&str>::new()));
+    let (release, released) = oneshot::channel::<()>();
+    let (started, has_started) = oneshot::channel::<()>();
+    let first = {
+        let log = log.clone();
+        oauth_dance::tokens::with_web_lock("oauth-dance:test-lock", move || async move {
+            log.borrow_mut().push("first starts");
+            let _ = started.send(());
+            let _ = released.await;
+            log.borrow_mut().push("first ends");
+        })
+    };
+    let second = {
+        let log = log.clone();
+        oauth_dance::tokens::with_web_lock("oauth-dance:test-lock", move || async move {
+            log.borrow_mut().push("second runs");
+        })
+    };
+    let driver = async move {
+        let _ = has_started.await;
+        let _ = release.send(());
+    };
+    let (a, b, ()) = futures::future::join3(first, second, driver).await;
+    assert!(a.is_some() && b.is_some());
+    assert_eq!(*log.borrow(), ["first starts", "first ends", "second runs"]);
+}
+
+fn tokens_response(refresh: &str) -> TokenResponse {
+    TokenResponse {
+        access_token: AccessToken::new("access-1"),
+        token_type: "bearer".into(),
+        expires_in: Some(7200),
+        refresh_token: Some(RefreshToken::new(refresh)),
+        scope: Some("account email".into()),
+    }
+}
+
+#[wasm_bindgen_test]
+async fn sign_out_reaches_tabs_that_share_the_session() {
+    let relay = config().relay_url;
+    let (tx, rx) = oneshot::channel::<TokenEvent>();
+    let tx = RefCell::new(Some(tx));
+    let on_event = Callback::from(move |event: TokenEvent| {
+        if let Some(tx) = tx.borrow_mut().take() {
+            let _ = tx.send(event);
+        }
+    });
+    // Two keepers with their own BroadcastChannel stand in for two tabs.
+    let here = Tokens::new(None, relay.clone(), deployment(), Callback::noop());
+    let other = Tokens::new(None, relay.clone(), deployment(), on_event);
+    let unrelated = Tokens::new(None, relay, deployment(), Callback::noop());
+    here.start(tokens_response("shared-refresh"));
+    other.start(tokens_response("shared-refresh"));
+    unrelated.start(tokens_response("another-session"));
+
+    here.sign_out();
+    assert_eq!(here.current(), None);
+    let event = rx.await.expect("the other tab hears about it");
+    assert_eq!(event, TokenEvent::Ended(Problem::signed_out_elsewhere()));
+    assert_eq!(other.current(), None, "the other tab forgot the tokens");
+    assert!(unrelated.current().is_some(), "a different session is left alone");
+}
+
+// ---- views in the DOM ---------------------------------------------------------
+
+#[wasm_bindgen_test]
+async fn a_setup_problem_renders_its_checklist_and_retry() {
+    let root = root();
+    let problem = Problem::relay_unreachable(&deployment(), "TypeError: Failed to fetch");
+    yew::Renderer::<ProblemView>::with_root_and_props(root.clone(), ProblemViewProps {
+        problem,
+        compact: false,
+        on_retry: Callback::noop(),
+        on_sign_in: Callback::noop(),
+        on_reload: Callback::noop(),
+        id: AttrValue::Static("problem"),
+    })
+    .render();
+    yew::scheduler::flush().await;
+
+    let section = root.query_selector("#problem").ok().flatten().expect("#problem");
+    assert_eq!(section.get_attribute("data-kind").as_deref(), Some("relay-unreachable"));
+    assert_eq!(section.get_attribute("role").as_deref(), Some("alert"));
+    assert_eq!(text_of(&root, "#problem-title").as_deref(), Some("Couldn't reach the sign-in relay"));
+    assert_eq!(count(&root, "#checklist li"), 3);
+    let settings = text_of(&root, "#checklist").unwrap_or_default();
+    assert!(settings.contains("DANCE_ALLOWED_ORIGINS on the relay"), "{settings}");
+    assert!(settings.contains(&flow::origin_of(&base())), "{settings}");
+    assert!(text_of(&root, "#problem-detail").unwrap_or_default().contains("Failed to fetch"));
+    let retry = root.query_selector("button#retry").ok().flatten().expect("a retry button");
+    assert_eq!(retry.text_content().as_deref(), Some("Try again"));
+    assert_eq!(count(&root, "#sign-in-again"), 0);
+}
+
+#[wasm_bindgen_test]
+async fn a_user_problem_offers_sign_in_again() {
+    let root = root();
+    let (tx, rx) = oneshot::channel::<()>();
+    let tx = RefCell::new(Some(tx));
+    yew::Renderer::<ProblemView>::with_root_and_props(root.clone(), ProblemViewProps {
+        problem: Problem::state_mismatch(),
+        compact: false,
+        on_retry: Callback::noop(),
+        on_sign_in: Callback::from(move |_| {
+            if let Some(tx) = tx.borrow_mut().take() {
+                let _ = tx.send(());
+            }
+        }),
+        on_reload: Callback::noop(),
+        id: AttrValue::Static("problem"),
+    })
+    .render();
+    yew::scheduler::flush().await;
+    assert_eq!(count(&root, "#checklist"), 0, "no checklist for a visitor's problem");
+    assert_eq!(count(&root, "#retry"), 0);
+    let button: web_sys::HtmlElement = root
+        .query_selector("#sign-in-again")
+        .ok()
+        .flatten()
+        .and_then(|e| wasm_bindgen::JsCast::dyn_into(e).ok())
+        .expect("a sign-in-again button");
+    button.click();
+    rx.await.expect("the button calls back");
+}
+
+#[wasm_bindgen_test]
+async fn the_landing_shows_why_the_session_ended() {
+    let root = root();
+    yew::Renderer::<Landing>::with_root_and_props(root.clone(), LandingProps {
+        href: Some(AttrValue::from("https://bitbucket.org/site/oauth2/authorize?x=1")),
+        reason: Some(Problem::session_expired("invalid_grant")),
+        on_sign_in: Callback::noop(),
+    })
+    .render();
+    yew::scheduler::flush().await;
+    let link = root.query_selector("a#sign-in").ok().flatten().expect("a sign-in link");
+    assert_eq!(link.get_attribute("href").as_deref(), Some("https://bitbucket.org/site/oauth2/authorize?x=1"));
+    assert_eq!(link.text_content().as_deref().map(str::trim), Some("Sign in with Bitbucket"));
+    assert_eq!(text_of(&root, "#problem-title").as_deref(), Some("Your session has ended"));
+}
+
+#[wasm_bindgen_test]
+async fn the_profile_renders_text_and_only_https_links() {
+    let user = serde_json::from_str(
+        r#"{"display_name":"<img src=x onerror=alert(1)>","nickname":"alice","account_id":"557058:1",
+            "uuid":"{abc}","account_status":"active","created_on":"2019-02-19T10:36:46.361566-08:00",
+            "has_2fa_enabled":true,"website":"javascript:alert(1)","location":null,
+            "links":{"html":{"href":"http://127.0.0.1:9090/alice/"},
+                     "avatar":{"href":"http://127.0.0.1:9090/avatars/alice.svg"}}}"#,
+    )
+    .expect("user JSON");
+    let emails = vec![
+        serde_json::from_str(r#"{"email":"alice@example.com","is_primary":true,"is_confirmed":true}"#).expect("email"),
+        serde_json::from_str(r#"{"email":"old@example.com","is_primary":false,"is_confirmed":false}"#).expect("email"),
+    ];
+    let root = root();
+    yew::Renderer::<ProfileView>::with_root_and_props(root.clone(), ProfileViewProps {
+        profile: Rc::new(Profile::new(&user, Ok(emails))),
+    })
+    .render();
+    yew::scheduler::flush().await;
+
+    assert_eq!(text_of(&root, "#display-name").as_deref(), Some("<img src=x onerror=alert(1)>"));
+    assert_eq!(count(&root, "#display-name img"), 0, "API text is never markup");
+    assert_eq!(text_of(&root, "#member-since").as_deref(), Some("19 February 2019"));
+    assert_eq!(text_of(&root, "#two-factor").as_deref(), Some("On"));
+    assert_eq!(count(&root, "#location"), 0, "null fields are not shown");
+    assert_eq!(count(&root, "#website a"), 0, "no javascript: link");
+    assert_eq!(count(&root, "#bitbucket-profile a"), 0, "http profile link shown as text");
+    assert_eq!(text_of(&root, "#bitbucket-profile").as_deref(), Some("http://127.0.0.1:9090/alice/"));
+    let avatar = root.query_selector("img#avatar").ok().flatten().expect("avatar");
+    assert_eq!(avatar.get_attribute("src").as_deref(), Some("http://127.0.0.1:9090/avatars/alice.svg"));
+    assert!(avatar.get_attribute("alt").unwrap_or_default().starts_with("Avatar of"));
+    assert_eq!(count(&root, "#emails li"), 2);
+    let first = text_of(&root, "#emails li:first-child").unwrap_or_default();
+    assert!(first.contains("alice@example.com") && first.contains("Primary") && first.contains("Confirmed"), "{first}");
+    assert!(text_of(&root, "#emails li:last-child").unwrap_or_default().contains("Unconfirmed"));
+}
+
+#[wasm_bindgen_test]
+async fn a_missing_email_permission_is_explained_inside_the_profile() {
+    let user = serde_json::from_str(r#"{"display_name":"Bob","links":{"html":{"href":"https://bitbucket.org/bob/"}}}"#)
+        .expect("user JSON");
+    let root = root();
+    yew::Renderer::<ProfileView>::with_root_and_props(root.clone(), ProfileViewProps {
+        profile: Rc::new(Profile::new(&user, Err(Problem::api_forbidden(Permission::Email, "Forbidden")))),
+    })
+    .render();
+    yew::scheduler::flush().await;
+    assert_eq!(count(&root, "#problem"), 0, "the page itself is fine");
+    assert!(text_of(&root, "#emails-problem-explanation").unwrap_or_default().contains("Account: Email"));
+    assert_eq!(count(&root, "#emails-problem-checklist li"), 1);
+    let link = root.query_selector("#bitbucket-profile a").ok().flatten().expect("an https link");
+    assert_eq!(link.get_attribute("href").as_deref(), Some("https://bitbucket.org/bob/"));
+    assert_eq!(link.get_attribute("rel").as_deref(), Some("noopener noreferrer"));
+}
+
+#[wasm_bindgen_test]
+fn the_crash_view_needs_no_app() {
+    let root = root();
+    oauth_dance::render_crash(&root);
+    assert_eq!(text_of(&root, "#problem-title").as_deref(), Some("Something went wrong"));
+    let reload = root.query_selector("a#reload").ok().flatten().expect("a reload link");
+    assert_eq!(reload.get_attribute("href"), Some(location_href()));
+}
