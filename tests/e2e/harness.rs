@@ -26,6 +26,7 @@ use fantoccini::elements::Element;
 use fantoccini::error::CmdError;
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -603,8 +604,7 @@ impl Browser {
             "goog:chromeOptions": { "binary": chromium, "args": args },
         });
         let Value::Object(capabilities) = capabilities else { unreachable!("a JSON object literal") };
-        let client = ClientBuilder::rustls()
-            .context("rustls for fantoccini")?
+        let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{port}"))
             .await

@@ -111,7 +111,16 @@ async fn happy_path() {
         );
         let local = stack.browser.local_storage().await?;
         ensure!(local.is_empty(), "the app wrote to localStorage: {local:?}");
-        both_widths(stack, "profile").await
+        both_widths(stack, "profile").await?;
+        // The whole profile page, emails included, for the documentation.
+        for (label, size) in [("desktop", DESKTOP), ("phone", PHONE)] {
+            stack.browser.resize(size).await?;
+            let height = stack.browser.js("return document.documentElement.scrollHeight").await?;
+            let height = height.as_u64().and_then(|h| u32::try_from(h).ok()).unwrap_or(size.1).max(size.1);
+            stack.browser.resize((size.0, height)).await?;
+            stack.screenshot(&format!("happy-profile-{label}-full")).await?;
+        }
+        stack.browser.resize(DESKTOP).await
     })
     .await;
 }

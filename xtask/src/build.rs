@@ -57,8 +57,11 @@ fn trunk_build(public_url: Option<&str>) -> Result<()> {
     if let Some(url) = public_url {
         command.args(["--public-url", url]);
     }
-    // Trunk runs `cargo` from PATH; make it the same cargo that runs us.
-    command.env("CARGO", util::cargo_program());
+    // Trunk runs `cargo` found on PATH; put the directory of the cargo that runs
+    // us first, so the SPA is built by the same toolchain as everything else.
+    if let Some(path) = util::path_with_cargo_first() {
+        command.env("PATH", path);
+    }
     util::run(&mut command).context("the SPA did not build")
 }
 

@@ -37,6 +37,12 @@ const BITBUCKET_AUTHORIZE_URL: &str = "https://bitbucket.org/site/oauth2/authori
 const BITBUCKET_TOKEN_URL: &str = "https://bitbucket.org/site/oauth2/access_token";
 /// See [`BITBUCKET_AUTHORIZE_URL`].
 const BITBUCKET_API_BASE: &str = "https://api.bitbucket.org/2.0/";
+/// Where Bitbucket's avatars come from (the SPA's index.html lists the same).
+const BITBUCKET_IMAGE_ORIGINS: &[&str] = &[
+    "https://avatar-management--avatars.us-west-2.prod.public.atl-paas.net",
+    "https://secure.gravatar.com",
+    "https://bitbucket.org",
+];
 /// How long a child gets to stop after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 /// How long the stack gets to start listening.
@@ -116,6 +122,22 @@ impl Stack {
         format!("{}/", self.origin())
     }
 
+    /// The origins the page fetches from (the relay, the API) and loads images
+    /// from (avatars), for the Content-Security-Policy.
+    fn csp_origins(&self) -> (Vec<String>, Vec<String>) {
+        let relay = format!("http://{}", self.relay);
+        match self.fakebucket {
+            Some(fakebucket) => {
+                let fakebucket = format!("http://{fakebucket}");
+                (vec![relay, fakebucket.clone()], vec![fakebucket])
+            }
+            None => (
+                vec![relay, "https://api.bitbucket.org".to_owned()],
+                BITBUCKET_IMAGE_ORIGINS.iter().map(|origin| (*origin).to_owned()).collect(),
+            ),
+        }
+    }
+
     /// The SPA's `config.json` (shape agreed in COMMON.md).
     fn config_json(&self) -> serde_json::Value {
         serde_json::json!({
@@ -146,6 +168,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     let dist = if args.no_build { existing_dist()? } else { build::run(&BuildArgs::default())? };
     build_servers(&stack)?;
     write_config(&dist, &stack)?;
+    allow_origins_in_csp(&dist, &stack)?;
     let runtime = tokio::runtime::Runtime::new().context("could not start the tokio runtime")?;
     runtime.block_on(run_stack(&stack, dist))
 }
@@ -194,6 +217,63 @@ fn write_config(dist: &Path, stack: &Stack) -> Result<()> {
         .with_context(|| format!("could not write {}", path.display()))?;
     step(format!("wrote {}", path.display()));
     Ok(())
+}
+
+/// The SPA's index.html carries a Content-Security-Policy naming the default
+/// demo's origins; point its `connect-src` and `img-src` at this stack's.
+fn allow_origins_in_csp(dist: &Path, stack: &Stack) -> Result<()> {
+    let path = dist.join("index.html");
+    let html = std::fs::read_to_string(&path)
+        .with_context(|| format!("could not read {}", path.display()))?;
+    let (connect, img) = stack.csp_origins();
+    let patched = set_csp_sources(&html, "connect-src", &connect);
+    let patched = set_csp_sources(&patched, "img-src", &img);
+    if patched != html {
+        std::fs::write(&path, patched)
+            .with_context(|| format!("could not write {}", path.display()))?;
+        step(format!("pointed the Content-Security-Policy in {} at this stack", path.display()));
+    }
+    Ok(())
+}
+
+/// Sets `directive` of the `<meta http-equiv="Content-Security-Policy">` in
+/// `html` to `'self'` plus `origins` (added when absent). HTML without such a
+/// meta tag comes back unchanged.
+fn set_csp_sources(html: &str, directive: &str, origins: &[String]) -> String {
+    const MARK: &str = "http-equiv=\"Content-Security-Policy\"";
+    const CONTENT: &str = "content=\"";
+    let Some(meta) = html.find(MARK) else {
+        return html.to_owned();
+    };
+    let tag_end = html[meta..].find('>').map_or(html.len(), |end| meta + end);
+    let Some(start) = html[meta..tag_end].find(CONTENT).map(|at| meta + at + CONTENT.len()) else {
+        return html.to_owned();
+    };
+    let Some(end) = html[start..tag_end].find('"').map(|at| start + at) else {
+        return html.to_owned();
+    };
+    let value = std::iter::once("'self'".to_owned())
+        .chain(origins.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut found = false;
+    let mut directives: Vec<String> = html[start..end]
+        .split(';')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            if part.split_whitespace().next() == Some(directive) {
+                found = true;
+                format!("{directive} {value}")
+            } else {
+                part.to_owned()
+            }
+        })
+        .collect();
+    if !found {
+        directives.push(format!("{directive} {value}"));
+    }
+    format!("{}{}{}", &html[..start], directives.join("; "), &html[end..])
 }
 
 /// The directory of the workspace's debug binaries.
@@ -571,6 +651,46 @@ mod tests {
         );
         assert_eq!(stack.page_url(), "http://127.0.0.1:8080/");
         assert_eq!(stack.token_url, "http://127.0.0.1:9090/site/oauth2/access_token");
+    }
+
+    #[test]
+    fn csp_directives_are_replaced_or_added_and_the_rest_kept() {
+        let html = "<head><meta charset=\"utf-8\">\n<meta http-equiv=\"Content-Security-Policy\" \
+                    content=\"default-src 'none'; img-src 'self' http://127.0.0.1:9090; \
+                    connect-src 'self' http://127.0.0.1:8787 http://127.0.0.1:9090\"></head>";
+        let origins = ["http://127.0.0.1:1".to_owned(), "https://api.bitbucket.org".to_owned()];
+        let patched = set_csp_sources(html, "connect-src", &origins);
+        let patched = set_csp_sources(&patched, "font-src", &[]);
+        assert_eq!(
+            patched,
+            "<head><meta charset=\"utf-8\">\n<meta http-equiv=\"Content-Security-Policy\" \
+             content=\"default-src 'none'; img-src 'self' http://127.0.0.1:9090; \
+             connect-src 'self' http://127.0.0.1:1 https://api.bitbucket.org; font-src 'self'\"></head>"
+        );
+        assert_eq!(set_csp_sources("<p>no policy</p>", "img-src", &origins), "<p>no policy</p>");
+    }
+
+    #[test]
+    fn real_bitbucket_stack_allows_bitbucket_api_and_avatars() {
+        let mut demo = args(true);
+        demo.relay_port = 9999;
+        // The constructor reads the consumer from the environment; build the
+        // stack by hand instead of touching the process environment.
+        let stack = Stack {
+            spa: SocketAddr::from(([127, 0, 0, 1], demo.port)),
+            relay: SocketAddr::from(([127, 0, 0, 1], demo.relay_port)),
+            fakebucket: None,
+            client_id: "key".to_owned(),
+            client_secret: "secret".to_owned(),
+            authorize_url: BITBUCKET_AUTHORIZE_URL.to_owned(),
+            token_url: BITBUCKET_TOKEN_URL.to_owned(),
+            api_base: BITBUCKET_API_BASE.to_owned(),
+        };
+        let (connect, img) = stack.csp_origins();
+        assert_eq!(connect, ["http://127.0.0.1:9999", "https://api.bitbucket.org"]);
+        assert!(img.contains(&"https://secure.gravatar.com".to_owned()));
+        assert_eq!(child_specs(&stack).len(), 1, "no fakebucket against the real Bitbucket");
+        assert_eq!(stack.config_json()["relay_url"], "http://127.0.0.1:9999/token");
     }
 
     #[test]

@@ -20,6 +20,15 @@ pub(crate) fn cargo_program() -> OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"))
 }
 
+/// `PATH` with the directory of [`cargo_program`] in front, for tools (trunk)
+/// that run `cargo` by name; `None` when `CARGO` is not an absolute path.
+pub(crate) fn path_with_cargo_first() -> Option<OsString> {
+    let cargo = PathBuf::from(std::env::var_os("CARGO")?);
+    let dir = cargo.parent().filter(|_| cargo.is_absolute())?.to_path_buf();
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&rest))).ok()
+}
+
 /// A `cargo` command that runs in the workspace root.
 pub(crate) fn cargo() -> Command {
     let mut command = Command::new(cargo_program());
@@ -54,6 +63,8 @@ pub(crate) fn display(command: &Command) -> String {
     parts.extend(command.get_args().map(quote));
     let env: Vec<String> = command
         .get_envs()
+        // PATH is long and only ever extended: leave it out.
+        .filter(|(key, _)| *key != "PATH")
         .filter_map(|(key, value)| {
             value.map(|value| format!("{}={}", key.to_string_lossy(), quote(value)))
         })

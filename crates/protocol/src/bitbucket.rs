@@ -166,9 +166,23 @@ pub struct ApiError {
 pub struct ApiErrorDetail {
     /// A short message, such as `Access token expired.`.
     pub message: String,
-    /// More text, when there is any.
+    /// More about the error, when there is any: usually text, but an object
+    /// for a missing scope (`{"required": [...], "granted": [...]}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
+    pub detail: Option<serde_json::Value>,
+}
+
+impl ApiErrorDetail {
+    /// The scopes a 403 says the endpoint requires, when its `detail` is
+    /// Bitbucket's `{"required": [...]}` object; empty otherwise.
+    pub fn required_scopes(&self) -> Vec<String> {
+        self.detail
+            .as_ref()
+            .and_then(|detail| detail.get("required"))
+            .and_then(serde_json::Value::as_array)
+            .map(|scopes| scopes.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
 }
 
 /// The exact message Bitbucket sends with a 401 for an expired access token.
@@ -240,5 +254,15 @@ mod tests {
                 .expect("valid");
         assert!(error.is_token_expired());
         assert!(!ApiError::new("Resource not found").is_token_expired());
+    }
+
+    #[test]
+    fn missing_scope_detail_is_an_object() {
+        let error: ApiError = serde_json::from_str(
+            r#"{"type":"error","error":{"message":"Your credentials lack one or more required privilege scopes.","detail":{"granted":["account"],"required":["email"]}}}"#,
+        )
+        .expect("403 body parses");
+        assert_eq!(error.error.required_scopes(), vec!["email".to_owned()]);
+        assert!(ApiError::new("x").error.required_scopes().is_empty());
     }
 }

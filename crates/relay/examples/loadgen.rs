@@ -40,12 +40,16 @@ const REDIRECT_URI: &str = "http://127.0.0.1:8080/";
 #[derive(Debug, Parser)]
 #[command(about = "Benchmark dance-relay against fakebucket on loopback")]
 struct Args {
-    /// Measured exchanges per path (direct, and through the relay).
+    /// Exchanges per path (direct, and through the relay) in the throughput runs.
     #[arg(long, default_value_t = 20_000)]
     requests: usize,
-    /// Exchanges in flight at once in the measured runs.
+    /// Exchanges in flight at once in the throughput runs.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// Exchanges per path in the latency runs, which send one at a time so
+    /// that queueing on the machine's few cores does not hide the relay's own cost.
+    #[arg(long, default_value_t = 5_000)]
+    latency_requests: usize,
     /// Connections opened at once in the burst.
     #[arg(long, default_value_t = 1_000)]
     connections: usize,
@@ -420,7 +424,7 @@ async fn bench(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
     let (start_rss, _) = relay.memory()?;
 
     let verifier = PkceVerifier::generate();
-    let total = 2 * (args.warmup + args.requests) + args.connections;
+    let total = 2 * (args.warmup + args.requests + args.latency_requests) + args.connections;
     eprintln!("minting {total} authorization codes...");
     let mut codes = forms(mint_codes(&fakebucket, &verifier, total, 8).await?, &verifier);
     let mut take = |n: usize| codes.split_off(codes.len() - n);
@@ -432,9 +436,11 @@ async fn bench(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
     run(&through, take(args.warmup), args.concurrency).await?;
     let (idle_rss, _) = relay.memory()?;
 
-    eprintln!("{} exchanges direct...", args.requests);
+    eprintln!("{} exchanges one at a time, direct and through the relay...", args.latency_requests);
+    let direct_serial = run(&direct, take(args.latency_requests), 1).await?;
+    let relay_serial = run(&through, take(args.latency_requests), 1).await?;
+    eprintln!("{} exchanges, {} at a time, direct and through the relay...", args.requests, args.concurrency);
     let direct_run = run(&direct, take(args.requests), args.concurrency).await?;
-    eprintln!("{} exchanges through the relay...", args.requests);
     let cpu_before = relay.cpu(ticks)?;
     let relay_run = run(&through, take(args.requests), args.concurrency).await?;
     let cpu = relay.cpu(ticks)? - cpu_before;
@@ -450,23 +456,29 @@ async fn bench(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
 
     let cpu_per = cpu / u32::try_from(args.requests).unwrap_or(u32::MAX);
     let burst_cpu_per = burst_cpu / u32::try_from(args.connections).unwrap_or(u32::MAX);
-    let p50_over = relay_run.percentile(0.5).saturating_sub(direct_run.percentile(0.5));
-    let p99_over = relay_run.percentile(0.99).saturating_sub(direct_run.percentile(0.99));
+    let over = |relay: &Run, direct: &Run, p: f64| relay.percentile(p).saturating_sub(direct.percentile(p));
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let mut out = String::new();
     out.push_str(&format!(
-        "Measured by `cargo xtask bench relay` (`crates/relay/examples/loadgen.rs`): release build, \
+        "Measured by `cargo xtask bench relay` (`crates/relay/examples/loadgen.rs`): {profile} build, \
          {cores} cores, loopback. fakebucket runs in the load generator's process; the relay is the \
          release `dance-relay` binary as a child process (default settings, rate limit off, JSON \
          logs at info drained to nowhere). Every exchange is an `authorization_code` exchange of a \
-         fresh code minted beforehand through fakebucket's consent page. {} exchanges per path, {} \
-         in flight, after {} warm-up exchanges per path.\n\n",
-        args.requests, args.concurrency, args.warmup
+         fresh code minted beforehand through fakebucket's consent page. Latency runs: {} exchanges \
+         per path, one at a time. Throughput runs: {} exchanges per path, {} in flight. Each path \
+         gets {} warm-up exchanges first.\n\n",
+        args.latency_requests, args.requests, args.concurrency, args.warmup
     ));
-    out.push_str("| path | exchanges/s | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|\n");
-    for (name, r) in [("fakebucket directly", &direct_run), ("through dance-relay", &relay_run)] {
+    out.push_str("| path | in flight | exchanges/s | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|\n");
+    for (name, r, c) in [
+        ("fakebucket directly", &direct_serial, 1),
+        ("through dance-relay", &relay_serial, 1),
+        ("fakebucket directly", &direct_run, args.concurrency),
+        ("through dance-relay", &relay_run, args.concurrency),
+    ] {
         out.push_str(&format!(
-            "| {name} | {:.0} | {} | {} | {} |\n",
+            "| {name} | {c} | {:.0} | {} | {} | {} |\n",
             r.rate(),
             ms(r.percentile(0.5)),
             ms(r.percentile(0.99)),
@@ -475,9 +487,10 @@ async fn bench(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
     }
     out.push_str(&format!(
         "\n| relay measure | value | target |\n|---|---|---|\n\
-         | added latency at p50 | {} ms | |\n\
-         | added latency at p99 | {} ms | < 1 ms |\n\
-         | throughput, relay / direct | {:.2} | |\n\
+         | added latency at p50, one at a time | {} ms | |\n\
+         | added latency at p99, one at a time | {} ms | < 1 ms |\n\
+         | added latency at p50 / p99, {} in flight | {} / {} ms | |\n\
+         | throughput, relay / direct, {} in flight | {:.2} | |\n\
          | relay CPU (user+system) per exchange | {:.1} µs | < 50 µs |\n\
          | relay RSS at start | {} MiB | |\n\
          | relay RSS idle after warm-up | {} MiB | |\n\
@@ -486,8 +499,12 @@ async fn bench(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
          | relay peak RSS, {} exchanges at once on {} connections | {} MiB | < 20 MB |\n\
          | relay RSS after that burst | {} MiB | |\n\
          | burst: wall time, relay CPU per exchange | {} ms, {:.1} µs | |\n",
-        ms(p50_over),
-        ms(p99_over),
+        ms(over(&relay_serial, &direct_serial, 0.5)),
+        ms(over(&relay_serial, &direct_serial, 0.99)),
+        args.concurrency,
+        ms(over(&relay_run, &direct_run, 0.5)),
+        ms(over(&relay_run, &direct_run, 0.99)),
+        args.concurrency,
         relay_run.rate() / direct_run.rate(),
         cpu_per.as_secs_f64() * 1e6,
         mib(start_rss),

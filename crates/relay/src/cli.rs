@@ -7,7 +7,8 @@
 //! [`Config::problems`].
 
 use crate::config::{Config, DEFAULT_TOKEN_URL, Limits, Problem, Severity, default_token_url};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use dance_protocol::{ClientId, ClientSecret};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -95,8 +96,8 @@ pub struct Settings {
     pub listen: String,
 
     /// Also serve requests without an Origin header, which come from scripts and servers rather
-    /// than browsers. Off by default.
-    #[arg(long, env = "DANCE_ALLOW_MISSING_ORIGIN", global = true)]
+    /// than browsers. Off by default; the variable takes true/false, 1/0, yes/no or on/off.
+    #[arg(long, env = "DANCE_ALLOW_MISSING_ORIGIN", global = true, action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub allow_missing_origin: bool,
 
     /// The largest request body accepted, in bytes (413 beyond).
@@ -124,7 +125,8 @@ pub struct Settings {
 
     /// Rate limit by the last X-Forwarded-For entry instead of the connection's address. Set only
     /// when the relay is reachable solely through one reverse proxy that appends that header.
-    #[arg(long, env = "DANCE_TRUST_PROXY", global = true)]
+    /// Off by default; the variable takes true/false, 1/0, yes/no or on/off.
+    #[arg(long, env = "DANCE_TRUST_PROXY", global = true, action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub trust_proxy: bool,
 
     /// How log lines are written. RUST_LOG filters them (default: info).

@@ -145,3 +145,17 @@ fn sigterm_stops_the_relay_cleanly() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains("SIGTERM received")), "{rest:?}");
 }
+
+#[test]
+fn boolean_variables_accept_the_usual_spellings() {
+    for (value, ok) in [("1", true), ("yes", true), ("on", true), ("true", true), ("0", false), ("off", false)] {
+        let output = sound(&mut relay_command())
+            .arg("check")
+            .env("DANCE_ALLOWED_ORIGINS", "")
+            .env("DANCE_ALLOW_MISSING_ORIGIN", value)
+            .output()
+            .expect("run dance-relay");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.success(), ok, "{value}: {stdout}");
+    }
+}
