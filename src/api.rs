@@ -18,7 +18,7 @@
 use crate::config::Config;
 use crate::problem::{Deployment, Permission, Problem};
 use dance_protocol::AccessToken;
-use dance_protocol::bitbucket::{ApiError, Email, Paginated, User};
+use dance_protocol::bitbucket::ApiError;
 use dance_protocol::token::{ErrorCode, TokenError, TokenRequest, TokenResponse};
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -29,8 +29,6 @@ pub const CONFIG_TIMEOUT_S: u32 = 15;
 pub const RELAY_TIMEOUT_S: u32 = 20;
 /// Seconds to wait for Bitbucket's API.
 pub const API_TIMEOUT_S: u32 = 20;
-/// The most pages of email addresses fetched.
-pub const MAX_EMAIL_PAGES: usize = 10;
 
 /// An HTTP answer, whatever its status.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,22 +101,45 @@ pub fn relay_reply(reply: &Reply, grant: Grant, deployment: &Deployment) -> Resu
     }
 }
 
-/// Reads an answer of Bitbucket's API into `T`, or the problem.
-/// `permission` names the consumer permission the call needs, for a 403.
-pub fn api_reply<T: DeserializeOwned>(reply: &Reply, permission: Permission) -> Result<T, Problem> {
+/// Checks the status of an answer of Bitbucket's API: `Ok` for 200, else
+/// the problem. `permission` names the consumer permission the call needs,
+/// for a 403 (Bitbucket's `detail.required`, when present, wins).
+pub fn api_status(reply: &Reply, permission: Permission) -> Result<(), Problem> {
     if reply.status == 200 {
-        return serde_json::from_str(&reply.body).map_err(|e| Problem::malformed("Bitbucket", e.to_string()));
+        return Ok(());
     }
-    let message = serde_json::from_str::<ApiError>(&reply.body).ok();
-    let text = message.as_ref().map(|m| m.error.message.clone()).unwrap_or_default();
+    let error = serde_json::from_str::<ApiError>(&reply.body).ok();
+    let text = error.as_ref().map(|e| e.error.message.as_str()).unwrap_or_default();
     match reply.status {
-        401 if message.as_ref().is_some_and(ApiError::is_token_expired) => Err(Problem::token_expired()),
-        401 => Err(Problem::api_unauthorized(&text)),
-        403 => Err(Problem::api_forbidden(permission, &text)),
+        401 if error.as_ref().is_some_and(ApiError::is_token_expired) => Err(Problem::token_expired()),
+        401 => Err(Problem::api_unauthorized(text)),
+        403 => {
+            let required = error.as_ref().map(|e| e.error.required_scopes()).unwrap_or_default();
+            let permission = if required.iter().any(|s| s == "email") {
+                Permission::Email
+            } else if required.iter().any(|s| s == "account") {
+                Permission::Account
+            } else {
+                permission
+            };
+            Err(Problem::api_forbidden(permission, text))
+        }
         429 => Err(Problem::api_rate_limited(reply.retry_after)),
         status @ 500..=599 => Err(Problem::api_server(status)),
-        status => Err(Problem::api_failed(status, &text)),
+        status => Err(Problem::api_failed(status, text)),
     }
+}
+
+/// Reads a successful API body into `T`.
+pub fn parse_api<T: DeserializeOwned>(body: &str) -> Result<T, Problem> {
+    serde_json::from_str(body).map_err(|e| Problem::malformed("Bitbucket", e.to_string()))
+}
+
+/// Reads an answer of Bitbucket's API into `T`, or the problem:
+/// [`api_status`], then [`parse_api`].
+pub fn api_reply<T: DeserializeOwned>(reply: &Reply, permission: Permission) -> Result<T, Problem> {
+    api_status(reply, permission)?;
+    parse_api(&reply.body)
 }
 
 /// Reads the answer for `config.json`.
@@ -171,39 +192,14 @@ pub async fn token(relay_url: &Url, request: &TokenRequest, deployment: &Deploym
     }
 }
 
-/// `GET {api_base}user`.
-pub async fn user(api_base: &Url, token: &AccessToken, deployment: &Deployment) -> Result<User, Problem> {
-    let url = api_base.join("user").map_err(|e| Problem::api_unreachable(deployment, e.to_string()))?;
-    api_get(&url, token, Permission::Account, deployment).await
-}
-
-/// `GET {api_base}user/emails`, following `next` for up to
-/// [`MAX_EMAIL_PAGES`] pages.
-pub async fn emails(api_base: &Url, token: &AccessToken, deployment: &Deployment) -> Result<Vec<Email>, Problem> {
-    let mut url = api_base.join("user/emails").map_err(|e| Problem::api_unreachable(deployment, e.to_string()))?;
-    let mut all = Vec::new();
-    for _ in 0..MAX_EMAIL_PAGES {
-        let page: Paginated<Email> = api_get(&url, token, Permission::Email, deployment).await?;
-        all.extend(page.values);
-        match next_page(api_base, page.next.as_deref()) {
-            Some(next) => url = next,
-            None => break,
-        }
-    }
-    Ok(all)
-}
-
-/// One authenticated API GET.
-async fn api_get<T: DeserializeOwned>(
-    url: &Url,
-    token: &AccessToken,
-    permission: Permission,
-    deployment: &Deployment,
-) -> Result<T, Problem> {
+/// An authenticated `GET` of Bitbucket's API: the body of a 200, or the
+/// problem (see [`api_status`]). The token goes only in the
+/// `Authorization` header.
+pub async fn get(url: &Url, token: &AccessToken, permission: Permission, deployment: &Deployment) -> Result<String, Problem> {
     let outgoing =
         Outgoing { method: "GET", url: url.as_str(), bearer: Some(token.secret()), form: None, timeout_s: API_TIMEOUT_S };
     match send(outgoing).await {
-        Ok(reply) => api_reply(&reply, permission),
+        Ok(reply) => api_status(&reply, permission).map(|()| reply.body),
         Err(Failure::Network(detail)) => Err(Problem::api_unreachable(deployment, detail)),
         Err(Failure::Timeout(s)) => Err(Problem::api_unreachable(deployment, format!("no answer within {s} s"))),
     }
@@ -287,6 +283,7 @@ async fn send(outgoing: Outgoing<'_>) -> Result<Reply, Failure> {
 mod tests {
     use super::*;
     use crate::problem::ProblemKind;
+    use dance_protocol::bitbucket::{Email, Paginated, User};
 
     fn reply(status: u16, body: &str) -> Reply {
         Reply { status, body: body.to_owned(), retry_after: None }
@@ -385,6 +382,11 @@ mod tests {
     #[test]
     fn forbidden_emails_name_the_email_permission() {
         let problem = api_reply::<Paginated<Email>>(&reply(403, "{}"), Permission::Email).expect_err("forbidden");
+        assert!(problem.explanation.contains("Account: Email"), "{}", problem.explanation);
+        // Bitbucket's detail names the scope it wanted; that wins.
+        let body = r#"{"type":"error","error":{"message":"Your credentials lack one or more required privilege scopes.",
+            "detail":{"required":["email"],"granted":["account"]}}}"#;
+        let problem = api_reply::<User>(&reply(403, body), Permission::Account).expect_err("forbidden");
         assert!(problem.explanation.contains("Account: Email"), "{}", problem.explanation);
     }
 

@@ -22,11 +22,12 @@ use crate::auth::{Action, AuthState, ProfileState};
 use crate::browser;
 use crate::config::{CONFIG_FILE, Config};
 use crate::flow::{self, Arrival, Next};
-use crate::problem::{Deployment, Problem};
+use crate::problem::{Deployment, Permission, Problem};
 use crate::profile::Profile;
 use crate::storage::SessionStore;
 use crate::tokens::{self, TokenEvent, Tokens};
 use crate::views::{Landing, Loading, ProblemView, ProfileView, Shell};
+use dance_protocol::bitbucket::{Email, Paginated, User};
 use dance_protocol::token::TokenRequest;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -207,17 +208,8 @@ impl Controller {
         };
         let this = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let deployment = this.deployment();
             let base = &config.api_base;
-            let user = tokens.with_access(|token| {
-                let deployment = deployment.clone();
-                async move { api::user(base, &token, &deployment).await }
-            });
-            let emails = tokens.with_access(|token| {
-                let deployment = deployment.clone();
-                async move { api::emails(base, &token, &deployment).await }
-            });
-            let (user, emails) = futures::future::join(user, emails).await;
+            let (user, emails) = futures::future::join(fetch_user(&tokens, base), fetch_emails(&tokens, base)).await;
             match user {
                 Ok(user) => {
                     let profile = Profile::new(&user, emails);
@@ -289,6 +281,31 @@ impl Controller {
             }
         }
     }
+}
+
+/// The most pages of email addresses fetched.
+const MAX_EMAIL_PAGES: usize = 10;
+
+/// `GET {api_base}user`.
+async fn fetch_user(tokens: &Tokens, api_base: &Url) -> Result<User, Problem> {
+    let url = api_base.join("user").map_err(|e| Problem::malformed("config.json", e.to_string()))?;
+    api::parse_api(&tokens.get(&url, Permission::Account).await?)
+}
+
+/// `GET {api_base}user/emails`, following `next` (under the API base only)
+/// for up to [`MAX_EMAIL_PAGES`] pages.
+async fn fetch_emails(tokens: &Tokens, api_base: &Url) -> Result<Vec<Email>, Problem> {
+    let mut url = api_base.join("user/emails").map_err(|e| Problem::malformed("config.json", e.to_string()))?;
+    let mut all = Vec::new();
+    for _ in 0..MAX_EMAIL_PAGES {
+        let page: Paginated<Email> = api::parse_api(&tokens.get(&url, Permission::Email).await?)?;
+        all.extend(page.values);
+        match api::next_page(api_base, page.next.as_deref()) {
+            Some(next) => url = next,
+            None => break,
+        }
+    }
+    Ok(all)
 }
 
 /// The root component.

@@ -16,7 +16,8 @@
 
 use crate::problem::Setting;
 use dance_protocol::ClientId;
-use serde_json::{Map, Value};
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::fmt;
 use url::{Host, Url};
 
 /// The name of the settings file, relative to the app's base URL.
@@ -73,13 +74,14 @@ impl Config {
     /// Parses and checks `config.json`. On failure, returns one checklist
     /// line per problem found, each naming the setting.
     pub fn parse(text: &str) -> Result<Self, Vec<Setting>> {
-        let value: Value = match serde_json::from_str(text) {
-            Ok(value) => value,
+        let map = match serde_json::from_str::<Object>(text) {
+            Ok(Object(map)) => map,
             Err(error) => {
                 return Err(vec![issue(
                     "config.json",
                     format!(
-                        "Must be valid JSON; it isn't (line {}, column {}: {}).",
+                        "Must be a valid JSON object such as {{\"client_id\": \"...\", ...}}; it isn't \
+                         (line {}, column {}: {}).",
                         error.line(),
                         error.column(),
                         short_json_error(&error)
@@ -87,16 +89,12 @@ impl Config {
                 )]);
             }
         };
-        let Value::Object(map) = value else {
-            return Err(vec![issue(
-                "config.json",
-                "Must be a JSON object such as {\"client_id\": \"...\", ...}.",
-            )]);
-        };
 
         let mut issues = Vec::new();
-        for key in map.keys() {
-            if !FIELDS.contains(&key.as_str()) {
+        for (index, (key, _)) in map.iter().enumerate() {
+            if map[..index].iter().any(|(earlier, _)| earlier == key) {
+                issues.push(issue(&format!("{key} in config.json"), "Appears more than once; keep one."));
+            } else if !FIELDS.contains(&key.as_str()) {
                 let fix = match suggest(key) {
                     Some(known) => format!("Unknown setting; did you mean \"{known}\"?"),
                     None => format!("Unknown setting; the known ones are {}.", FIELDS.join(", ")),
@@ -136,9 +134,18 @@ impl Config {
     }
 }
 
+/// How a wrong value is named in a message.
+fn type_name(value: &Loose) -> &'static str {
+    match value {
+        Loose::Text(_) => "a string",
+        Loose::List(_) => "a list",
+        Loose::Other(name) => name,
+    }
+}
+
 /// A checklist line.
-fn issue(name: &str, fix: impl Into<String>) -> Setting {
-    Setting { name: name.to_owned(), fix: fix.into() }
+fn issue(name: &str, fix: impl Into<std::borrow::Cow<'static, str>>) -> Setting {
+    Setting { name: name.to_owned().into(), fix: fix.into() }
 }
 
 /// serde_json's message without its trailing position (we print our own).
@@ -160,24 +167,27 @@ fn suggest(key: &str) -> Option<&'static str> {
 }
 
 /// Checks `client_id`.
-fn client_id(map: &Map<String, Value>, issues: &mut Vec<Setting>) -> Option<ClientId> {
+fn client_id(map: &[(String, Loose)], issues: &mut Vec<Setting>) -> Option<ClientId> {
     let name = "client_id in config.json";
-    match map.get("client_id") {
+    match get(map, "client_id") {
         None => {
             issues.push(issue(name, "Missing: set it to the Key of your Bitbucket OAuth consumer."));
             None
         }
-        Some(Value::String(id)) if id.trim().is_empty() => {
+        Some(Loose::Text(id)) if id.trim().is_empty() => {
             issues.push(issue(name, "Empty: set it to the Key of your Bitbucket OAuth consumer."));
             None
         }
-        Some(Value::String(id)) if id.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+        Some(Loose::Text(id)) if id.chars().any(|c| c.is_whitespace() || c.is_control()) => {
             issues.push(issue(name, "Must not contain spaces: copy the consumer's Key exactly."));
             None
         }
-        Some(Value::String(id)) => Some(ClientId::new(id.clone())),
-        Some(_) => {
-            issues.push(issue(name, "Must be a string: the Key of your Bitbucket OAuth consumer."));
+        Some(Loose::Text(id)) => Some(ClientId::new(id.clone())),
+        Some(other) => {
+            issues.push(issue(
+                name,
+                format!("Must be a string (the Key of your Bitbucket OAuth consumer), not {}.", type_name(other)),
+            ));
             None
         }
     }
@@ -185,16 +195,16 @@ fn client_id(map: &Map<String, Value>, issues: &mut Vec<Setting>) -> Option<Clie
 
 /// Checks one endpoint URL: absolute, https (http only on loopback), no
 /// credentials, no fragment.
-fn endpoint(map: &Map<String, Value>, field: &str, example: &str, issues: &mut Vec<Setting>) -> Option<Url> {
+fn endpoint(map: &[(String, Loose)], field: &str, example: &str, issues: &mut Vec<Setting>) -> Option<Url> {
     let name = format!("{field} in config.json");
-    let text = match map.get(field) {
+    let text = match get(map, field) {
         None => {
             issues.push(issue(&name, format!("Missing: set it, for example to {example}")));
             return None;
         }
-        Some(Value::String(text)) => text,
-        Some(_) => {
-            issues.push(issue(&name, format!("Must be a string URL such as {example}")));
+        Some(Loose::Text(text)) => text,
+        Some(other) => {
+            issues.push(issue(&name, format!("Must be a string URL such as {example}, not {}.", type_name(other))));
             return None;
         }
     };
@@ -240,20 +250,20 @@ pub fn is_loopback(url: &Url) -> bool {
 }
 
 /// Checks `scopes`, which defaults to `["account", "email"]`.
-fn scopes(map: &Map<String, Value>, issues: &mut Vec<Setting>) -> Vec<String> {
+fn scopes(map: &[(String, Loose)], issues: &mut Vec<Setting>) -> Vec<String> {
     let name = "scopes in config.json";
-    let Some(value) = map.get("scopes") else {
+    let Some(value) = get(map, "scopes") else {
         return vec!["account".to_owned(), "email".to_owned()];
     };
-    let Value::Array(items) = value else {
+    let Loose::List(items) = value else {
         issues.push(issue(name, "Must be a list of scope names, such as [\"account\", \"email\"]."));
         return Vec::new();
     };
     let mut scopes = Vec::new();
     for item in items {
         match item {
-            Value::String(scope) if KNOWN_SCOPES.contains(&scope.as_str()) => scopes.push(scope.clone()),
-            Value::String(scope) => issues.push(issue(
+            Loose::Text(scope) if KNOWN_SCOPES.contains(&scope.as_str()) => scopes.push(scope.clone()),
+            Loose::Text(scope) => issues.push(issue(
                 name,
                 format!("\"{scope}\" is not a Bitbucket scope; this app needs \"account\" and \"email\"."),
             )),
@@ -261,6 +271,94 @@ fn scopes(map: &Map<String, Value>, issues: &mut Vec<Setting>) -> Vec<String> {
         }
     }
     scopes
+}
+
+/// A JSON value, reduced to what checking `config.json` needs. Parsing into
+/// this (rather than `serde_json::Value`) keeps the bundle small.
+#[derive(Debug, PartialEq)]
+enum Loose {
+    /// A string.
+    Text(String),
+    /// An array.
+    List(Vec<Loose>),
+    /// Anything else, by its JSON type name.
+    Other(&'static str),
+}
+
+/// The top-level object of `config.json`, keys in order (duplicates kept).
+struct Object(Vec<(String, Loose)>);
+
+/// Looks up a key (the first occurrence).
+fn get<'a>(map: &'a [(String, Loose)], key: &str) -> Option<&'a Loose> {
+    map.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+impl<'de> Deserialize<'de> for Loose {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct LooseVisitor;
+        impl<'de> Visitor<'de> for LooseVisitor {
+            type Value = Loose;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Loose, E> {
+                Ok(Loose::Text(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Loose, E> {
+                Ok(Loose::Text(v))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Loose, E> {
+                Ok(Loose::Other("a boolean"))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Loose, E> {
+                Ok(Loose::Other("a number"))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Loose, E> {
+                Ok(Loose::Other("a number"))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Loose, E> {
+                Ok(Loose::Other("a number"))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Loose, E> {
+                Ok(Loose::Other("null"))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Loose, E> {
+                Ok(Loose::Other("null"))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Loose, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Loose>()? {
+                    items.push(item);
+                }
+                Ok(Loose::List(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Loose, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Loose::Other("an object"))
+            }
+        }
+        deserializer.deserialize_any(LooseVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Object {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = Object;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Object, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Loose>()? {
+                    entries.push(entry);
+                }
+                Ok(Object(entries))
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor)
+    }
 }
 
 #[cfg(test)]
@@ -310,8 +408,9 @@ mod tests {
     fn garbage_gets_one_clear_line() {
         let found = issues("{not json");
         assert_eq!(found.len(), 1);
-        assert!(found[0].starts_with("config.json: Must be valid JSON"), "{found:?}");
+        assert!(found[0].starts_with("config.json: Must be a valid JSON object"), "{found:?}");
         assert!(issues("[1,2]")[0].contains("JSON object"));
+        assert!(issues("[1,2]")[0].contains("invalid type: sequence, expected a JSON object"), "{:?}", issues("[1,2]"));
         assert!(issues("").len() == 1);
     }
 
@@ -333,8 +432,8 @@ mod tests {
     #[test]
     fn endpoint_rules() {
         let with = |field: &str, value: &str| {
-            let mut v: Value = serde_json::from_str(DEMO).expect("demo");
-            v[field] = Value::String(value.to_owned());
+            let mut v: serde_json::Value = serde_json::from_str(DEMO).expect("demo");
+            v[field] = serde_json::Value::String(value.to_owned());
             Config::parse(&v.to_string())
         };
         assert!(with("relay_url", "https://relay.example/token").is_ok());
@@ -363,5 +462,19 @@ mod tests {
         let found = issues(r#"{"client_id":5,"authorize_url":true,"relay_url":null,"api_base":[]}"#);
         assert_eq!(found.len(), 4, "{found:?}");
         assert!(found[0].starts_with("client_id in config.json: Must be a string"));
+        assert!(found[0].ends_with("not a number."), "{found:?}");
+        assert!(found[2].ends_with("not null."), "{found:?}");
+        assert!(found[3].ends_with("not a list."), "{found:?}");
+    }
+
+    #[test]
+    fn duplicate_and_nested_values_are_named() {
+        let found = issues(
+            r#"{"client_id":"a","client_id":"b","authorize_url":{"x":[1,{"y":2}]},
+                "relay_url":"https://r.test/token","api_base":"https://api.test/2.0/"}"#,
+        );
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].starts_with("client_id in config.json: Appears more than once"), "{found:?}");
+        assert!(found[1].ends_with("not an object."), "{found:?}");
     }
 }

@@ -10,6 +10,7 @@
 //! the wording lives in one place and tests can assert on the [`ProblemKind`]
 //! rather than on prose.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// Which failure happened. Tests and the `data-kind` attribute of the problem
@@ -146,9 +147,9 @@ pub enum WayOut {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Setting {
     /// Where the setting lives, such as `relay_url in config.json`.
-    pub name: String,
+    pub name: Cow<'static, str>,
     /// What to check or change, with the exact value when we know it.
-    pub fix: String,
+    pub fix: Cow<'static, str>,
 }
 
 /// A failure, ready to show.
@@ -157,9 +158,9 @@ pub struct Problem {
     /// Which failure this is.
     pub kind: ProblemKind,
     /// A short headline in plain words.
-    pub title: String,
+    pub title: Cow<'static, str>,
     /// One or two sentences: what happened, and what it means for the visitor.
-    pub explanation: String,
+    pub explanation: Cow<'static, str>,
     /// Technical detail for whoever runs the site (status, error code), if any.
     pub detail: Option<String>,
     /// The main way out.
@@ -231,13 +232,13 @@ impl Problem {
     /// A problem with no detail and no checklist.
     pub fn new(
         kind: ProblemKind,
-        title: impl Into<String>,
-        explanation: impl Into<String>,
+        title: &'static str,
+        explanation: impl Into<Cow<'static, str>>,
         way_out: WayOut,
     ) -> Self {
         Self {
             kind,
-            title: title.into(),
+            title: Cow::Borrowed(title),
             explanation: explanation.into(),
             detail: None,
             way_out,
@@ -255,7 +256,11 @@ impl Problem {
     }
 
     /// Adds a checklist line.
-    pub fn with_setting(mut self, name: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub fn with_setting(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        fix: impl Into<Cow<'static, str>>,
+    ) -> Self {
         self.checklist.push(Setting { name: name.into(), fix: fix.into() });
         self
     }

@@ -109,9 +109,11 @@ impl Profile {
                 .filter(|e| !e.email.trim().is_empty())
                 .map(|e| EmailRow { address: e.email, primary: e.is_primary, confirmed: e.is_confirmed })
                 .collect();
-            // Stable: primary first, the rest in Bitbucket's order.
-            rows.sort_by_key(|row| !row.primary);
-            rows
+            // Primary first, the rest in Bitbucket's order (a partition,
+            // not a sort: sorting code would weigh more than this list).
+            let (mut first, rest): (Vec<EmailRow>, Vec<EmailRow>) = rows.drain(..).partition(|row| row.primary);
+            first.extend(rest);
+            first
         });
         Self { initials: initials(&display_name), display_name, avatar, fields, emails }
     }

@@ -5,7 +5,7 @@
 //! refresh it: a fifth of the lifetime early, at most five minutes (so
 //! Bitbucket's 7200 s tokens refresh at 6900 s). A timer refreshes then;
 //! and if a call still meets Bitbucket's `401 "Access token expired."`
-//! (a laptop asleep past the timer), [`Tokens::with_access`] refreshes once
+//! (a laptop asleep past the timer), [`Tokens::get`] refreshes once
 //! and retries the call once. A refusal of the refresh ends the session
 //! with a clear signed-out state; there is no second attempt and no loop.
 //!
@@ -25,10 +25,10 @@
 //!   refreshed and there is nothing to do.
 //! - **BroadcastChannel** (`"oauth-dance"`) carries the result: after a
 //!   refresh, and before releasing the lock, the tab posts
-//!   `{type: "rotated", previous, session}`. Every tab whose refresh token
+//!   `{previous, session}`. Every tab whose refresh token
 //!   equals `previous` (the same lineage) adopts the new session into its own
 //!   session storage; tabs with other sessions ignore it. Sign-out posts
-//!   `{type: "signed_out", previous}` so tabs of the same lineage sign out
+//!   `{previous}` (no session) so tabs of the same lineage sign out
 //!   too. Nothing is written to `localStorage` and no token ever leaves the
 //!   origin. (The `storage` event can't do this job: it only fires for
 //!   `localStorage`, and session storage is not shared between tabs.)
@@ -40,7 +40,7 @@
 //! within the tab by an async mutex.
 
 use crate::api;
-use crate::problem::{Deployment, Problem, ProblemKind};
+use crate::problem::{Deployment, Permission, Problem, ProblemKind};
 use crate::storage::{Key, SessionStore};
 use dance_protocol::token::{TokenRequest, TokenResponse};
 use dance_protocol::{AccessToken, RefreshToken};
@@ -107,22 +107,29 @@ impl Session {
     }
 }
 
-/// A message between tabs on the [`CHANNEL`].
+/// A message between tabs on the [`CHANNEL`]: the session whose refresh
+/// token was `previous` was refreshed into `session`, or, without a
+/// `session`, signed out. (A plain struct rather than a tagged enum: it
+/// keeps the bundle smaller.)
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Message {
-    /// The session whose refresh token was `previous` was refreshed.
-    Rotated {
-        /// The refresh token that was used (now dead).
-        previous: RefreshToken,
-        /// The new session.
-        session: Session,
-    },
-    /// The session whose refresh token is `previous` signed out.
-    SignedOut {
-        /// The refresh token of the session that ended.
-        previous: RefreshToken,
-    },
+pub struct Message {
+    /// The refresh token of the session concerned (dead after a refresh).
+    pub previous: RefreshToken,
+    /// The new session after a refresh; absent for a sign-out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<Session>,
+}
+
+impl Message {
+    /// "The session of `previous` is now `session`."
+    pub fn rotated(previous: RefreshToken, session: Session) -> Self {
+        Self { previous, session: Some(session) }
+    }
+
+    /// "The session of `previous` signed out."
+    pub fn signed_out(previous: RefreshToken) -> Self {
+        Self { previous, session: None }
+    }
 }
 
 /// What a tab does with a [`Message`].
@@ -139,10 +146,12 @@ pub enum Adopt {
 /// Decides what a message means for a tab holding `current`. Pure.
 pub fn adopt(current: Option<&Session>, message: Message) -> Adopt {
     let Some(current) = current else { return Adopt::Ignore };
-    match message {
-        Message::Rotated { previous, session } if current.holds(&previous) => Adopt::Replace(session),
-        Message::SignedOut { previous } if current.holds(&previous) => Adopt::End,
-        _ => Adopt::Ignore,
+    if !current.holds(&message.previous) {
+        return Adopt::Ignore;
+    }
+    match message.session {
+        Some(session) => Adopt::Replace(session),
+        None => Adopt::End,
     }
 }
 
@@ -241,23 +250,21 @@ impl Tokens {
     /// tab, and tells tabs sharing the session.
     pub fn sign_out(&self) {
         if let Some(previous) = self.current().and_then(|s| s.refresh_token) {
-            self.post(&Message::SignedOut { previous });
+            self.post(&Message::signed_out(previous));
         }
         self.forget();
     }
 
-    /// Runs an API call with the access token; on "Access token expired."
-    /// refreshes once and runs it once more.
-    pub async fn with_access<T, F, Fut>(&self, call: F) -> Result<T, Problem>
-    where
-        F: Fn(AccessToken) -> Fut,
-        Fut: Future<Output = Result<T, Problem>>,
-    {
+    /// An authenticated `GET` of the API ([`api::get`]) with the current
+    /// access token; on "Access token expired." refreshes once and tries
+    /// once more. Returns the body of the 200.
+    pub async fn get(&self, url: &Url, permission: Permission) -> Result<String, Problem> {
         let session = self.current().ok_or_else(|| Problem::session_expired("no session in this tab"))?;
-        match call(session.access_token.clone()).await {
+        let deployment = &self.inner.deployment;
+        match api::get(url, &session.access_token, permission, deployment).await {
             Err(problem) if problem.kind == ProblemKind::TokenExpired => {
                 let fresh = self.refresh(session).await?;
-                call(fresh.access_token).await
+                api::get(url, &fresh.access_token, permission, deployment).await
             }
             other => other,
         }
@@ -290,7 +297,7 @@ impl Tokens {
             Ok(response) => {
                 let session = Session::from_response(response, now_ms(), Some(&stale));
                 self.replace(session.clone());
-                self.post(&Message::Rotated { previous, session: session.clone() });
+                self.post(&Message::rotated(previous, session.clone()));
                 Ok(session)
             }
             Err(problem) => {
@@ -478,11 +485,11 @@ mod tests {
     fn messages_only_touch_the_same_lineage() {
         let mine = Session::from_response(response(Some(7200), Some("r1")), 0, None);
         let newer = Session::from_response(response(Some(7200), Some("r2")), 5, None);
-        let rotated = |previous: &str| Message::Rotated { previous: RefreshToken::new(previous), session: newer.clone() };
+        let rotated = |previous: &str| Message::rotated(RefreshToken::new(previous), newer.clone());
         assert_eq!(adopt(Some(&mine), rotated("r1")), Adopt::Replace(newer.clone()));
         assert_eq!(adopt(Some(&mine), rotated("other")), Adopt::Ignore);
         assert_eq!(adopt(None, rotated("r1")), Adopt::Ignore);
-        let out = |previous: &str| Message::SignedOut { previous: RefreshToken::new(previous) };
+        let out = |previous: &str| Message::signed_out(RefreshToken::new(previous));
         assert_eq!(adopt(Some(&mine), out("r1")), Adopt::End);
         assert_eq!(adopt(Some(&mine), out("r0")), Adopt::Ignore);
     }
@@ -490,9 +497,11 @@ mod tests {
     #[test]
     fn messages_round_trip_and_sessions_redact() {
         let session = Session::from_response(response(Some(60), Some("r2")), 0, None);
-        let message = Message::Rotated { previous: RefreshToken::new("r1"), session: session.clone() };
+        let message = Message::rotated(RefreshToken::new("r1"), session.clone());
         let text = serde_json::to_string(&message).expect("serialises");
-        assert!(text.starts_with(r#"{"type":"rotated","previous":"r1""#), "{text}");
+        assert!(text.starts_with(r#"{"previous":"r1","session":{"#), "{text}");
+        let out = serde_json::to_string(&Message::signed_out(RefreshToken::new("r1"))).expect("serialises");
+        assert_eq!(out, r#"{"previous":"r1"}"#);
         assert_eq!(serde_json::from_str::<Message>(&text).expect("parses"), message);
         let debug = format!("{session:?}");
         assert!(!debug.contains("\"at\"") && !debug.contains("r2"), "{debug}");

@@ -66,7 +66,10 @@ async fn tampered_state() {
             "a token request reached fakebucket after a tampered callback: {}",
             show(&counters)
         );
-        ensure!(!stack.browser.has("display-name").await?, "a profile is shown after a tampered callback");
+        ensure!(
+            !stack.browser.has("display-name").await?,
+            "a profile is shown after a tampered callback"
+        );
         Ok(())
     })
     .await;
@@ -109,13 +112,22 @@ async fn code_replay() {
         stack.open_landing("").await?;
         stack.sign_in().await?;
         let callback = stack.site.last_callback()?;
-        ensure!(callback.query_pairs().any(|(k, _)| k == "code"), "the recorded callback has no code: {callback}");
+        ensure!(
+            callback.query_pairs().any(|(k, _)| k == "code"),
+            "the recorded callback has no code: {callback}"
+        );
 
         stack.browser.goto(&callback).await?;
         let shown = stack.browser.wait_any(&["display-name", "problem"]).await?;
         ensure_clean_address(&stack.browser.url().await?)?;
         if shown == "problem" {
-            let kind = stack.browser.client.find(fantoccini::Locator::Id("problem")).await?.attr("data-kind").await?;
+            let kind = stack
+                .browser
+                .client
+                .find(fantoccini::Locator::Id("problem"))
+                .await?
+                .attr("data-kind")
+                .await?;
             let kind = kind.unwrap_or_default();
             ensure!(
                 matches!(kind.as_str(), "state-missing" | "code-rejected"),
@@ -132,13 +144,22 @@ async fn code_replay() {
             "the code was exchanged more than once: {}",
             show(&counters)
         );
-        let replays = counters.token_requests.get("authorization_code").map(|m| m.values().sum::<u64>()).unwrap_or(0) - 1;
+        let replays = counters
+            .token_requests
+            .get("authorization_code")
+            .map(|m| m.values().sum::<u64>())
+            .unwrap_or(0)
+            - 1;
         ensure!(
             replays == 0 || counters.token("authorization_code", "invalid_grant") == replays,
             "a replayed exchange did not fail cleanly with invalid_grant: {}",
             show(&counters)
         );
-        ensure!(counters.token_requests_total == 1 + replays, "unexpected token requests: {}", show(&counters));
+        ensure!(
+            counters.token_requests_total == 1 + replays,
+            "unexpected token requests: {}",
+            show(&counters)
+        );
         Ok(())
     })
     .await;

@@ -19,11 +19,18 @@ async fn relay_down_then_retry() {
 
         stack.grant().await?;
         let title = stack.browser.wait_problem("relay-unreachable").await?;
-        ensure!(title.to_lowercase().contains("relay"), "the error does not say what failed: {title:?}");
+        ensure!(
+            title.to_lowercase().contains("relay"),
+            "the error does not say what failed: {title:?}"
+        );
         stack.browser.wait_id("retry").await?;
         ensure_clean_address(&stack.browser.url().await?)?;
         let counters = stack.counters();
-        ensure!(counters.token_requests_total == 0, "a token request got through a stopped relay: {}", show(&counters));
+        ensure!(
+            counters.token_requests_total == 0,
+            "a token request got through a stopped relay: {}",
+            show(&counters)
+        );
         stack.screenshot("relay_down_then_retry-error").await?;
 
         stack.relay.restart().await?;
@@ -58,7 +65,11 @@ async fn api_fails_then_retry(stack: &mut Stack, status: u16, kind: &str) -> Res
     ensure_clean_address(&stack.browser.url().await?)?;
     let counters = stack.counters();
     ensure!(counters.api(status) >= 1, "fakebucket did not answer {status}: {}", show(&counters));
-    ensure!(counters.token("authorization_code", "ok") == 1, "the sign-in itself failed: {}", show(&counters));
+    ensure!(
+        counters.token("authorization_code", "ok") == 1,
+        "the sign-in itself failed: {}",
+        show(&counters)
+    );
     stack.screenshot(&format!("api_{status}_then_retry-error")).await?;
 
     // Whatever of the fault the first attempt did not use is dropped, so the
@@ -81,14 +92,18 @@ async fn api_fails_then_retry(stack: &mut Stack, status: u16, kind: &str) -> Res
 #[tokio::test]
 #[ignore = "end-to-end: run by cargo xtask test"]
 async fn api_500_then_retry() {
-    scenario("api_500_then_retry", Mount::Root, async |stack| api_fails_then_retry(stack, 500, "api-server").await)
-        .await;
+    scenario("api_500_then_retry", Mount::Root, async |stack| {
+        api_fails_then_retry(stack, 500, "api-server").await
+    })
+    .await;
 }
 
 /// Scenario 9b: the API answers 429: "slow down", and "Try again" works.
 #[tokio::test]
 #[ignore = "end-to-end: run by cargo xtask test"]
 async fn api_429_then_retry() {
-    scenario("api_429_then_retry", Mount::Root, async |stack| api_fails_then_retry(stack, 429, "api-rate-limited").await)
-        .await;
+    scenario("api_429_then_retry", Mount::Root, async |stack| {
+        api_fails_then_retry(stack, 429, "api-rate-limited").await
+    })
+    .await;
 }

@@ -14,8 +14,8 @@
 
 use anyhow::{Context as _, Result, anyhow, bail, ensure};
 use axum::Router;
-use axum::handler::HandlerWithoutStateExt as _;
 use axum::extract::{Request, State};
+use axum::handler::HandlerWithoutStateExt as _;
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -114,7 +114,11 @@ impl Mount {
 /// Runs one end-to-end test: `body` gets a fresh [`Stack`]; afterwards the
 /// last screen is saved as `target/e2e/<name>.png` and the stack is torn
 /// down. Panics (failing the test) with a diagnosis when anything fails.
-pub(crate) async fn scenario(name: &str, mount: Mount, body: impl AsyncFnOnce(&mut Stack) -> Result<()>) {
+pub(crate) async fn scenario(
+    name: &str,
+    mount: Mount,
+    body: impl AsyncFnOnce(&mut Stack) -> Result<()>,
+) {
     let _slot = browser_slot().await;
     let started = Instant::now();
     let mut stack = match Stack::start(mount).await {
@@ -142,7 +146,8 @@ pub(crate) async fn scenario(name: &str, mount: Mount, body: impl AsyncFnOnce(&m
 async fn browser_slot() -> SemaphorePermit<'static> {
     static SLOTS: OnceLock<Semaphore> = OnceLock::new();
     let slots = SLOTS.get_or_init(|| {
-        let n = std::env::var("DANCE_E2E_BROWSERS").ok().and_then(|v| v.parse().ok()).unwrap_or(2usize);
+        let n =
+            std::env::var("DANCE_E2E_BROWSERS").ok().and_then(|v| v.parse().ok()).unwrap_or(2usize);
         Semaphore::new(n.max(1))
     });
     // The semaphore is never closed, so acquiring cannot fail.
@@ -156,7 +161,11 @@ fn dist_dir(variable: &str) -> Result<PathBuf> {
             "{variable} is not set. The end-to-end suite serves a trunk-built SPA: run it with \
              `cargo xtask test`, which builds one and sets {variable}, or build with \
              `trunk build --release{}` and set {variable} to the absolute path of its output",
-            if variable == "DANCE_E2E_DIST_SUBPATH" { " --public-url /repo/ --dist <dir>" } else { "" }
+            if variable == "DANCE_E2E_DIST_SUBPATH" {
+                " --public-url /repo/ --dist <dir>"
+            } else {
+                ""
+            }
         );
     };
     let dir = PathBuf::from(dir);
@@ -196,17 +205,21 @@ impl Stack {
 
         // The static server's port decides the SPA's URL, which fakebucket
         // must know as the consumer's callback: bind it first.
-        let site_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.context("binding the static server")?;
+        let site_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .context("binding the static server")?;
         let site_addr = site_listener.local_addr()?;
         let spa = Url::parse(&format!("http://{site_addr}{}", mount.prefix()))?;
         let origin = spa.origin().ascii_serialization();
 
-        let mut config = fakebucket::Config::default();
-        config.consumers = vec![fakebucket::Consumer::demo().with_name("oauth-dance e2e")];
-        config.consumers[0].callback = Some(spa.clone());
+        let mut consumer = fakebucket::Consumer::demo().with_name("oauth-dance e2e");
+        consumer.callback = Some(spa.clone());
+        let config =
+            fakebucket::Config { consumers: vec![consumer], ..fakebucket::Config::default() };
         let fakebucket = fakebucket::spawn(config).await.context("starting fakebucket")?;
 
-        let mut relay_config = dance_relay::Config::new(ClientId::new(CLIENT_ID), ClientSecret::new(CLIENT_SECRET));
+        let mut relay_config =
+            dance_relay::Config::new(ClientId::new(CLIENT_ID), ClientSecret::new(CLIENT_SECRET));
         relay_config.token_url = fakebucket.token_url();
         relay_config.allowed_origins = vec![origin];
         relay_config.allowed_redirect_uris = vec![spa.to_string()];
@@ -248,7 +261,11 @@ impl Stack {
 
     /// Waits until fakebucket's counters satisfy `ready`, or fails saying
     /// `what` was expected.
-    pub(crate) async fn wait_counters(&self, what: &str, ready: impl Fn(&Counters) -> bool) -> Result<Counters> {
+    pub(crate) async fn wait_counters(
+        &self,
+        what: &str,
+        ready: impl Fn(&Counters) -> bool,
+    ) -> Result<Counters> {
         let deadline = Instant::now() + TIMEOUT;
         loop {
             let counters = self.counters();
@@ -314,7 +331,12 @@ impl Stack {
             Ok(url) => url.to_string(),
             Err(error) => format!("(unknown: {error})"),
         };
-        let text = match self.browser.client.execute("return document.body ? document.body.innerText : ''", vec![]).await {
+        let text = match self
+            .browser
+            .client
+            .execute("return document.body ? document.body.innerText : ''", vec![])
+            .await
+        {
             Ok(Value::String(text)) => text.chars().take(1500).collect(),
             Ok(other) => other.to_string(),
             Err(error) => format!("(unreadable: {error})"),
@@ -358,7 +380,8 @@ pub(crate) struct Relay {
 impl Relay {
     async fn start(config: dance_relay::Config) -> Result<Self> {
         config.validate().context("the relay configuration of the harness is invalid")?;
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.context("binding the relay")?;
+        let listener =
+            TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.context("binding the relay")?;
         let addr = listener.local_addr()?;
         let mut relay = Self { addr, config, running: None };
         relay.serve(listener);
@@ -382,7 +405,8 @@ impl Relay {
     /// The relay's token endpoint, `http://127.0.0.1:PORT/token`.
     pub(crate) fn token_url(&self) -> Url {
         // An address with a port always makes a valid URL.
-        Url::parse(&format!("http://{}/token", self.addr)).unwrap_or_else(|_| unreachable!("a socket address URL"))
+        Url::parse(&format!("http://{}/token", self.addr))
+            .unwrap_or_else(|_| unreachable!("a socket address URL"))
     }
 
     /// Stops serving: the port is closed until [`Relay::restart`].
@@ -441,10 +465,18 @@ impl Site {
     /// `rewrites` are applied to `index.html` as it is served: the page's
     /// Content-Security-Policy names the relay and API origins, and this
     /// stack's ports are not the demo's.
-    fn start(listener: TcpListener, dist: &Path, mount: Mount, spa: Url, config: Value, rewrites: &[(String, String)]) -> Result<Self> {
+    fn start(
+        listener: TcpListener,
+        dist: &Path,
+        mount: Mount,
+        spa: Url,
+        config: Value,
+        rewrites: &[(String, String)],
+    ) -> Result<Self> {
         let shared = Arc::new(Mutex::new(SiteState::default()));
         let index_path = dist.join("index.html");
-        let mut index = std::fs::read_to_string(&index_path).with_context(|| format!("reading {}", index_path.display()))?;
+        let mut index = std::fs::read_to_string(&index_path)
+            .with_context(|| format!("reading {}", index_path.display()))?;
         for (from, to) in rewrites {
             index = index.replace(from.as_str(), to);
         }
@@ -501,11 +533,9 @@ impl Site {
     /// The last OAuth callback the browser brought here (an absolute URL).
     pub(crate) fn last_callback(&self) -> Result<Url> {
         let requests = self.requests();
-        let found = requests
-            .iter()
-            .rev()
-            .find(|r| is_callback(r))
-            .ok_or_else(|| anyhow!("no OAuth callback reached the static server; requests: {requests:?}"))?;
+        let found = requests.iter().rev().find(|r| is_callback(r)).ok_or_else(|| {
+            anyhow!("no OAuth callback reached the static server; requests: {requests:?}")
+        })?;
         Ok(self.spa.join(found)?)
     }
 
@@ -526,9 +556,10 @@ impl Site {
 /// The SPA's page, never cached (each test rewrites it differently).
 fn index_response(index: &str) -> Response {
     let mut response = Html(index.to_owned()).into_response();
-    response
-        .headers_mut()
-        .insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
     response
 }
 
@@ -538,7 +569,11 @@ fn is_callback(path_and_query: &str) -> bool {
     query.split('&').any(|pair| pair.starts_with("code=") || pair.starts_with("error="))
 }
 
-async fn record(State(shared): State<Arc<Mutex<SiteState>>>, request: Request, next: Next) -> Response {
+async fn record(
+    State(shared): State<Arc<Mutex<SiteState>>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let target = request.uri().path_and_query().map(ToString::to_string).unwrap_or_default();
     let hold = {
         let mut state = shared.lock().unwrap_or_else(PoisonError::into_inner);
@@ -558,15 +593,18 @@ pub(crate) struct Browser {
     /// The WebDriver session.
     pub(crate) client: Client,
     driver: Child,
-    profile: PathBuf,
+    /// Held only to be deleted when the browser is gone.
+    _profile: ProfileDir,
     closed: bool,
 }
 
 impl Browser {
     async fn start() -> Result<Self> {
-        let chromedriver = std::env::var("DANCE_E2E_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
-        let chromium = std::env::var("DANCE_E2E_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        let profile = fresh_profile_dir()?;
+        let chromedriver = std::env::var("DANCE_E2E_CHROMEDRIVER")
+            .unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let chromium =
+            std::env::var("DANCE_E2E_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let profile = ProfileDir::new()?;
 
         // Port 0: ChromeDriver picks a free port and says which.
         let mut driver = Command::new(&chromedriver)
@@ -585,7 +623,8 @@ impl Browser {
         let port = tokio::time::timeout(TIMEOUT, async {
             while let Some(line) = lines.next_line().await? {
                 if let Some(rest) = line.split("started successfully on port ").nth(1) {
-                    let port: u16 = rest.trim_end_matches('.').trim().parse().context("ChromeDriver's port")?;
+                    let port: u16 =
+                        rest.trim_end_matches('.').trim().parse().context("ChromeDriver's port")?;
                     return Ok(port);
                 }
             }
@@ -597,19 +636,23 @@ impl Browser {
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| (*f).to_owned()).collect();
-        args.push(format!("--user-data-dir={}", profile.display()));
+        args.push(format!("--user-data-dir={}", profile.0.display()));
         args.push(format!("--window-size={},{}", DESKTOP.0, DESKTOP.1));
         let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": chromium, "args": args },
         });
-        let Value::Object(capabilities) = capabilities else { unreachable!("a JSON object literal") };
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!("a JSON object literal")
+        };
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
-            .context("opening a WebDriver session (is Chromium installed at DANCE_E2E_CHROMIUM?)")?;
-        let browser = Self { client, driver, profile, closed: false };
+            .context(
+                "opening a WebDriver session (is Chromium installed at DANCE_E2E_CHROMIUM?)",
+            )?;
+        let browser = Self { client, driver, _profile: profile, closed: false };
         browser.resize(DESKTOP).await?;
         Ok(browser)
     }
@@ -618,7 +661,6 @@ impl Browser {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill().await;
         self.closed = true;
-        let _ = std::fs::remove_dir_all(&self.profile);
     }
 
     /// Sets the size of the page's viewport.
@@ -626,7 +668,8 @@ impl Browser {
         self.client.set_window_size(width, height).await?;
         // The window size includes nothing else in headless mode, but check:
         // the screenshots must have the width they claim.
-        let inner = self.client.execute("return [window.innerWidth, window.innerHeight]", vec![]).await?;
+        let inner =
+            self.client.execute("return [window.innerWidth, window.innerHeight]", vec![]).await?;
         let (w, h) = (inner[0].as_u64().unwrap_or(0), inner[1].as_u64().unwrap_or(0));
         if (w, h) != (u64::from(width), u64::from(height)) {
             // Headful windows have frames: grow the window by the difference.
@@ -686,13 +729,18 @@ impl Browser {
 
     /// Waits until the element with this id shows `text` (a substring).
     pub(crate) async fn wait_text(&self, id: &str, text: &str) -> Result<Element> {
-        let xpath = format!("//*[@id={}][contains(normalize-space(.), {})]", xpath_literal(id), xpath_literal(text));
+        let xpath = format!(
+            "//*[@id={}][contains(normalize-space(.), {})]",
+            xpath_literal(id),
+            xpath_literal(text)
+        );
         self.wait_xpath(&xpath, &format!("#{id} to show {text:?}")).await
     }
 
     /// Waits until one of these ids is in the page and says which.
     pub(crate) async fn wait_any(&self, ids: &[&str]) -> Result<String> {
-        let condition: Vec<String> = ids.iter().map(|id| format!("@id={}", xpath_literal(id))).collect();
+        let condition: Vec<String> =
+            ids.iter().map(|id| format!("@id={}", xpath_literal(id))).collect();
         let xpath = format!("//*[{}]", condition.join(" or "));
         let element = self.wait_xpath(&xpath, &format!("one of {ids:?}")).await?;
         Ok(element.attr("id").await?.unwrap_or_default())
@@ -721,14 +769,19 @@ impl Browser {
     pub(crate) async fn has(&self, id: &str) -> Result<bool> {
         match self.client.find(Locator::Id(id)).await {
             Ok(_) => Ok(true),
-            Err(CmdError::Standard(e)) if e.error == fantoccini::error::ErrorStatus::NoSuchElement => Ok(false),
+            Err(CmdError::Standard(e))
+                if e.error == fantoccini::error::ErrorStatus::NoSuchElement =>
+            {
+                Ok(false)
+            }
             Err(error) => Err(error.into()),
         }
     }
 
     /// The visible text of the element with this id (which must be there).
     pub(crate) async fn text(&self, id: &str) -> Result<String> {
-        let element = self.client.find(Locator::Id(id)).await.with_context(|| format!("finding #{id}"))?;
+        let element =
+            self.client.find(Locator::Id(id)).await.with_context(|| format!("finding #{id}"))?;
         Ok(element.text().await?.trim().to_owned())
     }
 
@@ -750,7 +803,10 @@ impl Browser {
 
     /// The id of the focused element ("" when it has none).
     pub(crate) async fn focused_id(&self) -> Result<String> {
-        let id = self.client.execute("return document.activeElement ? document.activeElement.id : ''", vec![]).await?;
+        let id = self
+            .client
+            .execute("return document.activeElement ? document.activeElement.id : ''", vec![])
+            .await?;
         Ok(id.as_str().unwrap_or_default().to_owned())
     }
 
@@ -766,7 +822,9 @@ impl Browser {
             }
             seen.push(focused);
         }
-        bail!("#{id} never got the focus in {limit} presses of Tab; the focus went through {seen:?}")
+        bail!(
+            "#{id} never got the focus in {limit} presses of Tab; the focus went through {seen:?}"
+        )
     }
 
     /// Runs a script in the page and returns its value.
@@ -793,7 +851,12 @@ impl Browser {
         let pairs = value.as_array().cloned().unwrap_or_default();
         Ok(pairs
             .iter()
-            .map(|p| (p[0].as_str().unwrap_or_default().to_owned(), p[1].as_str().unwrap_or_default().to_owned()))
+            .map(|p| {
+                (
+                    p[0].as_str().unwrap_or_default().to_owned(),
+                    p[1].as_str().unwrap_or_default().to_owned(),
+                )
+            })
             .collect())
     }
 }
@@ -810,25 +873,34 @@ impl Drop for Browser {
                     .stderr(Stdio::null())
                     .status();
             }
-            let _ = std::fs::remove_dir_all(&self.profile);
         }
     }
 }
 
-/// A new, empty directory for a Chromium profile.
-fn fresh_profile_dir() -> Result<PathBuf> {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    let dir = std::env::temp_dir().join(format!(
-        "dance-e2e-profile-{}-{}-{nanos}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
+/// A fresh, empty Chromium profile directory, deleted on drop.
+struct ProfileDir(PathBuf);
+
+impl ProfileDir {
+    fn new() -> Result<Self> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        let dir = std::env::temp_dir().join(format!(
+            "dance-e2e-profile-{}-{}-{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for ProfileDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A string as an XPath 1.0 literal (which has no escapes: pick the quote).
@@ -858,6 +930,9 @@ pub(crate) fn ensure_clean_address(url: &Url) -> Result<()> {
         .filter(|k| matches!(k.as_str(), "code" | "state" | "error" | "error_description"))
         .collect();
     ensure!(leaked.is_empty(), "the address bar still carries {leaked:?}: {url}");
-    ensure!(url.fragment().is_none_or(|f| !f.contains("token")), "the address bar carries a token: {url}");
+    ensure!(
+        url.fragment().is_none_or(|f| !f.contains("token")),
+        "the address bar carries a token: {url}"
+    );
     Ok(())
 }

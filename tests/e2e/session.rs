@@ -20,13 +20,17 @@ fn refreshes(stack: &Stack) -> (u64, u64) {
 /// The access and refresh tokens in this tab's session storage.
 async fn stored_tokens(stack: &Stack) -> Result<(String, String)> {
     let session = stack.browser.session_storage().await?;
-    let (_, json) = session
-        .iter()
-        .find(|(k, _)| k == "oauth-dance:session")
-        .with_context(|| format!("no oauth-dance:session in session storage; keys: {:?}", keys(&session)))?;
+    let (_, json) =
+        session.iter().find(|(k, _)| k == "oauth-dance:session").with_context(|| {
+            format!("no oauth-dance:session in session storage; keys: {:?}", keys(&session))
+        })?;
     let value: Value = serde_json::from_str(json).context("the stored session is not JSON")?;
-    let access = value["access_token"].as_str().context("no access_token in the stored session")?.to_owned();
-    let refresh = value["refresh_token"].as_str().context("no refresh_token in the stored session")?.to_owned();
+    let access =
+        value["access_token"].as_str().context("no access_token in the stored session")?.to_owned();
+    let refresh = value["refresh_token"]
+        .as_str()
+        .context("no refresh_token in the stored session")?
+        .to_owned();
     Ok((access, refresh))
 }
 
@@ -49,7 +53,10 @@ async fn token_expiry_refreshes_silently() {
         // Reloading makes the app call the API again with its stored token.
         stack.browser.reload().await?;
         stack.wait_profile(ADA).await?;
-        ensure!(!stack.browser.has("problem").await?, "the refresh was not silent: a problem is shown");
+        ensure!(
+            !stack.browser.has("problem").await?,
+            "the refresh was not silent: a problem is shown"
+        );
         let (ok, total) = refreshes(stack);
         ensure!(ok == 1 && total == 1, "expected exactly one refresh: {}", show(&stack.counters()));
         let (access_2, refresh_2) = stored_tokens(stack).await?;
@@ -68,7 +75,11 @@ async fn token_expiry_refreshes_silently() {
             show(&stack.counters())
         );
         let counters = stack.counters();
-        ensure!(counters.token("authorization_code", "ok") == 1, "signed in again instead of refreshing: {}", show(&counters));
+        ensure!(
+            counters.token("authorization_code", "ok") == 1,
+            "signed in again instead of refreshing: {}",
+            show(&counters)
+        );
         Ok(())
     })
     .await;
@@ -83,13 +94,23 @@ async fn two_tabs(stack: &Stack) -> Result<(WindowHandle, WindowHandle)> {
     let client = &stack.browser.client;
     let first = client.window().await?;
     let before: Vec<WindowHandle> = client.windows().await?;
-    stack.browser.js(&format!("window.open({:?}, '_blank'); return true;", stack.spa().as_str())).await?;
+    stack
+        .browser
+        .js(&format!("window.open({:?}, '_blank'); return true;", stack.spa().as_str()))
+        .await?;
     let after: Vec<WindowHandle> = client.windows().await?;
-    let second = after.into_iter().find(|w| !before.contains(w)).context("window.open did not open a second tab")?;
+    let second = after
+        .into_iter()
+        .find(|w| !before.contains(w))
+        .context("window.open did not open a second tab")?;
     client.switch_to_window(second.clone()).await?;
     stack.wait_profile(ADA).await?;
     let counters = stack.counters();
-    ensure!(counters.token_requests_total == 1, "the second tab needed token requests of its own: {}", show(&counters));
+    ensure!(
+        counters.token_requests_total == 1,
+        "the second tab needed token requests of its own: {}",
+        show(&counters)
+    );
     Ok((first, second))
 }
 
@@ -109,7 +130,11 @@ async fn two_tabs_one_refresh() {
         stack.browser.reload().await?;
         stack.wait_profile(ADA).await?;
         let (ok, total) = refreshes(stack);
-        ensure!(ok == 1 && total == 1, "the second tab did not refresh once: {}", show(&stack.counters()));
+        ensure!(
+            ok == 1 && total == 1,
+            "the second tab did not refresh once: {}",
+            show(&stack.counters())
+        );
         let (_, new_refresh) = stored_tokens(stack).await?;
         ensure!(new_refresh != old_refresh, "the second tab kept the dead refresh token");
 
@@ -123,7 +148,10 @@ async fn two_tabs_one_refresh() {
         );
         stack.browser.reload().await?;
         stack.wait_profile(ADA).await?;
-        ensure!(!stack.browser.has("problem").await?, "the first tab shows a problem after the expiry");
+        ensure!(
+            !stack.browser.has("problem").await?,
+            "the first tab shows a problem after the expiry"
+        );
 
         client.switch_to_window(second.clone()).await?;
         stack.browser.reload().await?;
@@ -131,7 +159,11 @@ async fn two_tabs_one_refresh() {
         let (ok, total) = refreshes(stack);
         let counters = stack.counters();
         ensure!(ok == 1 && total == 1, "expected one refresh in total: {}", show(&counters));
-        ensure!(counters.token_requests_total == 2, "unexpected token requests: {}", show(&counters));
+        ensure!(
+            counters.token_requests_total == 2,
+            "unexpected token requests: {}",
+            show(&counters)
+        );
         Ok(())
     })
     .await;
@@ -190,7 +222,10 @@ async fn sign_out() {
             let session = stack.browser.session_storage().await?;
             let local = stack.browser.local_storage().await?;
             for (key, value) in session.iter().chain(&local) {
-                ensure!(key != "oauth-dance:session", "the session is still stored after signing out");
+                ensure!(
+                    key != "oauth-dance:session",
+                    "the session is still stored after signing out"
+                );
                 ensure!(
                     !value.contains(&access) && !value.contains(&refresh),
                     "a token is still in storage under {key:?} after signing out"
@@ -204,11 +239,18 @@ async fn sign_out() {
 
         stack.browser.reload().await?;
         stack.browser.wait_id("sign-in").await?;
-        ensure!(!stack.browser.has("display-name").await?, "the profile is shown after signing out and reloading");
+        ensure!(
+            !stack.browser.has("display-name").await?,
+            "the profile is shown after signing out and reloading"
+        );
         ensure!(!stack.browser.has("sign-out").await?, "\"Sign out\" is offered after signing out");
         check_storage().await?;
         let counters = stack.counters();
-        ensure!(counters.token_requests_total == 1, "signing out made token requests: {}", show(&counters));
+        ensure!(
+            counters.token_requests_total == 1,
+            "signing out made token requests: {}",
+            show(&counters)
+        );
         Ok(())
     })
     .await;

@@ -1,7 +1,9 @@
 //! Signing in: the happy path (scenario 1), cancelling at the consent page
 //! (2), a deep link (11), a sub-path deployment (12) and keyboard only (13).
 
-use crate::harness::{ADA, DESKTOP, Mount, PHONE, Stack, ensure_clean_address, query_pairs, scenario, show};
+use crate::harness::{
+    ADA, DESKTOP, Mount, PHONE, Stack, ensure_clean_address, query_pairs, scenario, show,
+};
 use anyhow::{Context as _, Result, ensure};
 use fantoccini::Locator;
 use fantoccini::key::Key;
@@ -18,7 +20,10 @@ fn ensure_authorize_request(url: &Url, stack: &Stack) -> Result<()> {
     ensure!(get("response_type") == Some("code"), "response_type is not code: {url}");
     ensure!(get("client_id") == Some("demo-client"), "client_id is not demo-client: {url}");
     ensure!(get("code_challenge_method") == Some("S256"), "PKCE is not S256: {url}");
-    ensure!(get("code_challenge").is_some_and(|c| c.len() == 43), "no 43-character S256 code_challenge: {url}");
+    ensure!(
+        get("code_challenge").is_some_and(|c| c.len() == 43),
+        "no 43-character S256 code_challenge: {url}"
+    );
     ensure!(get("state").is_some_and(|s| s.len() >= 22), "no state of 128 bits or more: {url}");
     ensure!(
         get("redirect_uri") == Some(stack.spa().as_str()),
@@ -138,8 +143,16 @@ async fn cancel_then_sign_in_again() {
         ensure!(title.to_lowercase().contains("allow"), "the denial's title is unclear: {title:?}");
         ensure_clean_address(&stack.browser.url().await?)?;
         let counters = stack.counters();
-        ensure!(counters.authorize("denied") == 1, "fakebucket recorded no denial: {}", show(&counters));
-        ensure!(counters.token_requests_total == 0, "a denial led to a token request: {}", show(&counters));
+        ensure!(
+            counters.authorize("denied") == 1,
+            "fakebucket recorded no denial: {}",
+            show(&counters)
+        );
+        ensure!(
+            counters.token_requests_total == 0,
+            "a denial led to a token request: {}",
+            show(&counters)
+        );
         stack.screenshot("cancel_then_sign_in_again-denied").await?;
 
         stack.browser.click("sign-in-again").await?;
@@ -182,7 +195,11 @@ async fn deep_link() {
 #[ignore = "end-to-end: run by cargo xtask test"]
 async fn under_a_sub_path() {
     scenario("under_a_sub_path", Mount::SubPath, async |stack| {
-        ensure!(stack.spa().path() == "/repo/", "the stack is not mounted under /repo/: {}", stack.spa());
+        ensure!(
+            stack.spa().path() == "/repo/",
+            "the stack is not mounted under /repo/: {}",
+            stack.spa()
+        );
         stack.open_landing("").await?;
         let authorize = stack.go_to_consent().await?;
         ensure_authorize_request(&authorize, stack)?;
@@ -190,8 +207,13 @@ async fn under_a_sub_path() {
         stack.wait_profile(ADA).await?;
         let here = stack.browser.url().await?;
         ensure_clean_address(&here)?;
-        ensure!(here == *stack.spa(), "after signing in the address is {here}, not {}", stack.spa());
-        let outside: Vec<String> = stack.site.requests().into_iter().filter(|r| !r.starts_with("/repo/")).collect();
+        ensure!(
+            here == *stack.spa(),
+            "after signing in the address is {here}, not {}",
+            stack.spa()
+        );
+        let outside: Vec<String> =
+            stack.site.requests().into_iter().filter(|r| !r.starts_with("/repo/")).collect();
         ensure!(outside.is_empty(), "the app requested files outside /repo/: {outside:?}");
         ensure_one_exchange(stack)
     })

@@ -21,19 +21,26 @@ pub(crate) struct BuildArgs {
     /// The URL path the site is served under, e.g. `/repo/` for GitHub Pages (default `/`).
     #[arg(long, value_name = "PATH")]
     pub(crate) public_url: Option<String>,
+    /// Where to put the bundle (default `dist/`).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dist: Option<PathBuf>,
     /// Skip the tool check of `cargo xtask setup`.
     #[arg(long)]
     pub(crate) no_setup: bool,
 }
 
-/// Runs `cargo xtask build`; returns the absolute path of `dist/`.
+/// Runs `cargo xtask build`; returns the absolute path of the output directory.
 pub(crate) fn run(args: &BuildArgs) -> Result<PathBuf> {
     if !args.no_setup {
         crate::setup::ensure_all()?;
     }
+    let dist = match &args.dist {
+        Some(dir) if dir.is_absolute() => dir.clone(),
+        Some(dir) => std::env::current_dir().context("no current directory")?.join(dir),
+        None => dist_dir(),
+    };
     fetch_wasm_dependencies()?;
-    trunk_build(args.public_url.as_deref())?;
-    let dist = dist_dir();
+    trunk_build(args.public_url.as_deref(), &dist)?;
     print_sizes(&dist)?;
     Ok(dist)
 }
@@ -50,10 +57,16 @@ fn fetch_wasm_dependencies() -> Result<()> {
     util::run(util::cargo().args(["fetch", "--target", WASM_TARGET]))
 }
 
-fn trunk_build(public_url: Option<&str>) -> Result<()> {
-    step("building the SPA: trunk build --release (profile wasm-release, wasm-opt)");
+fn trunk_build(public_url: Option<&str>, dist: &Path) -> Result<()> {
+    step(format!(
+        "building the SPA under {}: trunk build --release (profile wasm-release, wasm-opt)",
+        public_url.unwrap_or("/")
+    ));
     let mut command = Command::new("trunk");
     command.current_dir(util::root()).args(["build", "--release"]);
+    if dist != dist_dir() {
+        command.arg("--dist").arg(dist);
+    }
     if let Some(url) = public_url {
         command.args(["--public-url", url]);
     }

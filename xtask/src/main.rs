@@ -10,7 +10,8 @@
 //!   table of every file's size raw, gzipped and brotli-compressed.
 //!   `--public-url /repo/` builds for a sub-path.
 //! - `cargo xtask test`: set-up, then every test in order: native workspace tests,
-//!   wasm tests in headless Chromium, the release build, the end-to-end suite.
+//!   wasm tests in headless Chromium, the release build, its size budget, the
+//!   end-to-end suite.
 //!   Stops at the first failing phase; ends with the test runners' summary lines.
 //! - `cargo xtask demo`: builds the SPA and runs fakebucket, the relay and a static
 //!   server for `dist/` on loopback, logs interleaved; prints the one URL to
@@ -34,7 +35,7 @@ use clap::{Parser, Subcommand};
 
 /// The command line of `cargo xtask`.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", about = "Automation for oauth-dance.")]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", about = "Automation for oauth-dance.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -47,7 +48,7 @@ enum Command {
     Setup(setup::SetupArgs),
     /// Build the SPA for release into dist/ and print the size of every file.
     Build(build::BuildArgs),
-    /// Run every test: native, wasm in headless Chromium, release build, end-to-end.
+    /// Run every test: native, wasm in headless Chromium, release build, size budget, end-to-end.
     Test(test::TestArgs),
     /// Run the whole stack on loopback and print the URL to open.
     Demo(demo::DemoArgs),

@@ -6,10 +6,13 @@
 //!    for dance-protocol, run by wasm-bindgen-test-runner in headless Chromium
 //!    through ChromeDriver (capabilities in `webdriver.json` at the root).
 //! 4. `build`: `cargo xtask build` (the release bundle the end-to-end suite serves),
-//!    then the bundle-size budget `cargo test -p oauth-dance --test size --
+//!    and, for the suite's sub-path scenario, a second build with
+//!    `--public-url /repo/` into `target/dist-subpath/`.
+//! 5. `size`: the bundle-size budget, `cargo test -p oauth-dance --test size --
 //!    --include-ignored` with `DANCE_DIST` pointing at `dist/` (if `tests/size.rs` exists).
-//! 5. `e2e`: `cargo test -p oauth-dance --test e2e -- --include-ignored` with
-//!    `DANCE_E2E_DIST` pointing at `dist/` (skipped while `tests/e2e` doesn't exist).
+//! 6. `e2e`: `cargo test -p oauth-dance --test e2e -- --include-ignored` with
+//!    `DANCE_E2E_DIST` pointing at `dist/` and `DANCE_E2E_DIST_SUBPATH` at
+//!    `target/dist-subpath/` (skipped while `tests/e2e` doesn't exist).
 //!
 //! The first failing phase stops the run. The output ends with a summary of the
 //! phases followed by every `test result:` line the runners printed, verbatim,
@@ -53,11 +56,14 @@ enum Phase {
     Wasm,
     /// The release build of the SPA.
     Build,
+    /// The bundle-size budget, checked on the release build.
+    Size,
     /// The end-to-end suite in headless Chromium.
     E2e,
 }
 
-const ALL_PHASES: [Phase; 5] = [Phase::Setup, Phase::Native, Phase::Wasm, Phase::Build, Phase::E2e];
+const ALL_PHASES: [Phase; 6] =
+    [Phase::Setup, Phase::Native, Phase::Wasm, Phase::Build, Phase::Size, Phase::E2e];
 
 impl Phase {
     fn name(self) -> &'static str {
@@ -66,6 +72,7 @@ impl Phase {
             Self::Native => "native",
             Self::Wasm => "wasm",
             Self::Build => "build",
+            Self::Size => "size",
             Self::E2e => "e2e",
         }
     }
@@ -145,12 +152,21 @@ fn run_phase(phase: Phase, test_results: &mut Vec<String>) -> Result<Outcome> {
             Ok(Outcome::Passed)
         }
         Phase::Build => {
-            build::run(&BuildArgs { public_url: None, no_setup: true })?;
-            match size_command() {
-                Some(mut command) => cargo_tests(&mut command, test_results),
-                None => Ok(Outcome::Passed),
+            build::run(&BuildArgs { no_setup: true, ..BuildArgs::default() })?;
+            if e2e_exists() {
+                // The sub-path scenario of the end-to-end suite serves this one.
+                build::run(&BuildArgs {
+                    public_url: Some(SUBPATH.to_owned()),
+                    dist: Some(subpath_dist()),
+                    no_setup: true,
+                })?;
             }
+            Ok(Outcome::Passed)
         }
+        Phase::Size => match size_command() {
+            Some(mut command) => cargo_tests(&mut command, test_results),
+            None => Ok(Outcome::Skipped("tests/size.rs does not exist".to_owned())),
+        },
         Phase::E2e => match e2e_command() {
             Some(mut command) => cargo_tests(&mut command, test_results),
             None => Ok(Outcome::Skipped("tests/e2e does not exist yet".to_owned())),
@@ -203,18 +219,32 @@ fn size_command() -> Option<Command> {
     Some(command)
 }
 
-/// The end-to-end command, or `None` while the suite doesn't exist.
-fn e2e_command() -> Option<Command> {
+/// The URL path of the second build, as on GitHub Pages.
+const SUBPATH: &str = "/repo/";
+
+/// Where the build under [`SUBPATH`] goes.
+fn subpath_dist() -> PathBuf {
+    util::root().join("target/dist-subpath")
+}
+
+/// Whether the end-to-end suite exists yet.
+fn e2e_exists() -> bool {
     let root = util::root();
-    let exists = ["tests/e2e", "tests/e2e.rs"].iter().any(|path| root.join(path).exists());
-    if !exists {
+    ["tests/e2e", "tests/e2e.rs"].iter().any(|path| root.join(path).exists())
+}
+
+/// The end-to-end command, or `None` while the suite doesn't exist. The suite
+/// serves `dist/` (`DANCE_E2E_DIST`) and the build under `/repo/`
+/// (`DANCE_E2E_DIST_SUBPATH`).
+fn e2e_command() -> Option<Command> {
+    if !e2e_exists() {
         return None;
     }
-    let dist: PathBuf = build::dist_dir();
     let mut command = util::cargo();
     command
         .args(["test", "-p", "oauth-dance", "--test", "e2e", "--", "--include-ignored"])
-        .env("DANCE_E2E_DIST", dist);
+        .env("DANCE_E2E_DIST", build::dist_dir())
+        .env("DANCE_E2E_DIST_SUBPATH", subpath_dist());
     Some(command)
 }
 
@@ -250,12 +280,13 @@ fn print_summary(records: &[Record], selected: &[Phase], elapsed: Duration) {
                 record.test_results.len()
             )
         };
-        println!(
+        let line = format!(
             "    {:<7} {:<8} {:>8}  {counts}{detail}",
             phase.name(),
             word,
             util::human_duration(record.elapsed),
         );
+        println!("{}", line.trim_end());
     }
     let with_results: Vec<&Record> =
         records.iter().filter(|record| !record.test_results.is_empty()).collect();
@@ -335,7 +366,7 @@ mod tests {
         );
         assert_eq!(
             selected_phases(&args(vec![], vec![Phase::Setup, Phase::Build], false)),
-            [Phase::Native, Phase::Wasm, Phase::E2e]
+            [Phase::Native, Phase::Wasm, Phase::Size, Phase::E2e]
         );
         assert_eq!(selected_phases(&args(vec![], vec![], true)), [Phase::Native]);
     }

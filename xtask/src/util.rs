@@ -85,8 +85,11 @@ fn quote(arg: &OsStr) -> String {
 /// Runs a command with inherited stdio, printing it first; fails unless it succeeds.
 pub(crate) fn run(command: &mut Command) -> Result<()> {
     note(format!("$ {}", display(command)));
-    let status =
-        command.status().with_context(|| format!("could not start `{}`", display(command)))?;
+    // Nothing we run may wait for input: CI has none to give.
+    let status = command
+        .stdin(Stdio::null())
+        .status()
+        .with_context(|| format!("could not start `{}`", display(command)))?;
     check_status(command, status)
 }
 

@@ -59,6 +59,9 @@ struct Args {
     /// The relay binary; default: `dance-relay` beside this example's directory.
     #[arg(long)]
     relay_bin: Option<PathBuf>,
+    /// Extra environment for the relay process (KEY=VALUE), e.g. RUST_LOG=warn; repeatable.
+    #[arg(long = "relay-env", value_name = "KEY=VALUE")]
+    relay_env: Vec<String>,
     /// Replace the `## Relay` section of this Markdown file with the results.
     #[arg(long)]
     update_benchmarks: Option<PathBuf>,
@@ -107,6 +110,29 @@ fn relay_binary(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
+/// CPU time of a process, split as the kernel accounts it.
+#[derive(Clone, Copy)]
+struct Cpu {
+    user: Duration,
+    system: Duration,
+}
+
+impl std::ops::Sub for Cpu {
+    type Output = Cpu;
+    fn sub(self, earlier: Cpu) -> Cpu {
+        Cpu { user: self.user.saturating_sub(earlier.user), system: self.system.saturating_sub(earlier.system) }
+    }
+}
+
+impl Cpu {
+    /// Microseconds per exchange: (user, system, total).
+    fn per(self, exchanges: usize) -> (f64, f64, f64) {
+        let n = exchanges.max(1) as f64;
+        let (u, s) = (self.user.as_secs_f64() * 1e6 / n, self.system.as_secs_f64() * 1e6 / n);
+        (u, s, u + s)
+    }
+}
+
 /// The relay child process; killed if the benchmark fails half-way.
 struct RelayProcess {
     child: Child,
@@ -114,8 +140,14 @@ struct RelayProcess {
 }
 
 impl RelayProcess {
-    fn start(bin: &Path, token_url: &str) -> anyhow::Result<Self> {
-        let mut child = Command::new(bin)
+    fn start(bin: &Path, token_url: &str, extra_env: &[String]) -> anyhow::Result<Self> {
+        let mut command = Command::new(bin);
+        command.env("RUST_LOG", "info");
+        for pair in extra_env {
+            let (key, value) = pair.split_once('=').context("--relay-env takes KEY=VALUE")?;
+            command.env(key, value);
+        }
+        let mut child = command
             .env("DANCE_CLIENT_ID", "demo-client")
             .env("DANCE_CLIENT_SECRET", "demo-secret")
             .env("DANCE_TOKEN_URL", token_url)
@@ -124,7 +156,6 @@ impl RelayProcess {
             .env("DANCE_LISTEN", "127.0.0.1:0")
             .env("DANCE_RATE_LIMIT", "0")
             .env("DANCE_LOG_FORMAT", "json")
-            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -162,8 +193,8 @@ impl RelayProcess {
         Ok((field("VmRSS:")?, field("VmHWM:")?))
     }
 
-    /// User plus system CPU time so far.
-    fn cpu(&self, ticks_per_second: f64) -> anyhow::Result<Duration> {
+    /// User and system CPU time so far.
+    fn cpu(&self, ticks_per_second: f64) -> anyhow::Result<Cpu> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
             .context("cannot read /proc/PID/stat")?;
         let after_name = stat.rsplit_once(')').context("malformed stat")?.1;
@@ -171,7 +202,10 @@ impl RelayProcess {
         // Fields 14 and 15 of stat(5); fields[0] is field 3.
         let utime: f64 = fields.get(11).context("no utime")?.parse()?;
         let stime: f64 = fields.get(12).context("no stime")?.parse()?;
-        Ok(Duration::from_secs_f64((utime + stime) / ticks_per_second))
+        Ok(Cpu {
+            user: Duration::from_secs_f64(utime / ticks_per_second),
+            system: Duration::from_secs_f64(stime / ticks_per_second),
+        })
     }
 
     /// SIGTERM, then wait: the relay's graceful shutdown.
@@ -419,43 +453,49 @@ fn mib(kib: u64) -> String {
 
 async fn bench(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
     let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await?;
-    let relay = RelayProcess::start(relay_bin, fakebucket.token_url().as_str())?;
+    let relay = RelayProcess::start(relay_bin, fakebucket.token_url().as_str(), &args.relay_env)?;
     let ticks = clock_ticks();
     let (start_rss, _) = relay.memory()?;
 
     let verifier = PkceVerifier::generate();
-    let total = 2 * (args.warmup + args.requests + args.latency_requests) + args.connections;
-    eprintln!("minting {total} authorization codes...");
-    let mut codes = forms(mint_codes(&fakebucket, &verifier, total, 8).await?, &verifier);
-    let mut take = |n: usize| codes.split_off(codes.len() - n);
+    // fakebucket's store grows with every code and token and is swept on
+    // each request, so each phase starts from an empty store with codes
+    // minted just for it: both paths see the same upstream.
+    let fresh = |n: usize| {
+        fakebucket.reset();
+        let (fakebucket, verifier) = (&fakebucket, &verifier);
+        async move { anyhow::Ok(forms(mint_codes(fakebucket, verifier, n, 8).await?, verifier)) }
+    };
 
     let direct = Target::Direct(fakebucket.token_url().to_string());
     let through = Target::Relay(format!("http://{}/token", relay.address));
     eprintln!("warming up...");
-    run(&direct, take(args.warmup), args.concurrency).await?;
-    run(&through, take(args.warmup), args.concurrency).await?;
+    run(&direct, fresh(args.warmup).await?, args.concurrency).await?;
+    run(&through, fresh(args.warmup).await?, args.concurrency).await?;
     let (idle_rss, _) = relay.memory()?;
 
     eprintln!("{} exchanges one at a time, direct and through the relay...", args.latency_requests);
-    let direct_serial = run(&direct, take(args.latency_requests), 1).await?;
-    let relay_serial = run(&through, take(args.latency_requests), 1).await?;
+    let direct_serial = run(&direct, fresh(args.latency_requests).await?, 1).await?;
+    let relay_serial = run(&through, fresh(args.latency_requests).await?, 1).await?;
     eprintln!("{} exchanges, {} at a time, direct and through the relay...", args.requests, args.concurrency);
-    let direct_run = run(&direct, take(args.requests), args.concurrency).await?;
+    let direct_run = run(&direct, fresh(args.requests).await?, args.concurrency).await?;
+    let forms_for_relay = fresh(args.requests).await?;
     let cpu_before = relay.cpu(ticks)?;
-    let relay_run = run(&through, take(args.requests), args.concurrency).await?;
+    let relay_run = run(&through, forms_for_relay, args.concurrency).await?;
     let cpu = relay.cpu(ticks)? - cpu_before;
     let (_, load_peak) = relay.memory()?;
 
     eprintln!("burst of {} connections...", args.connections);
+    let forms_for_burst = fresh(args.connections).await?;
     let cpu_before = relay.cpu(ticks)?;
-    let (open_rss, burst_wall) = burst(&relay, take(args.connections)).await?;
+    let (open_rss, burst_wall) = burst(&relay, forms_for_burst).await?;
     let burst_cpu = relay.cpu(ticks)? - cpu_before;
     let (after_rss, burst_peak) = relay.memory()?;
     relay.stop()?;
     fakebucket.shutdown().await?;
 
-    let cpu_per = cpu / u32::try_from(args.requests).unwrap_or(u32::MAX);
-    let burst_cpu_per = burst_cpu / u32::try_from(args.connections).unwrap_or(u32::MAX);
+    let (cpu_user, cpu_system, cpu_per) = cpu.per(args.requests);
+    let (_, _, burst_cpu_per) = burst_cpu.per(args.connections);
     let over = |relay: &Run, direct: &Run, p: f64| relay.percentile(p).saturating_sub(direct.percentile(p));
     let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -491,7 +531,7 @@ async fn bench(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
          | added latency at p99, one at a time | {} ms | < 1 ms |\n\
          | added latency at p50 / p99, {} in flight | {} / {} ms | |\n\
          | throughput, relay / direct, {} in flight | {:.2} | |\n\
-         | relay CPU (user+system) per exchange | {:.1} µs | < 50 µs |\n\
+         | relay CPU per exchange, {} in flight (user + system) | {:.1} µs ({:.1} + {:.1}) | < 50 µs |\n\
          | relay RSS at start | {} MiB | |\n\
          | relay RSS idle after warm-up | {} MiB | |\n\
          | relay peak RSS during the measured run | {} MiB | |\n\
@@ -506,7 +546,10 @@ async fn bench(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
         ms(over(&relay_run, &direct_run, 0.99)),
         args.concurrency,
         relay_run.rate() / direct_run.rate(),
-        cpu_per.as_secs_f64() * 1e6,
+        args.concurrency,
+        cpu_per,
+        cpu_user,
+        cpu_system,
         mib(start_rss),
         mib(idle_rss),
         mib(load_peak),
@@ -517,7 +560,7 @@ async fn bench(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
         mib(burst_peak),
         mib(after_rss),
         ms(burst_wall),
-        burst_cpu_per.as_secs_f64() * 1e6,
+        burst_cpu_per,
     ));
     Ok(out)
 }
