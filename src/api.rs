@@ -64,7 +64,11 @@ pub enum Grant {
 
 /// Reads the relay's answer: tokens, or the problem in plain words.
 /// See the error table in `crates/relay/README.md`.
-pub fn relay_reply(reply: &Reply, grant: Grant, deployment: &Deployment) -> Result<TokenResponse, Problem> {
+pub fn relay_reply(
+    reply: &Reply,
+    grant: Grant,
+    deployment: &Deployment,
+) -> Result<TokenResponse, Problem> {
     if reply.status == 200 {
         let tokens: TokenResponse = serde_json::from_str(&reply.body)
             .map_err(|e| Problem::malformed("The sign-in relay", format!("token response: {e}")))?;
@@ -84,10 +88,14 @@ pub fn relay_reply(reply: &Reply, grant: Grant, deployment: &Deployment) -> Resu
         None => format!("HTTP {}", reply.status),
     };
     match (reply.status, code, grant) {
-        (400, Some(ErrorCode::InvalidRequest), Grant::Code) if description.contains("redirect_uri") => {
+        (400, Some(ErrorCode::InvalidRequest), Grant::Code)
+            if description.contains("redirect_uri") =>
+        {
             Err(Problem::relay_refused_redirect(deployment, &description))
         }
-        (400 | 401, Some(ErrorCode::InvalidGrant), Grant::Code) => Err(Problem::code_rejected(&detail)),
+        (400 | 401, Some(ErrorCode::InvalidGrant), Grant::Code) => {
+            Err(Problem::code_rejected(&detail))
+        }
         // Bitbucket answers a dead refresh token with invalid_request.
         (400 | 401, Some(ErrorCode::InvalidGrant | ErrorCode::InvalidRequest), Grant::Refresh) => {
             Err(Problem::session_expired(&detail))
@@ -95,7 +103,9 @@ pub fn relay_reply(reply: &Reply, grant: Grant, deployment: &Deployment) -> Resu
         (_, Some(ErrorCode::InvalidClient), _) => Err(Problem::relay_client_rejected(&detail)),
         (403, _, _) => Err(Problem::relay_refused_origin(deployment, &detail)),
         (429 | 503, _, _) => Err(Problem::relay_busy(reply.retry_after, &detail)),
-        (502, Some(ErrorCode::Other(code)), _) if code == "server_error" => Err(Problem::upstream_broken(&detail)),
+        (502, Some(ErrorCode::Other(code)), _) if code == "server_error" => {
+            Err(Problem::upstream_broken(&detail))
+        }
         (502 | 504, _, _) => Err(Problem::upstream_unavailable(&detail)),
         _ => Err(Problem::relay_failed(&detail)),
     }
@@ -111,7 +121,9 @@ pub fn api_status(reply: &Reply, permission: Permission) -> Result<(), Problem> 
     let error = serde_json::from_str::<ApiError>(&reply.body).ok();
     let text = error.as_ref().map(|e| e.error.message.as_str()).unwrap_or_default();
     match reply.status {
-        401 if error.as_ref().is_some_and(ApiError::is_token_expired) => Err(Problem::token_expired()),
+        401 if error.as_ref().is_some_and(ApiError::is_token_expired) => {
+            Err(Problem::token_expired())
+        }
         401 => Err(Problem::api_unauthorized(text)),
         403 => {
             let required = error.as_ref().map(|e| e.error.required_scopes()).unwrap_or_default();
@@ -163,7 +175,15 @@ pub fn next_page(api_base: &Url, next: Option<&str>) -> Option<Url> {
 
 /// Fetches and checks `config.json` at `url`.
 pub async fn fetch_config(url: &Url) -> Result<Config, Problem> {
-    match send(Outgoing { method: "GET", url: url.as_str(), bearer: None, form: None, timeout_s: CONFIG_TIMEOUT_S }).await {
+    match send(Outgoing {
+        method: "GET",
+        url: url.as_str(),
+        bearer: None,
+        form: None,
+        timeout_s: CONFIG_TIMEOUT_S,
+    })
+    .await
+    {
         Ok(reply) => config_reply(&reply, url.as_str()),
         Err(Failure::Network(detail)) => Err(Problem::config_unreachable(url.as_str(), detail)),
         Err(Failure::Timeout(s)) => {
@@ -173,7 +193,11 @@ pub async fn fetch_config(url: &Url) -> Result<Config, Problem> {
 }
 
 /// Sends a token request to the relay.
-pub async fn token(relay_url: &Url, request: &TokenRequest, deployment: &Deployment) -> Result<TokenResponse, Problem> {
+pub async fn token(
+    relay_url: &Url,
+    request: &TokenRequest,
+    deployment: &Deployment,
+) -> Result<TokenResponse, Problem> {
     let grant = match request {
         TokenRequest::AuthorizationCode { .. } => Grant::Code,
         TokenRequest::RefreshToken { .. } => Grant::Refresh,
@@ -195,13 +219,25 @@ pub async fn token(relay_url: &Url, request: &TokenRequest, deployment: &Deploym
 /// An authenticated `GET` of Bitbucket's API: the body of a 200, or the
 /// problem (see [`api_status`]). The token goes only in the
 /// `Authorization` header.
-pub async fn get(url: &Url, token: &AccessToken, permission: Permission, deployment: &Deployment) -> Result<String, Problem> {
-    let outgoing =
-        Outgoing { method: "GET", url: url.as_str(), bearer: Some(token.secret()), form: None, timeout_s: API_TIMEOUT_S };
+pub async fn get(
+    url: &Url,
+    token: &AccessToken,
+    permission: Permission,
+    deployment: &Deployment,
+) -> Result<String, Problem> {
+    let outgoing = Outgoing {
+        method: "GET",
+        url: url.as_str(),
+        bearer: Some(token.secret()),
+        form: None,
+        timeout_s: API_TIMEOUT_S,
+    };
     match send(outgoing).await {
         Ok(reply) => api_status(&reply, permission).map(|()| reply.body),
         Err(Failure::Network(detail)) => Err(Problem::api_unreachable(deployment, detail)),
-        Err(Failure::Timeout(s)) => Err(Problem::api_unreachable(deployment, format!("no answer within {s} s"))),
+        Err(Failure::Timeout(s)) => {
+            Err(Problem::api_unreachable(deployment, format!("no answer within {s} s")))
+        }
     }
 }
 
@@ -221,8 +257,8 @@ async fn send(outgoing: Outgoing<'_>) -> Result<Reply, Failure> {
     use wasm_bindgen::{JsCast as _, JsValue};
     use wasm_bindgen_futures::JsFuture;
     use web_sys::{
-        AbortController, Headers, ReferrerPolicy, RequestCache, RequestCredentials, RequestInit, RequestMode,
-        Response,
+        AbortController, Headers, ReferrerPolicy, RequestCache, RequestCredentials, RequestInit,
+        RequestMode, Response,
     };
 
     let network = |what: &str, error: JsValue| -> Failure {
@@ -243,10 +279,14 @@ async fn send(outgoing: Outgoing<'_>) -> Result<Reply, Failure> {
     init.set_referrer_policy(ReferrerPolicy::NoReferrer);
     let headers = Headers::new().map_err(|e| network("headers", e))?;
     if let Some(token) = outgoing.bearer {
-        headers.set("Authorization", &format!("Bearer {token}")).map_err(|e| network("headers", e))?;
+        headers
+            .set("Authorization", &format!("Bearer {token}"))
+            .map_err(|e| network("headers", e))?;
     }
     if let Some(form) = &outgoing.form {
-        headers.set("Content-Type", "application/x-www-form-urlencoded").map_err(|e| network("headers", e))?;
+        headers
+            .set("Content-Type", "application/x-www-form-urlencoded")
+            .map_err(|e| network("headers", e))?;
         init.set_body(&JsValue::from_str(form));
     }
     init.set_headers(&headers);
@@ -273,9 +313,11 @@ async fn send(outgoing: Outgoing<'_>) -> Result<Reply, Failure> {
     let response = JsFuture::from(promise).await.map_err(|e| failed("fetch", e))?;
     let response: Response = response.dyn_into().map_err(|e| failed("fetch", e))?;
     let status = response.status();
-    let retry_after = response.headers().get("retry-after").ok().flatten().and_then(|v| v.trim().parse().ok());
+    let retry_after =
+        response.headers().get("retry-after").ok().flatten().and_then(|v| v.trim().parse().ok());
     let text = response.text().map_err(|e| failed("body", e))?;
-    let body = JsFuture::from(text).await.map_err(|e| failed("body", e))?.as_string().unwrap_or_default();
+    let body =
+        JsFuture::from(text).await.map_err(|e| failed("body", e))?.as_string().unwrap_or_default();
     Ok(Reply { status, body, retry_after })
 }
 
@@ -313,7 +355,10 @@ mod tests {
         assert_eq!(tokens.access_token.secret(), "at");
         assert_eq!(tokens.expires_in, Some(7200));
         assert_eq!(tokens.scope.as_deref(), Some("account email"));
-        assert_eq!(relay(200, r#"{"access_token":"at","token_type":"mac"}"#, Grant::Code), "malformed");
+        assert_eq!(
+            relay(200, r#"{"access_token":"at","token_type":"mac"}"#, Grant::Code),
+            "malformed"
+        );
         assert_eq!(relay(200, "<html>", Grant::Code), "malformed");
         assert_eq!(relay(200, r#"{"token_type":"bearer"}"#, Grant::Code), "malformed");
     }
@@ -321,9 +366,16 @@ mod tests {
     #[test]
     fn relay_error_table() {
         use Grant::{Code, Refresh};
-        let e = |code: &str, description: &str| format!(r#"{{"error":"{code}","error_description":"{description}"}}"#);
+        let e = |code: &str, description: &str| {
+            format!(r#"{{"error":"{code}","error_description":"{description}"}}"#)
+        };
         let cases = [
-            (400, e("invalid_request", "redirect_uri is not on the relay's allowlist"), Code, "relay-refused-redirect"),
+            (
+                400,
+                e("invalid_request", "redirect_uri is not on the relay's allowlist"),
+                Code,
+                "relay-refused-redirect",
+            ),
             (400, e("invalid_grant", "The code has expired"), Code, "code-rejected"),
             (400, e("invalid_grant", "Invalid refresh_token"), Refresh, "session-expired"),
             (400, e("invalid_request", "Invalid refresh_token"), Refresh, "session-expired"),
@@ -334,7 +386,12 @@ mod tests {
             (403, e("invalid_request", "origin not allowed"), Code, "relay-refused-origin"),
             (429, e("temporarily_unavailable", "slow down"), Code, "relay-busy"),
             (503, e("temporarily_unavailable", "busy"), Refresh, "relay-busy"),
-            (502, e("temporarily_unavailable", "Bitbucket could not be reached"), Code, "upstream-unavailable"),
+            (
+                502,
+                e("temporarily_unavailable", "Bitbucket could not be reached"),
+                Code,
+                "upstream-unavailable",
+            ),
             (502, e("server_error", "not OAuth"), Code, "upstream-broken"),
             (504, e("temporarily_unavailable", "timeout"), Code, "upstream-unavailable"),
             (500, "oops".to_owned(), Code, "relay-failed"),
@@ -349,44 +406,65 @@ mod tests {
     fn relay_problems_keep_the_details_and_retry_after() {
         let busy = Reply {
             status: 429,
-            body: r#"{"error":"temporarily_unavailable","error_description":"rate limited"}"#.into(),
+            body: r#"{"error":"temporarily_unavailable","error_description":"rate limited"}"#
+                .into(),
             retry_after: Some(7),
         };
         let problem = relay_reply(&busy, Grant::Code, &deployment()).expect_err("busy");
         assert!(problem.explanation.contains("7 seconds"), "{}", problem.explanation);
-        assert_eq!(problem.detail.as_deref(), Some("HTTP 429: temporarily_unavailable: rate limited"));
+        assert_eq!(
+            problem.detail.as_deref(),
+            Some("HTTP 429: temporarily_unavailable: rate limited")
+        );
     }
 
     #[test]
     fn api_answers() {
-        let user: User = api_reply(&reply(200, r#"{"display_name":"Alice"}"#), Permission::Account).expect("user");
+        let user: User = api_reply(&reply(200, r#"{"display_name":"Alice"}"#), Permission::Account)
+            .expect("user");
         assert_eq!(user.display_name.as_deref(), Some("Alice"));
         let kind = |status: u16, body: &str| {
-            api_reply::<User>(&reply(status, body), Permission::Account).expect_err("a problem").kind
+            api_reply::<User>(&reply(status, body), Permission::Account)
+                .expect_err("a problem")
+                .kind
         };
-        assert_eq!(kind(401, r#"{"type":"error","error":{"message":"Access token expired."}}"#), ProblemKind::TokenExpired);
         assert_eq!(
-            kind(401, r#"{"type":"error","error":{"message":"Token is invalid, expired, or not supported for this endpoint."}}"#),
+            kind(401, r#"{"type":"error","error":{"message":"Access token expired."}}"#),
+            ProblemKind::TokenExpired
+        );
+        assert_eq!(
+            kind(
+                401,
+                r#"{"type":"error","error":{"message":"Token is invalid, expired, or not supported for this endpoint."}}"#
+            ),
             ProblemKind::ApiUnauthorized
         );
         assert_eq!(kind(401, "not json"), ProblemKind::ApiUnauthorized);
-        assert_eq!(kind(403, r#"{"type":"error","error":{"message":"Forbidden"}}"#), ProblemKind::ApiForbidden);
+        assert_eq!(
+            kind(403, r#"{"type":"error","error":{"message":"Forbidden"}}"#),
+            ProblemKind::ApiForbidden
+        );
         assert_eq!(kind(429, ""), ProblemKind::ApiRateLimited);
         assert_eq!(kind(500, ""), ProblemKind::ApiServer);
         assert_eq!(kind(503, "<html>"), ProblemKind::ApiServer);
-        assert_eq!(kind(404, r#"{"type":"error","error":{"message":"Resource not found"}}"#), ProblemKind::ApiFailed);
+        assert_eq!(
+            kind(404, r#"{"type":"error","error":{"message":"Resource not found"}}"#),
+            ProblemKind::ApiFailed
+        );
         assert_eq!(kind(200, "{\"display_name\": 5}"), ProblemKind::Malformed);
         assert_eq!(kind(200, "<html>"), ProblemKind::Malformed);
     }
 
     #[test]
     fn forbidden_emails_name_the_email_permission() {
-        let problem = api_reply::<Paginated<Email>>(&reply(403, "{}"), Permission::Email).expect_err("forbidden");
+        let problem = api_reply::<Paginated<Email>>(&reply(403, "{}"), Permission::Email)
+            .expect_err("forbidden");
         assert!(problem.explanation.contains("Account: Email"), "{}", problem.explanation);
         // Bitbucket's detail names the scope it wanted; that wins.
         let body = r#"{"type":"error","error":{"message":"Your credentials lack one or more required privilege scopes.",
             "detail":{"required":["email"],"granted":["account"]}}}"#;
-        let problem = api_reply::<User>(&reply(403, body), Permission::Account).expect_err("forbidden");
+        let problem =
+            api_reply::<User>(&reply(403, body), Permission::Account).expect_err("forbidden");
         assert!(problem.explanation.contains("Account: Email"), "{}", problem.explanation);
     }
 
@@ -394,8 +472,14 @@ mod tests {
     fn config_answers() {
         let url = "https://user.github.io/repo/config.json";
         assert!(config_reply(&reply(200, include_str!("../config.json")), url).is_ok());
-        assert_eq!(config_reply(&reply(404, "nope"), url).expect_err("missing").kind, ProblemKind::ConfigMissing);
-        assert_eq!(config_reply(&reply(500, ""), url).expect_err("broken").kind, ProblemKind::ConfigUnreachable);
+        assert_eq!(
+            config_reply(&reply(404, "nope"), url).expect_err("missing").kind,
+            ProblemKind::ConfigMissing
+        );
+        assert_eq!(
+            config_reply(&reply(500, ""), url).expect_err("broken").kind,
+            ProblemKind::ConfigUnreachable
+        );
         let invalid = config_reply(&reply(200, "{}"), url).expect_err("invalid");
         assert_eq!(invalid.kind, ProblemKind::ConfigInvalid);
         assert_eq!(invalid.checklist.len(), 4, "{:?}", invalid.checklist);
@@ -405,13 +489,18 @@ mod tests {
     fn pagination_never_leaves_the_api() {
         let base = Url::parse("https://api.bitbucket.org/2.0/").expect("base");
         assert_eq!(
-            next_page(&base, Some("https://api.bitbucket.org/2.0/user/emails?page=2")).map(String::from),
+            next_page(&base, Some("https://api.bitbucket.org/2.0/user/emails?page=2"))
+                .map(String::from),
             Some("https://api.bitbucket.org/2.0/user/emails?page=2".to_owned())
         );
         assert_eq!(next_page(&base, Some("https://evil.example/2.0/user/emails?page=2")), None);
         assert_eq!(next_page(&base, Some("http://api.bitbucket.org/2.0/user/emails")), None);
         assert_eq!(next_page(&base, Some("https://api.bitbucket.org/1.0/x")), None);
-        assert_eq!(next_page(&base, Some("/2.0/user/emails?page=2")), None, "relative next is refused");
+        assert_eq!(
+            next_page(&base, Some("/2.0/user/emails?page=2")),
+            None,
+            "relative next is refused"
+        );
         assert_eq!(next_page(&base, None), None);
     }
 }

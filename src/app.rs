@@ -85,7 +85,8 @@ impl Controller {
         }
         browser::mark("dance:boot");
         let Some(base) = self.base.clone() else {
-            self.dispatch.dispatch(Action::Failed(Problem::crashed().with_detail("no document base URL")));
+            self.dispatch
+                .dispatch(Action::Failed(Problem::crashed().with_detail("no document base URL")));
             return;
         };
         let store = SessionStore::open().ok();
@@ -108,7 +109,9 @@ impl Controller {
         self.dispatch.dispatch(Action::Loading);
         let this = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let Some(url) = this.base.as_ref().and_then(|b| b.join(CONFIG_FILE).ok()) else { return };
+            let Some(url) = this.base.as_ref().and_then(|b| b.join(CONFIG_FILE).ok()) else {
+                return;
+            };
             match api::fetch_config(&url).await {
                 Ok(config) => {
                     browser::mark("dance:config-loaded");
@@ -135,7 +138,12 @@ impl Controller {
             let on_event = Callback::from(move |event: TokenEvent| match event {
                 TokenEvent::Ended(problem) => dispatch.dispatch(Action::SessionEnded(problem)),
             });
-            let tokens = Tokens::new(self.store.borrow().clone(), config.relay_url.clone(), self.deployment(), on_event);
+            let tokens = Tokens::new(
+                self.store.borrow().clone(),
+                config.relay_url.clone(),
+                self.deployment(),
+                on_event,
+            );
             *self.tokens.borrow_mut() = Some(tokens);
         }
         let arrival = self.arrival.borrow_mut().take();
@@ -203,13 +211,16 @@ impl Controller {
     /// Loads the profile and the email addresses in parallel.
     fn load_profile(self: &Rc<Self>) {
         self.step.set(Step::Profile);
-        let (Some(config), Some(tokens)) = (self.config.borrow().clone(), self.tokens.borrow().clone()) else {
+        let (Some(config), Some(tokens)) =
+            (self.config.borrow().clone(), self.tokens.borrow().clone())
+        else {
             return;
         };
         let this = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
             let base = &config.api_base;
-            let (user, emails) = futures::future::join(fetch_user(&tokens, base), fetch_emails(&tokens, base)).await;
+            let (user, emails) =
+                futures::future::join(fetch_user(&tokens, base), fetch_emails(&tokens, base)).await;
             match user {
                 Ok(user) => {
                     let profile = Profile::new(&user, emails);
@@ -224,11 +235,14 @@ impl Controller {
         });
     }
 
-    /// The authorize URL for the sign-in link's `href`, with a fresh flow
-    /// stored for it.
-    pub fn prepare_sign_in(&self) -> Option<AttrValue> {
-        let (config, base, store) = (self.config.borrow().clone()?, self.base.clone()?, self.store.borrow().clone()?);
-        flow::begin(&config, &base, &store).ok().map(|url| AttrValue::from(url.to_string()))
+    /// An authorize URL for the sign-in link's `href`, so the button is a
+    /// real link. Nothing is stored for it: a click always starts a fresh,
+    /// stored attempt ([`Controller::sign_in`]), and a link opened some other
+    /// way (a new tab) comes back to a clear "already used" problem.
+    pub fn sign_in_href(&self) -> Option<AttrValue> {
+        let (config, base) = (self.config.borrow().clone()?, self.base.clone()?);
+        let (_unstored, url) = flow::new_flow(&config, &base, None);
+        Some(AttrValue::from(url.to_string()))
     }
 
     /// Starts a fresh sign-in attempt and leaves for Bitbucket.
@@ -248,7 +262,9 @@ impl Controller {
             Ok(url) => {
                 self.dispatch.dispatch(Action::Redirecting);
                 if !browser::navigate(url.as_str()) {
-                    self.dispatch.dispatch(Action::Failed(Problem::crashed().with_detail("navigation failed")));
+                    self.dispatch.dispatch(Action::Failed(
+                        Problem::crashed().with_detail("navigation failed"),
+                    ));
                 }
             }
             Err(problem) => self.dispatch.dispatch(Action::Failed(problem)),
@@ -288,14 +304,17 @@ const MAX_EMAIL_PAGES: usize = 10;
 
 /// `GET {api_base}user`.
 async fn fetch_user(tokens: &Tokens, api_base: &Url) -> Result<User, Problem> {
-    let url = api_base.join("user").map_err(|e| Problem::malformed("config.json", e.to_string()))?;
+    let url =
+        api_base.join("user").map_err(|e| Problem::malformed("config.json", e.to_string()))?;
     api::parse_api(&tokens.get(&url, Permission::Account).await?)
 }
 
 /// `GET {api_base}user/emails`, following `next` (under the API base only)
 /// for up to [`MAX_EMAIL_PAGES`] pages.
 async fn fetch_emails(tokens: &Tokens, api_base: &Url) -> Result<Vec<Email>, Problem> {
-    let mut url = api_base.join("user/emails").map_err(|e| Problem::malformed("config.json", e.to_string()))?;
+    let mut url = api_base
+        .join("user/emails")
+        .map_err(|e| Problem::malformed("config.json", e.to_string()))?;
     let mut all = Vec::new();
     for _ in 0..MAX_EMAIL_PAGES {
         let page: Paginated<Email> = api::parse_api(&tokens.get(&url, Permission::Email).await?)?;
@@ -328,7 +347,7 @@ pub fn app() -> Html {
         let signed_out = matches!(*state, AuthState::SignedOut { .. });
         use_effect_with(signed_out, move |signed_out| {
             if *signed_out {
-                href.set(controller.prepare_sign_in());
+                href.set(controller.sign_in_href());
             }
         });
     }

@@ -88,9 +88,10 @@ impl AuthState {
             (_, Action::Failed(problem)) => AuthState::Failed(problem),
             // An ended session signs out whatever was on screen for it, but
             // never replaces a sign-out that already has its reason.
-            (AuthState::SignedIn { .. } | AuthState::Failed(_) | AuthState::Loading, Action::SessionEnded(problem)) => {
-                AuthState::SignedOut { reason: Some(problem) }
-            }
+            (
+                AuthState::SignedIn { .. } | AuthState::Failed(_) | AuthState::Loading,
+                Action::SessionEnded(problem),
+            ) => AuthState::SignedOut { reason: Some(problem) },
             (state, Action::SessionEnded(_)) => state.clone(),
         }
     }
@@ -116,7 +117,10 @@ mod tests {
     use dance_protocol::bitbucket::User;
 
     fn profile() -> Rc<Profile> {
-        Rc::new(Profile::new(&User { display_name: Some("Alice".into()), ..User::default() }, Ok(vec![])))
+        Rc::new(Profile::new(
+            &User { display_name: Some("Alice".into()), ..User::default() },
+            Ok(vec![]),
+        ))
     }
 
     /// Runs `actions` from `start` and returns the final state.
@@ -167,7 +171,10 @@ mod tests {
         // It doesn't disturb someone who is already signed out or mid sign-in.
         let out = AuthState::SignedOut { reason: Some(Problem::access_denied(None)) };
         assert_eq!(check(out.clone(), vec![Action::SessionEnded(reason.clone())]), out);
-        assert_eq!(check(AuthState::Exchanging, vec![Action::SessionEnded(reason)]), AuthState::Exchanging);
+        assert_eq!(
+            check(AuthState::Exchanging, vec![Action::SessionEnded(reason)]),
+            AuthState::Exchanging
+        );
     }
 
     #[test]
@@ -176,7 +183,10 @@ mod tests {
         let end = check(AuthState::Exchanging, vec![Action::Failed(problem.clone())]);
         assert_eq!(end, AuthState::Failed(problem));
         assert_eq!(check(end, vec![Action::Loading]), AuthState::Loading);
-        assert_eq!(check(AuthState::SignedOut { reason: None }, vec![Action::Redirecting]), AuthState::Redirecting);
+        assert_eq!(
+            check(AuthState::SignedOut { reason: None }, vec![Action::Redirecting]),
+            AuthState::Redirecting
+        );
     }
 
     #[test]

@@ -93,7 +93,10 @@ impl Config {
         let mut issues = Vec::new();
         for (index, (key, _)) in map.iter().enumerate() {
             if map[..index].iter().any(|(earlier, _)| earlier == key) {
-                issues.push(issue(&format!("{key} in config.json"), "Appears more than once; keep one."));
+                issues.push(issue(
+                    &format!("{key} in config.json"),
+                    "Appears more than once; keep one.",
+                ));
             } else if !FIELDS.contains(&key.as_str()) {
                 let fix = match suggest(key) {
                     Some(known) => format!("Unknown setting; did you mean \"{known}\"?"),
@@ -104,14 +107,21 @@ impl Config {
         }
 
         let client_id = client_id(&map, &mut issues);
-        let authorize_url = endpoint(&map, "authorize_url", "https://bitbucket.org/site/oauth2/authorize", &mut issues);
+        let authorize_url = endpoint(
+            &map,
+            "authorize_url",
+            "https://bitbucket.org/site/oauth2/authorize",
+            &mut issues,
+        );
         let relay_url = endpoint(&map, "relay_url", "https://relay.example/token", &mut issues);
         let api_base = endpoint(&map, "api_base", "https://api.bitbucket.org/2.0/", &mut issues);
         if let Some(base) = &api_base {
             if !base.path().ends_with('/') {
                 issues.push(issue(
                     "api_base in config.json",
-                    format!("Must end with a slash, like https://api.bitbucket.org/2.0/; it is {base}."),
+                    format!(
+                        "Must end with a slash, like https://api.bitbucket.org/2.0/; it is {base}."
+                    ),
                 ));
             }
             if base.query().is_some() {
@@ -121,7 +131,9 @@ impl Config {
         let scopes = scopes(&map, &mut issues);
 
         match (client_id, authorize_url, relay_url, api_base) {
-            (Some(client_id), Some(authorize_url), Some(relay_url), Some(api_base)) if issues.is_empty() => {
+            (Some(client_id), Some(authorize_url), Some(relay_url), Some(api_base))
+                if issues.is_empty() =>
+            {
                 Ok(Self { client_id, authorize_url, relay_url, api_base, scopes })
             }
             _ => Err(issues),
@@ -163,7 +175,9 @@ fn suggest(key: &str) -> Option<&'static str> {
         s.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect()
     };
     let wanted = squash(key);
-    FIELDS.into_iter().find(|field| squash(field) == wanted || squash(field).trim_end_matches('s') == wanted)
+    FIELDS
+        .into_iter()
+        .find(|field| squash(field) == wanted || squash(field).trim_end_matches('s') == wanted)
 }
 
 /// Checks `client_id`.
@@ -171,7 +185,8 @@ fn client_id(map: &[(String, Loose)], issues: &mut Vec<Setting>) -> Option<Clien
     let name = "client_id in config.json";
     match get(map, "client_id") {
         None => {
-            issues.push(issue(name, "Missing: set it to the Key of your Bitbucket OAuth consumer."));
+            issues
+                .push(issue(name, "Missing: set it to the Key of your Bitbucket OAuth consumer."));
             None
         }
         Some(Loose::Text(id)) if id.trim().is_empty() => {
@@ -186,7 +201,10 @@ fn client_id(map: &[(String, Loose)], issues: &mut Vec<Setting>) -> Option<Clien
         Some(other) => {
             issues.push(issue(
                 name,
-                format!("Must be a string (the Key of your Bitbucket OAuth consumer), not {}.", type_name(other)),
+                format!(
+                    "Must be a string (the Key of your Bitbucket OAuth consumer), not {}.",
+                    type_name(other)
+                ),
             ));
             None
         }
@@ -195,7 +213,12 @@ fn client_id(map: &[(String, Loose)], issues: &mut Vec<Setting>) -> Option<Clien
 
 /// Checks one endpoint URL: absolute, https (http only on loopback), no
 /// credentials, no fragment.
-fn endpoint(map: &[(String, Loose)], field: &str, example: &str, issues: &mut Vec<Setting>) -> Option<Url> {
+fn endpoint(
+    map: &[(String, Loose)],
+    field: &str,
+    example: &str,
+    issues: &mut Vec<Setting>,
+) -> Option<Url> {
     let name = format!("{field} in config.json");
     let text = match get(map, field) {
         None => {
@@ -204,14 +227,20 @@ fn endpoint(map: &[(String, Loose)], field: &str, example: &str, issues: &mut Ve
         }
         Some(Loose::Text(text)) => text,
         Some(other) => {
-            issues.push(issue(&name, format!("Must be a string URL such as {example}, not {}.", type_name(other))));
+            issues.push(issue(
+                &name,
+                format!("Must be a string URL such as {example}, not {}.", type_name(other)),
+            ));
             return None;
         }
     };
     let url = match Url::parse(text.trim()) {
         Ok(url) => url,
         Err(_) => {
-            issues.push(issue(&name, format!("Must be a full URL such as {example}; it is \"{text}\".")));
+            issues.push(issue(
+                &name,
+                format!("Must be a full URL such as {example}; it is \"{text}\"."),
+            ));
             return None;
         }
     };
@@ -220,11 +249,17 @@ fn endpoint(map: &[(String, Loose)], field: &str, example: &str, issues: &mut Ve
         "https" => {}
         "http" if is_loopback(&url) => {}
         "http" => {
-            issues.push(issue(&name, format!("Must use https (plain http only works on 127.0.0.1); it is {url}.")));
+            issues.push(issue(
+                &name,
+                format!("Must use https (plain http only works on 127.0.0.1); it is {url}."),
+            ));
             ok = false;
         }
         _ => {
-            issues.push(issue(&name, format!("Must be an https URL such as {example}; it is {url}.")));
+            issues.push(issue(
+                &name,
+                format!("Must be an https URL such as {example}; it is {url}."),
+            ));
             ok = false;
         }
     }
@@ -256,7 +291,8 @@ fn scopes(map: &[(String, Loose)], issues: &mut Vec<Setting>) -> Vec<String> {
         return vec!["account".to_owned(), "email".to_owned()];
     };
     let Loose::List(items) = value else {
-        issues.push(issue(name, "Must be a list of scope names, such as [\"account\", \"email\"]."));
+        issues
+            .push(issue(name, "Must be a list of scope names, such as [\"account\", \"email\"]."));
         return Vec::new();
     };
     let mut scopes = Vec::new();
@@ -384,7 +420,10 @@ mod tests {
         let config = Config::parse(DEMO).expect("demo config is valid");
         assert_eq!(config.client_id.as_str(), "demo-client");
         assert_eq!(config.relay_url.as_str(), "http://127.0.0.1:8787/token");
-        assert_eq!(config.api_base.join("user").expect("joins").as_str(), "http://127.0.0.1:9090/2.0/user");
+        assert_eq!(
+            config.api_base.join("user").expect("joins").as_str(),
+            "http://127.0.0.1:9090/2.0/user"
+        );
         assert!(config.expects_scope("email"));
     }
 
@@ -410,7 +449,11 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert!(found[0].starts_with("config.json: Must be a valid JSON object"), "{found:?}");
         assert!(issues("[1,2]")[0].contains("JSON object"));
-        assert!(issues("[1,2]")[0].contains("invalid type: sequence, expected a JSON object"), "{:?}", issues("[1,2]"));
+        assert!(
+            issues("[1,2]")[0].contains("invalid type: sequence, expected a JSON object"),
+            "{:?}",
+            issues("[1,2]")
+        );
         assert!(issues("").len() == 1);
     }
 
@@ -424,7 +467,10 @@ mod tests {
         assert!(joined.contains("client_id in config.json: Empty"), "{joined}");
         assert!(joined.contains("authorize_url in config.json: Must be a full URL"), "{joined}");
         assert!(joined.contains("relay_url in config.json: Must use https"), "{joined}");
-        assert!(joined.contains("apiBase in config.json: Unknown setting; did you mean \"api_base\"?"), "{joined}");
+        assert!(
+            joined.contains("apiBase in config.json: Unknown setting; did you mean \"api_base\"?"),
+            "{joined}"
+        );
         assert!(joined.contains("api_base in config.json: Missing"), "{joined}");
         assert!(joined.contains("scopes in config.json: Must be a list"), "{joined}");
     }
@@ -443,7 +489,10 @@ mod tests {
         assert!(with("relay_url", "ftp://relay.example/token").is_err());
         assert!(with("relay_url", "https://user:pw@relay.example/token").is_err());
         assert!(with("relay_url", "https://relay.example/token#x").is_err());
-        assert!(with("api_base", "https://api.bitbucket.org/2.0").is_err(), "needs the trailing slash");
+        assert!(
+            with("api_base", "https://api.bitbucket.org/2.0").is_err(),
+            "needs the trailing slash"
+        );
         assert!(with("client_id", "has space").is_err());
     }
 
@@ -459,7 +508,8 @@ mod tests {
 
     #[test]
     fn wrong_types_are_named() {
-        let found = issues(r#"{"client_id":5,"authorize_url":true,"relay_url":null,"api_base":[]}"#);
+        let found =
+            issues(r#"{"client_id":5,"authorize_url":true,"relay_url":null,"api_base":[]}"#);
         assert_eq!(found.len(), 4, "{found:?}");
         assert!(found[0].starts_with("client_id in config.json: Must be a string"));
         assert!(found[0].ends_with("not a number."), "{found:?}");
@@ -474,7 +524,10 @@ mod tests {
                 "relay_url":"https://r.test/token","api_base":"https://api.test/2.0/"}"#,
         );
         assert_eq!(found.len(), 2, "{found:?}");
-        assert!(found[0].starts_with("client_id in config.json: Appears more than once"), "{found:?}");
+        assert!(
+            found[0].starts_with("client_id in config.json: Appears more than once"),
+            "{found:?}"
+        );
         assert!(found[1].ends_with("not an object."), "{found:?}");
     }
 }

@@ -80,10 +80,10 @@ pub fn app_base(base_uri: &Url) -> Url {
     let mut base = base_uri.clone();
     base.set_query(None);
     base.set_fragment(None);
-    if !base.path().ends_with('/') {
-        if let Ok(directory) = base.join("./") {
-            base = directory;
-        }
+    if !base.path().ends_with('/')
+        && let Ok(directory) = base.join("./")
+    {
+        base = directory;
     }
     base
 }
@@ -267,9 +267,18 @@ mod tests {
 
     #[test]
     fn base_and_redirect_come_from_the_page() {
-        assert_eq!(app_base(&url("https://user.github.io/repo/")).as_str(), "https://user.github.io/repo/");
-        assert_eq!(app_base(&url("https://user.github.io/repo/index.html?x=1#y")).as_str(), "https://user.github.io/repo/");
-        assert_eq!(app_base(&url("http://127.0.0.1:8080/?code=a&state=b")).as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(
+            app_base(&url("https://user.github.io/repo/")).as_str(),
+            "https://user.github.io/repo/"
+        );
+        assert_eq!(
+            app_base(&url("https://user.github.io/repo/index.html?x=1#y")).as_str(),
+            "https://user.github.io/repo/"
+        );
+        assert_eq!(
+            app_base(&url("http://127.0.0.1:8080/?code=a&state=b")).as_str(),
+            "http://127.0.0.1:8080/"
+        );
         let base = url("https://user.github.io/repo/");
         assert_eq!(redirect_uri(&base).as_str(), "https://user.github.io/repo/");
         assert_eq!(origin_of(&base), "https://user.github.io");
@@ -280,12 +289,25 @@ mod tests {
     fn callbacks_are_only_read_at_the_redirect_uri() {
         let base = url("https://user.github.io/repo/");
         let at = |s: &str| callback_in(&url(s), &base);
-        assert!(matches!(at("https://user.github.io/repo/?code=c&state=s"), Some(Ok(Callback::Code { .. }))));
-        assert!(matches!(at("https://user.github.io/repo/?error=access_denied&state=s"), Some(Ok(Callback::Denied { .. }))));
-        assert_eq!(at("https://user.github.io/repo/?state=s"), Some(Err(CallbackError::MissingCode)));
+        assert!(matches!(
+            at("https://user.github.io/repo/?code=c&state=s"),
+            Some(Ok(Callback::Code { .. }))
+        ));
+        assert!(matches!(
+            at("https://user.github.io/repo/?error=access_denied&state=s"),
+            Some(Ok(Callback::Denied { .. }))
+        ));
+        assert_eq!(
+            at("https://user.github.io/repo/?state=s"),
+            Some(Err(CallbackError::MissingCode))
+        );
         assert_eq!(at("https://user.github.io/repo/"), None);
         assert_eq!(at("https://user.github.io/repo/?tab=1"), None);
-        assert_eq!(at("https://user.github.io/repo/deep?code=c&state=s"), None, "not the redirect URI");
+        assert_eq!(
+            at("https://user.github.io/repo/deep?code=c&state=s"),
+            None,
+            "not the redirect URI"
+        );
         assert_eq!(at("https://user.github.io/other/?code=c&state=s"), None);
     }
 
@@ -306,7 +328,11 @@ mod tests {
         assert_eq!(check("/repo/settings?tab=2#top").as_deref(), Some("/repo/settings?tab=2#top"));
         assert_eq!(check("https://user.github.io/repo/a/b").as_deref(), Some("/repo/a/b"));
         assert_eq!(check("/repo/x?code=c&state=s&y=1").as_deref(), Some("/repo/x?y=1"));
-        assert_eq!(check("https://user.github.io/repo/"), None, "the base itself needs no restoring");
+        assert_eq!(
+            check("https://user.github.io/repo/"),
+            None,
+            "the base itself needs no restoring"
+        );
         for evil in [
             "https://evil.example/repo/",
             "//evil.example/repo/",
@@ -329,12 +355,17 @@ mod tests {
     fn a_matching_state_exchanges_the_code() {
         let next = after_callback(
             Arrival {
-                callback: Ok(Callback::Code { code: AuthorizationCode::new("the-code"), state: "s1".into() }),
+                callback: Ok(Callback::Code {
+                    code: AuthorizationCode::new("the-code"),
+                    state: "s1".into(),
+                }),
                 stored: Some(flow("s1")),
             },
             &deployment(),
         );
-        let Next::Exchange { request, return_to } = next else { panic!("expected an exchange, got {next:?}") };
+        let Next::Exchange { request, return_to } = next else {
+            panic!("expected an exchange, got {next:?}")
+        };
         assert_eq!(return_to.as_deref(), Some("/repo/settings?tab=2#top"));
         let form = request.to_form();
         assert!(form.contains("code=the-code"), "{form}");
@@ -344,14 +375,25 @@ mod tests {
 
     #[test]
     fn a_wrong_or_missing_state_never_exchanges() {
-        let code = |state: &str| Ok(Callback::Code { code: AuthorizationCode::new("c"), state: state.into() });
+        let code = |state: &str| {
+            Ok(Callback::Code { code: AuthorizationCode::new("c"), state: state.into() })
+        };
         let kind = |arrival| match after_callback(arrival, &deployment()) {
             Next::Fail(problem) => problem.kind.slug(),
             Next::Exchange { .. } => "exchange",
         };
-        assert_eq!(kind(Arrival { callback: code("forged"), stored: Some(flow("s1")) }), "state-mismatch");
-        assert_eq!(kind(Arrival { callback: code("s1x"), stored: Some(flow("s1")) }), "state-mismatch");
-        assert_eq!(kind(Arrival { callback: code("s"), stored: Some(flow("s1")) }), "state-mismatch");
+        assert_eq!(
+            kind(Arrival { callback: code("forged"), stored: Some(flow("s1")) }),
+            "state-mismatch"
+        );
+        assert_eq!(
+            kind(Arrival { callback: code("s1x"), stored: Some(flow("s1")) }),
+            "state-mismatch"
+        );
+        assert_eq!(
+            kind(Arrival { callback: code("s"), stored: Some(flow("s1")) }),
+            "state-mismatch"
+        );
         assert_eq!(kind(Arrival { callback: code("s1"), stored: None }), "state-missing");
         assert_eq!(
             kind(Arrival { callback: Err(CallbackError::MissingCode), stored: Some(flow("s1")) }),
@@ -369,19 +411,24 @@ mod tests {
             }),
             stored: Some(flow("s1")),
         };
-        let Next::Fail(problem) = after_callback(denied("access_denied", Some("s1")), &deployment()) else {
+        let Next::Fail(problem) =
+            after_callback(denied("access_denied", Some("s1")), &deployment())
+        else {
             panic!("a denial never exchanges")
         };
         assert_eq!(problem.kind.slug(), "access-denied");
         assert_eq!(problem.detail.as_deref(), Some("access_denied: The user said no"));
 
-        let Next::Fail(problem) = after_callback(denied("unauthorized_client", Some("s1")), &deployment()) else {
+        let Next::Fail(problem) =
+            after_callback(denied("unauthorized_client", Some("s1")), &deployment())
+        else {
             panic!("a denial never exchanges")
         };
         assert_eq!(problem.kind.slug(), "authorize-failed");
         assert!(problem.checklist.iter().any(|s| s.fix.contains("https://user.github.io/repo/")));
 
-        let Next::Fail(problem) = after_callback(denied("access_denied", None), &deployment()) else {
+        let Next::Fail(problem) = after_callback(denied("access_denied", None), &deployment())
+        else {
             panic!("a denial never exchanges")
         };
         assert_eq!(problem.kind.slug(), "state-mismatch", "an unbound error is not trusted");
@@ -409,6 +456,9 @@ mod tests {
         let f = flow("s1");
         let json = serde_json::to_string(&f).expect("serialises");
         assert_eq!(serde_json::from_str::<PendingFlow>(&json).expect("parses"), f);
-        assert!(format!("{f:?}").contains("[redacted]"), "Debug never prints the state or verifier");
+        assert!(
+            format!("{f:?}").contains("[redacted]"),
+            "Debug never prints the state or verifier"
+        );
     }
 }

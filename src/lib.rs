@@ -81,11 +81,14 @@ pub fn render_crash(root: &web_sys::Element) {
         card.set_attribute("data-kind", problem.kind.slug()).ok()?;
         let title = element("h1", "problem-title", "problem-title", &problem.title)?;
         card.append_child(&title).ok()?;
-        let explanation = element("p", "problem-explanation", "problem-explanation", &problem.explanation)?;
+        let explanation =
+            element("p", "problem-explanation", "problem-explanation", &problem.explanation)?;
         card.append_child(&explanation).ok()?;
         let actions = element("div", "", "actions", "")?;
         let reload = element("a", "reload", "button primary", "Reload the page")?;
-        let here = web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_else(|| ".".to_owned());
+        let here = web_sys::window()
+            .and_then(|w| w.location().href().ok())
+            .unwrap_or_else(|| ".".to_owned());
         reload.set_attribute("href", &here).ok()?;
         actions.append_child(&reload).ok()?;
         card.append_child(&actions).ok()?;

@@ -345,7 +345,11 @@ impl Problem {
     }
 
     /// Bitbucket sent another error to the callback.
-    pub fn authorize_failed(error: &str, description: Option<&str>, deployment: &Deployment) -> Self {
+    pub fn authorize_failed(
+        error: &str,
+        description: Option<&str>,
+        deployment: &Deployment,
+    ) -> Self {
         let detail = match description {
             Some(text) => format!("{error}: {text}"),
             None => error.to_owned(),
@@ -358,7 +362,10 @@ impl Problem {
         )
         .with_detail(detail);
         // These codes mean the request itself was wrong for this consumer.
-        if matches!(error, "invalid_request" | "unauthorized_client" | "invalid_scope" | "invalid_client") {
+        if matches!(
+            error,
+            "invalid_request" | "unauthorized_client" | "invalid_scope" | "invalid_client"
+        ) {
             problem
                 .with_setting(
                     "client_id in config.json",
@@ -498,7 +505,10 @@ impl Problem {
             "DANCE_CLIENT_ID and DANCE_CLIENT_SECRET (or _FILE) on the relay",
             "Must be the Key and Secret of the Bitbucket OAuth consumer.",
         )
-        .with_setting("client_id in config.json", "Must be the same Key as the relay's DANCE_CLIENT_ID.")
+        .with_setting(
+            "client_id in config.json",
+            "Must be the same Key as the relay's DANCE_CLIENT_ID.",
+        )
     }
 
     /// The code or refresh token was refused: sign in again.
@@ -519,7 +529,9 @@ impl Problem {
             Some(seconds) => format!(
                 "Too many sign-ins are happening right now. Please try again in {seconds} seconds."
             ),
-            None => "Too many sign-ins are happening right now. Please try again shortly.".to_owned(),
+            None => {
+                "Too many sign-ins are happening right now. Please try again shortly.".to_owned()
+            }
         };
         Self::new(ProblemKind::RelayBusy, "Sign-in is busy right now", explanation, WayOut::Retry)
             .with_detail(detail.to_owned())
@@ -641,8 +653,13 @@ impl Problem {
                      a few minutes and try again."
                 .to_owned(),
         };
-        Self::new(ProblemKind::ApiRateLimited, "Bitbucket asks us to slow down", explanation, WayOut::Retry)
-            .with_detail("429 Too Many Requests")
+        Self::new(
+            ProblemKind::ApiRateLimited,
+            "Bitbucket asks us to slow down",
+            explanation,
+            WayOut::Retry,
+        )
+        .with_detail("429 Too Many Requests")
     }
 
     /// The API failed with a 5xx.
@@ -727,12 +744,13 @@ mod tests {
         let d = deployment();
         let problem = Problem::relay_unreachable(&d, "TypeError: Failed to fetch");
         assert!(problem.is_setup_problem());
-        let names: Vec<&str> = problem.checklist.iter().map(|s| s.name.as_str()).collect();
+        let names: Vec<&str> = problem.checklist.iter().map(|s| s.name.as_ref()).collect();
         assert!(names.contains(&"DANCE_ALLOWED_ORIGINS on the relay"), "{names:?}");
         assert!(problem.checklist.iter().any(|s| s.fix.contains("https://user.github.io")));
         assert!(problem.checklist.iter().any(|s| s.fix.contains("https://relay.example/healthz")));
 
-        let problem = Problem::relay_refused_redirect(&d, "redirect_uri is not on the relay's allowlist");
+        let problem =
+            Problem::relay_refused_redirect(&d, "redirect_uri is not on the relay's allowlist");
         assert_eq!(problem.checklist[0].name, "DANCE_ALLOWED_REDIRECT_URIS on the relay");
         assert!(problem.checklist[0].fix.ends_with("https://user.github.io/repo/"));
     }

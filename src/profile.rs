@@ -84,7 +84,11 @@ impl Profile {
         text("account-id", "Account ID", present(&user.account_id).map(str::to_owned));
         text("uuid", "UUID", present(&user.uuid).map(str::to_owned));
         text("account-status", "Account status", present(&user.account_status).map(capitalise));
-        text("member-since", "Member since", user.member_since().map(|d| human_date(d.year, d.month, d.day)));
+        text(
+            "member-since",
+            "Member since",
+            user.member_since().map(|d| human_date(d.year, d.month, d.day)),
+        );
         text(
             "two-factor",
             "Two-step verification",
@@ -92,7 +96,11 @@ impl Profile {
         );
         text("location", "Location", present(&user.location).map(str::to_owned));
         if let Some(website) = present(&user.website) {
-            fields.push(Field { id: "website", label: "Website", value: link_or_text(website, website) });
+            fields.push(Field {
+                id: "website",
+                label: "Website",
+                value: link_or_text(website, website),
+            });
         }
         if let Some(html) = user.links.html.as_ref().and_then(|l| present_str(&l.href)) {
             fields.push(Field {
@@ -107,11 +115,16 @@ impl Profile {
             let mut rows: Vec<EmailRow> = list
                 .into_iter()
                 .filter(|e| !e.email.trim().is_empty())
-                .map(|e| EmailRow { address: e.email, primary: e.is_primary, confirmed: e.is_confirmed })
+                .map(|e| EmailRow {
+                    address: e.email,
+                    primary: e.is_primary,
+                    confirmed: e.is_confirmed,
+                })
                 .collect();
             // Primary first, the rest in Bitbucket's order (a partition,
             // not a sort: sorting code would weigh more than this list).
-            let (mut first, rest): (Vec<EmailRow>, Vec<EmailRow>) = rows.drain(..).partition(|row| row.primary);
+            let (mut first, rest): (Vec<EmailRow>, Vec<EmailRow>) =
+                rows.drain(..).partition(|row| row.primary);
             first.extend(rest);
             first
         });
@@ -157,8 +170,11 @@ fn link_or_text(href: &str, text: &str) -> Value {
 /// and no credentials.
 pub fn https_url(candidate: &str) -> Option<String> {
     let url = Url::parse(candidate.trim()).ok()?;
-    (url.scheme() == "https" && url.host().is_some() && url.username().is_empty() && url.password().is_none())
-        .then(|| url.to_string())
+    (url.scheme() == "https"
+        && url.host().is_some()
+        && url.username().is_empty()
+        && url.password().is_none())
+    .then(|| url.to_string())
 }
 
 /// The avatar URL when it is https, or http on loopback (the local demo).
@@ -167,7 +183,8 @@ pub fn safe_image(candidate: &str) -> Option<String> {
         return Some(url);
     }
     let url = Url::parse(candidate.trim()).ok()?;
-    (url.scheme() == "http" && is_loopback(&url) && url.username().is_empty()).then(|| url.to_string())
+    (url.scheme() == "http" && is_loopback(&url) && url.username().is_empty())
+        .then(|| url.to_string())
 }
 
 /// Up to two initials from a name; ASCII letters upper-cased (see
@@ -183,8 +200,18 @@ fn initials(name: &str) -> String {
 /// `2019, 2, 19` → `19 February 2019`.
 pub fn human_date(year: u16, month: u8, day: u8) -> String {
     const MONTHS: [&str; 12] = [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September",
-        "October", "November", "December",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
     ];
     let name = MONTHS.get(usize::from(month.saturating_sub(1))).copied().unwrap_or("?");
     format!("{day} {name} {year}")
@@ -213,7 +240,12 @@ mod tests {
     }
 
     fn email(address: &str, primary: bool, confirmed: bool) -> Email {
-        Email { email: address.into(), is_primary: primary, is_confirmed: confirmed, kind: Some("email".into()) }
+        Email {
+            email: address.into(),
+            is_primary: primary,
+            is_confirmed: confirmed,
+            kind: Some("email".into()),
+        }
     }
 
     fn text(profile: &Profile, id: &str) -> Option<String> {
@@ -225,12 +257,16 @@ mod tests {
 
     #[test]
     fn the_captured_profile() {
-        let profile = Profile::new(&user(CAPTURED), Ok(vec![email("iguigova@logonlabs.com", true, true)]));
+        let profile =
+            Profile::new(&user(CAPTURED), Ok(vec![email("iguigova@logonlabs.com", true, true)]));
         assert_eq!(profile.display_name, "Ilka Guigova");
         assert_eq!(profile.initials, "IG");
         assert_eq!(text(&profile, "member-since").as_deref(), Some("19 February 2019"));
         assert_eq!(text(&profile, "account-status").as_deref(), Some("Active"));
-        assert_eq!(text(&profile, "uuid").as_deref(), Some("{768f8c62-7f2a-4914-bf33-3f412fc1d3a4}"));
+        assert_eq!(
+            text(&profile, "uuid").as_deref(),
+            Some("{768f8c62-7f2a-4914-bf33-3f412fc1d3a4}")
+        );
         assert_eq!(profile.field("two-factor"), None, "null 2FA is not shown");
         assert_eq!(profile.field("location"), None);
         assert_eq!(profile.field("website"), None);
@@ -238,13 +274,16 @@ mod tests {
             &profile.field("bitbucket-profile").expect("shown").value,
             Value::Link { href, .. } if href.starts_with("https://bitbucket.org/")
         ));
-        assert!(profile.avatar.as_deref().is_some_and(|a| a.starts_with("https://avatar-management")));
+        assert!(
+            profile.avatar.as_deref().is_some_and(|a| a.starts_with("https://avatar-management"))
+        );
         assert_eq!(profile.emails.as_ref().map(Vec::len), Ok(1));
     }
 
     #[test]
     fn absent_null_and_empty_fields_are_hidden() {
-        let profile = Profile::new(&user(r#"{"website":"","location":"  ","links":null}"#), Ok(vec![]));
+        let profile =
+            Profile::new(&user(r#"{"website":"","location":"  ","links":null}"#), Ok(vec![]));
         assert_eq!(profile.display_name, "Bitbucket user");
         assert!(profile.fields.is_empty(), "{:?}", profile.fields);
         assert_eq!(profile.avatar, None);
@@ -253,10 +292,15 @@ mod tests {
     #[test]
     fn links_only_for_https() {
         let p = Profile::new(
-            &user(r#"{"website":"javascript:alert(1)","links":{"html":{"href":"http://127.0.0.1:9090/alice/"}}}"#),
+            &user(
+                r#"{"website":"javascript:alert(1)","links":{"html":{"href":"http://127.0.0.1:9090/alice/"}}}"#,
+            ),
             Ok(vec![]),
         );
-        assert_eq!(p.field("website").map(|f| &f.value), Some(&Value::Text("javascript:alert(1)".into())));
+        assert_eq!(
+            p.field("website").map(|f| &f.value),
+            Some(&Value::Text("javascript:alert(1)".into()))
+        );
         assert_eq!(
             p.field("bitbucket-profile").map(|f| &f.value),
             Some(&Value::Text("http://127.0.0.1:9090/alice/".into())),
@@ -265,7 +309,10 @@ mod tests {
         let p = Profile::new(&user(r#"{"website":"https://alice.example/blog"}"#), Ok(vec![]));
         assert_eq!(
             p.field("website").map(|f| &f.value),
-            Some(&Value::Link { href: "https://alice.example/blog".into(), text: "https://alice.example/blog".into() })
+            Some(&Value::Link {
+                href: "https://alice.example/blog".into(),
+                text: "https://alice.example/blog".into()
+            })
         );
         assert_eq!(https_url("https://user:pw@x.example/"), None);
         assert_eq!(https_url("example.com"), None);
@@ -284,7 +331,11 @@ mod tests {
     fn two_factor_and_emails() {
         let p = Profile::new(
             &user(r#"{"has_2fa_enabled":true,"nickname":"ali"}"#),
-            Ok(vec![email("b@x.test", false, false), email("", true, true), email("a@x.test", true, true)]),
+            Ok(vec![
+                email("b@x.test", false, false),
+                email("", true, true),
+                email("a@x.test", true, true),
+            ]),
         );
         assert_eq!(p.display_name, "ali");
         assert_eq!(text(&p, "two-factor").as_deref(), Some("On"));
@@ -293,7 +344,10 @@ mod tests {
         assert_eq!(rows[0].address, "a@x.test", "primary first");
         assert!(!rows[1].confirmed);
 
-        let off = Profile::new(&user(r#"{"has_2fa_enabled":false}"#), Err(Problem::api_forbidden(Permission::Email, "no")));
+        let off = Profile::new(
+            &user(r#"{"has_2fa_enabled":false}"#),
+            Err(Problem::api_forbidden(Permission::Email, "no")),
+        );
         assert_eq!(text(&off, "two-factor").as_deref(), Some("Off"));
         assert!(off.emails.is_err());
     }

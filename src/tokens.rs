@@ -15,46 +15,56 @@
 //! tab opened from another (duplicate tab, `window.open`) starts with a
 //! *copy* of the opener's session storage, so two tabs can hold the same
 //! refresh token. If both refreshed, the slower one would present a dead
-//! token and lose the session (oidc-client-ts#430). Two browser features,
-//! both limited to this origin, prevent that:
+//! token and lose the session (oidc-client-ts#430). Each session therefore
+//! carries a random, non-secret `lineage` id (shared by every tab that
+//! inherited it) and a `generation` (how often it was refreshed), and two
+//! browser features, both limited to this origin, keep the tabs of a
+//! lineage in step:
 //!
-//! - **Web Locks** (`navigator.locks.request("oauth-dance:refresh", ...)`)
-//!   serialise refreshes across every tab of the origin: at most one refresh
-//!   is in flight per browser. Inside the lock a tab first checks whether
-//!   its tokens changed while it waited; if they did, another tab already
-//!   refreshed and there is nothing to do.
+//! - **Web Locks**: a tab refreshes only while holding the exclusive lock
+//!   `oauth-dance:refresh:<lineage>:<generation>`, so at most one refresh of
+//!   a given refresh token is ever in flight in the browser. The tab that
+//!   refreshed *keeps* that lock (until its next refresh, sign-out or
+//!   close): a tab still waiting for it can only be holding the dead token,
+//!   and must never get to use it.
 //! - **BroadcastChannel** (`"oauth-dance"`) carries the result: after a
-//!   refresh, and before releasing the lock, the tab posts
-//!   `{previous, session}`. Every tab whose refresh token
-//!   equals `previous` (the same lineage) adopts the new session into its own
-//!   session storage; tabs with other sessions ignore it. Sign-out posts
-//!   `{previous}` (no session) so tabs of the same lineage sign out
-//!   too. Nothing is written to `localStorage` and no token ever leaves the
-//!   origin. (The `storage` event can't do this job: it only fires for
-//!   `localStorage`, and session storage is not shared between tabs.)
+//!   refresh the tab posts `{lineage, generation, session}`. Every tab of the
+//!   same lineage at an older generation adopts the session into its own
+//!   session storage and abandons its pending lock request (an
+//!   `AbortSignal`). A tab that finds the lock taken also posts
+//!   `{lineage, generation, ask: true}`; any tab further along answers with
+//!   its session, so a tab that was away (navigated elsewhere, discarded)
+//!   when the news went out catches up instead of using its dead token.
+//!   Sign-out posts `{lineage, generation}` without a session, and the tabs
+//!   of that lineage sign out too.
 //!
-//! The order of a channel message and a lock grant in another tab is not
-//! specified, so a tab whose refresh is refused checks once more whether a
-//! newer session arrived meanwhile before it gives up. Without Web Locks
-//! (very old browsers, non-secure contexts), refreshes are still serialised
-//! within the tab by an async mutex.
+//! So a tab either refreshes (holding the lock) or receives the new tokens;
+//! it never presents a rotated token, whatever order the lock grant and the
+//! message arrive in. A tab that waits 30 s for another tab's refresh gives
+//! up with a retryable problem. Nothing is written to `localStorage`, and no
+//! token leaves the origin. (The `storage` event can't do this job: it
+//! fires only for `localStorage`, and session storage is not shared between
+//! tabs.) Without Web Locks (very old browsers, non-secure contexts),
+//! refreshes are serialised within the tab only, by an async mutex.
 
 use crate::api;
 use crate::problem::{Deployment, Permission, Problem, ProblemKind};
 use crate::storage::{Key, SessionStore};
 use dance_protocol::token::{TokenRequest, TokenResponse};
-use dance_protocol::{AccessToken, RefreshToken};
+use dance_protocol::{AccessToken, RefreshToken, State};
+use futures::channel::oneshot;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-use std::future::Future;
 use std::rc::{Rc, Weak};
 use url::Url;
 use wasm_bindgen::JsCast as _;
 use wasm_bindgen::prelude::*;
 use yew::Callback;
 
-/// The Web Lock that serialises refreshes across tabs.
-pub const REFRESH_LOCK: &str = "oauth-dance:refresh";
+/// The prefix of the Web Locks that serialise refreshes across tabs.
+pub const REFRESH_LOCK: &str = "oauth-dance:refresh:";
+/// How long a tab waits for another tab's refresh before giving up.
+const WAIT_FOR_OTHER_TAB_MS: u32 = 30_000;
 /// The BroadcastChannel on which tabs share rotated tokens.
 pub const CHANNEL: &str = "oauth-dance";
 /// The most a refresh is brought forward: five minutes.
@@ -77,6 +87,13 @@ pub struct Session {
     /// The scopes granted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// A random id of the sign-in this session descends from, shared by the
+    /// tabs that inherited it. Not a secret.
+    #[serde(default)]
+    pub lineage: String,
+    /// How many refreshes this lineage went through.
+    #[serde(default)]
+    pub generation: u32,
 }
 
 impl Session {
@@ -87,11 +104,24 @@ impl Session {
         let lifetime_ms = response.expires_in.map(|s| s.saturating_mul(1000));
         Self {
             access_token: response.access_token,
-            refresh_token: response.refresh_token.or_else(|| previous.and_then(|p| p.refresh_token.clone())),
+            refresh_token: response
+                .refresh_token
+                .or_else(|| previous.and_then(|p| p.refresh_token.clone())),
             expires_at_ms: lifetime_ms.map(|life| now_ms.saturating_add(life)),
-            refresh_at_ms: lifetime_ms.map(|life| now_ms.saturating_add(life - (life / 5).min(MAX_MARGIN_MS))),
+            refresh_at_ms: lifetime_ms
+                .map(|life| now_ms.saturating_add(life - (life / 5).min(MAX_MARGIN_MS))),
             scope: response.scope,
+            lineage: match previous {
+                Some(p) => p.lineage.clone(),
+                None => State::generate().secret().chars().take(16).collect(),
+            },
+            generation: previous.map_or(0, |p| p.generation.saturating_add(1)),
         }
+    }
+
+    /// The Web Lock a refresh of this session must hold.
+    pub fn lock_name(&self) -> String {
+        format!("{REFRESH_LOCK}{}:{}", self.lineage, self.generation)
     }
 
     /// Milliseconds until the refresh is due (0 when overdue), or `None` when
@@ -100,35 +130,46 @@ impl Session {
         self.refresh_token.as_ref()?;
         Some(self.refresh_at_ms?.saturating_sub(now_ms))
     }
-
-    /// Whether this session's refresh token is `token`: the same lineage.
-    fn holds(&self, token: &RefreshToken) -> bool {
-        self.refresh_token.as_ref() == Some(token)
-    }
 }
 
-/// A message between tabs on the [`CHANNEL`]: the session whose refresh
-/// token was `previous` was refreshed into `session`, or, without a
-/// `session`, signed out. (A plain struct rather than a tagged enum: it
+/// A message between tabs on the [`CHANNEL`], about the session `lineage`:
+/// with a `session`, "it reached `generation`, here it is"; with `ask`,
+/// "I am stuck at `generation`: whoever is further, please tell"; with
+/// neither, "it signed out". (A plain struct rather than a tagged enum: it
 /// keeps the bundle smaller.)
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
-    /// The refresh token of the session concerned (dead after a refresh).
-    pub previous: RefreshToken,
-    /// The new session after a refresh; absent for a sign-out.
+    /// The lineage concerned.
+    pub lineage: String,
+    /// The sender's generation.
+    pub generation: u32,
+    /// The new session after a refresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<Session>,
+    /// A request for a newer session of the lineage.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ask: bool,
 }
 
 impl Message {
-    /// "The session of `previous` is now `session`."
-    pub fn rotated(previous: RefreshToken, session: Session) -> Self {
-        Self { previous, session: Some(session) }
+    /// "The lineage of `session` was refreshed into `session`."
+    pub fn rotated(session: &Session) -> Self {
+        Self { session: Some(session.clone()), ..Self::signed_out(session) }
     }
 
-    /// "The session of `previous` signed out."
-    pub fn signed_out(previous: RefreshToken) -> Self {
-        Self { previous, session: None }
+    /// "The lineage of `session` signed out."
+    pub fn signed_out(session: &Session) -> Self {
+        Self {
+            lineage: session.lineage.clone(),
+            generation: session.generation,
+            session: None,
+            ask: false,
+        }
+    }
+
+    /// "I hold `stale`: does any tab have a newer session of its lineage?"
+    pub fn ask(stale: &Session) -> Self {
+        Self { ask: true, ..Self::signed_out(stale) }
     }
 }
 
@@ -141,16 +182,22 @@ pub enum Adopt {
     Replace(Session),
     /// Our session ended in another tab.
     End,
+    /// Another tab is behind us: send it our session.
+    Answer,
 }
 
 /// Decides what a message means for a tab holding `current`. Pure.
 pub fn adopt(current: Option<&Session>, message: Message) -> Adopt {
     let Some(current) = current else { return Adopt::Ignore };
-    if !current.holds(&message.previous) {
+    if current.lineage.is_empty() || current.lineage != message.lineage {
         return Adopt::Ignore;
     }
+    if message.ask {
+        return if current.generation > message.generation { Adopt::Answer } else { Adopt::Ignore };
+    }
     match message.session {
-        Some(session) => Adopt::Replace(session),
+        Some(session) if session.generation > current.generation => Adopt::Replace(session),
+        Some(_) => Adopt::Ignore,
         None => Adopt::End,
     }
 }
@@ -158,7 +205,10 @@ pub fn adopt(current: Option<&Session>, message: Message) -> Adopt {
 /// Whether a failed refresh means the session is over (rather than a
 /// transient failure worth trying again later).
 pub fn is_final(problem: &Problem) -> bool {
-    matches!(problem.kind, ProblemKind::SessionExpired | ProblemKind::CodeRejected | ProblemKind::RelayClientRejected)
+    matches!(
+        problem.kind,
+        ProblemKind::SessionExpired | ProblemKind::CodeRejected | ProblemKind::RelayClientRejected
+    )
 }
 
 /// News for the app from the token keeper.
@@ -176,6 +226,9 @@ pub struct Tokens {
     inner: Rc<Inner>,
 }
 
+/// The channel's message handler, kept alive as long as the keeper.
+type Listener = Closure<dyn FnMut(web_sys::MessageEvent)>;
+
 /// The shared state behind [`Tokens`].
 struct Inner {
     session: RefCell<Option<Session>>,
@@ -184,9 +237,15 @@ struct Inner {
     deployment: Deployment,
     on_event: Callback<TokenEvent>,
     channel: Option<web_sys::BroadcastChannel>,
-    listener: RefCell<Option<Closure<dyn FnMut(web_sys::MessageEvent)>>>,
+    listener: RefCell<Option<Listener>>,
     timer: RefCell<Option<gloo_timers::callback::Timeout>>,
     in_tab: futures::lock::Mutex<()>,
+    /// Keeps the lock of the generation this tab last refreshed away from;
+    /// dropping it releases that lock.
+    held: RefCell<Option<oneshot::Sender<()>>>,
+    /// Lock requests waiting for another tab; aborted when a newer session
+    /// arrives.
+    waiting: RefCell<Vec<web_sys::AbortController>>,
 }
 
 impl Drop for Inner {
@@ -200,7 +259,12 @@ impl Drop for Inner {
 
 impl Tokens {
     /// A keeper for `relay_url`, reporting to `on_event`. Opens the channel.
-    pub fn new(store: Option<SessionStore>, relay_url: Url, deployment: Deployment, on_event: Callback<TokenEvent>) -> Self {
+    pub fn new(
+        store: Option<SessionStore>,
+        relay_url: Url,
+        deployment: Deployment,
+        on_event: Callback<TokenEvent>,
+    ) -> Self {
         let channel = web_sys::BroadcastChannel::new(CHANNEL).ok();
         let inner = Rc::new(Inner {
             session: RefCell::new(None),
@@ -212,10 +276,12 @@ impl Tokens {
             listener: RefCell::new(None),
             timer: RefCell::new(None),
             in_tab: futures::lock::Mutex::new(()),
+            held: RefCell::new(None),
+            waiting: RefCell::new(Vec::new()),
         });
         if let Some(channel) = &inner.channel {
             let weak: Weak<Inner> = Rc::downgrade(&inner);
-            let listener = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+            let listener = Listener::new(move |event: web_sys::MessageEvent| {
                 if let Some(inner) = weak.upgrade() {
                     Tokens { inner }.receive(event.data().as_string().as_deref());
                 }
@@ -236,9 +302,16 @@ impl Tokens {
         found
     }
 
-    /// Starts a session from the code exchange's answer.
-    pub fn start(&self, response: TokenResponse) {
-        self.replace(Session::from_response(response, now_ms(), None));
+    /// Starts a new session (a new lineage) from the code exchange's answer.
+    pub fn start(&self, response: TokenResponse) -> Session {
+        let session = Session::from_response(response, now_ms(), None);
+        self.replace(session.clone());
+        session
+    }
+
+    /// Takes over an existing session, as a tab that inherited it does.
+    pub fn resume(&self, session: Session) {
+        self.replace(session);
     }
 
     /// The current session.
@@ -249,8 +322,8 @@ impl Tokens {
     /// Signs out: forgets the tokens and every value this app stored in the
     /// tab, and tells tabs sharing the session.
     pub fn sign_out(&self) {
-        if let Some(previous) = self.current().and_then(|s| s.refresh_token) {
-            self.post(&Message::signed_out(previous));
+        if let Some(session) = self.current() {
+            self.post(&Message::signed_out(&session));
         }
         self.forget();
     }
@@ -259,7 +332,8 @@ impl Tokens {
     /// access token; on "Access token expired." refreshes once and tries
     /// once more. Returns the body of the 200.
     pub async fn get(&self, url: &Url, permission: Permission) -> Result<String, Problem> {
-        let session = self.current().ok_or_else(|| Problem::session_expired("no session in this tab"))?;
+        let session =
+            self.current().ok_or_else(|| Problem::session_expired("no session in this tab"))?;
         let deployment = &self.inner.deployment;
         match api::get(url, &session.access_token, permission, deployment).await {
             Err(problem) if problem.kind == ProblemKind::TokenExpired => {
@@ -271,40 +345,134 @@ impl Tokens {
     }
 
     /// Refreshes `stale`, unless someone (this tab or another) already did.
-    /// At most one refresh runs at a time in the whole browser.
+    /// See the module documentation for how tabs share this.
     pub async fn refresh(&self, stale: Session) -> Result<Session, Problem> {
         let _in_tab = self.inner.in_tab.lock().await;
-        let this = self.clone();
-        with_web_lock(REFRESH_LOCK, move || async move { this.refresh_locked(stale).await })
-            .await
-            .unwrap_or_else(|| Err(Problem::relay_failed("the refresh was interrupted")))
+        if let Some(fresher) = self.fresher_than(&stale)? {
+            return Ok(fresher);
+        }
+        match lock_manager() {
+            Some(locks) => self.refresh_under_lock(locks, stale).await,
+            None => self.refresh_locked(stale).await.map(|(session, _)| session),
+        }
     }
 
-    /// The refresh itself, run while holding the lock.
-    async fn refresh_locked(&self, stale: Session) -> Result<Session, Problem> {
+    /// The current session when it is newer than `stale`; an error when the
+    /// tab signed out meanwhile.
+    fn fresher_than(&self, stale: &Session) -> Result<Option<Session>, Problem> {
         match self.current() {
-            None => return Err(Problem::session_expired("signed out meanwhile")),
-            Some(current) if current != stale => return Ok(current),
-            Some(_) => {}
+            None => Err(Problem::session_expired("signed out meanwhile")),
+            Some(current) if current != *stale => Ok(Some(current)),
+            Some(_) => Ok(None),
+        }
+    }
+
+    /// Requests the lock of `stale`'s generation and refreshes while holding
+    /// it; gives up when a newer session arrives from another tab (the
+    /// request is aborted) or after [`WAIT_FOR_OTHER_TAB_MS`].
+    async fn refresh_under_lock(
+        &self,
+        (locks, request): (JsValue, js_sys::Function),
+        stale: Session,
+    ) -> Result<Session, Problem> {
+        let (tx, rx) = oneshot::channel::<Result<Session, Problem>>();
+        let reply = Rc::new(RefCell::new(Some(tx)));
+        let controller = web_sys::AbortController::new().ok();
+        let options = js_sys::Object::new();
+        if let Some(controller) = &controller {
+            let _ =
+                js_sys::Reflect::set(&options, &JsValue::from_str("signal"), &controller.signal());
+            self.inner.waiting.borrow_mut().push(controller.clone());
+        }
+        let deadline = controller
+            .clone()
+            .map(|c| gloo_timers::callback::Timeout::new(WAIT_FOR_OTHER_TAB_MS, move || c.abort()));
+
+        let (this, slot, name, task) =
+            (self.clone(), reply.clone(), stale.lock_name(), stale.clone());
+        // Runs once the lock is granted; the lock is held until the promise
+        // it returns settles.
+        let callback = Closure::once_into_js(move |_lock: JsValue| -> js_sys::Promise {
+            wasm_bindgen_futures::future_to_promise(async move {
+                let Some(tx) = slot.borrow_mut().take() else { return Ok(JsValue::UNDEFINED) };
+                match this.refresh_locked(task).await {
+                    Ok((session, true)) => {
+                        // Keep this generation's lock; replacing the previous
+                        // sender releases the lock of the generation before.
+                        let (release, released) = oneshot::channel::<()>();
+                        this.inner.held.replace(Some(release));
+                        let _ = tx.send(Ok(session));
+                        let _ = released.await;
+                    }
+                    Ok((session, false)) => {
+                        let _ = tx.send(Ok(session));
+                    }
+                    Err(problem) => {
+                        let _ = tx.send(Err(problem));
+                    }
+                }
+                Ok(JsValue::UNDEFINED)
+            })
+        });
+        match request.call3(&locks, &JsValue::from_str(&name), &options, &callback) {
+            Ok(promise) => {
+                // When the request ends without running the callback (aborted),
+                // dropping the sender wakes the wait below. Awaiting the
+                // promise also keeps its rejection from being reported as
+                // unhandled.
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Ok(promise) = promise.dyn_into::<js_sys::Promise>() {
+                        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+                    }
+                    reply.borrow_mut().take();
+                });
+            }
+            Err(_) => {
+                reply.borrow_mut().take();
+            }
+        }
+        // If another tab already refreshed this generation (and holds its
+        // lock), it answers with the newer session, which ends the wait;
+        // this covers a tab that was away when the news went out.
+        self.post(&Message::ask(&stale));
+        let outcome = rx.await;
+        drop(deadline);
+        if let Some(controller) = &controller {
+            self.inner.waiting.borrow_mut().retain(|c| c != controller);
+        }
+        match outcome {
+            Ok(result) => result,
+            // Abandoned: a newer session arrived, or the wait timed out.
+            Err(oneshot::Canceled) => match self.fresher_than(&stale)? {
+                Some(fresher) => Ok(fresher),
+                None => Err(Problem::relay_slow(WAIT_FOR_OTHER_TAB_MS / 1000)
+                    .with_detail("waited for another tab's refresh")),
+            },
+        }
+    }
+
+    /// The refresh itself, run while holding the lock (or, without Web Locks,
+    /// the in-tab mutex). Returns the session and whether this call rotated it.
+    async fn refresh_locked(&self, stale: Session) -> Result<(Session, bool), Problem> {
+        if let Some(fresher) = self.fresher_than(&stale)? {
+            return Ok((fresher, false));
         }
         let Some(previous) = stale.refresh_token.clone() else {
             let problem = Problem::session_expired("Bitbucket issued no refresh token");
             self.end(problem.clone());
             return Err(problem);
         };
-        let request = TokenRequest::RefreshToken { refresh_token: previous.clone() };
+        let request = TokenRequest::RefreshToken { refresh_token: previous };
         match api::token(&self.inner.relay_url, &request, &self.inner.deployment).await {
             Ok(response) => {
                 let session = Session::from_response(response, now_ms(), Some(&stale));
                 self.replace(session.clone());
-                self.post(&Message::rotated(previous, session.clone()));
-                Ok(session)
+                self.post(&Message::rotated(&session));
+                Ok((session, true))
             }
             Err(problem) => {
-                // A late message from the tab that refreshed first may have
-                // brought a newer session in the meantime.
-                if let Some(current) = self.current().filter(|c| *c != stale) {
-                    return Ok(current);
+                if let Some(fresher) = self.fresher_than(&stale)? {
+                    return Ok((fresher, false));
                 }
                 if is_final(&problem) {
                     self.end(problem.clone());
@@ -321,12 +489,24 @@ impl Tokens {
         }
         *self.inner.session.borrow_mut() = Some(session);
         self.schedule();
+        self.abandon_waits();
+    }
+
+    /// Aborts this tab's lock requests that wait for another tab.
+    fn abandon_waits(&self) {
+        let waiting: Vec<web_sys::AbortController> =
+            self.inner.waiting.borrow_mut().drain(..).collect();
+        for controller in waiting {
+            controller.abort();
+        }
     }
 
     /// Forgets everything this tab stored.
     fn forget(&self) {
         *self.inner.session.borrow_mut() = None;
         self.inner.timer.borrow_mut().take();
+        self.inner.held.borrow_mut().take();
+        self.abandon_waits();
         if let Some(store) = &self.inner.store {
             store.clear_ours();
         }
@@ -349,10 +529,12 @@ impl Tokens {
                 let Some(inner) = weak.upgrade() else { return };
                 let tokens = Tokens { inner };
                 wasm_bindgen_futures::spawn_local(async move {
-                    if let Some(stale) = tokens.current() {
-                        if let Err(problem) = tokens.refresh(stale).await {
-                            crate::browser::log_error(&format!("oauth-dance: refresh failed: {problem}"));
-                        }
+                    if let Some(stale) = tokens.current()
+                        && let Err(problem) = tokens.refresh(stale).await
+                    {
+                        crate::browser::log_error(&format!(
+                            "oauth-dance: refresh failed: {problem}"
+                        ));
                     }
                 });
             })
@@ -376,6 +558,11 @@ impl Tokens {
             Adopt::Ignore => {}
             Adopt::Replace(session) => self.replace(session),
             Adopt::End => self.end(Problem::signed_out_elsewhere()),
+            Adopt::Answer => {
+                if let Some(current) = self.current() {
+                    self.post(&Message::rotated(&current));
+                }
+            }
         }
     }
 }
@@ -383,50 +570,6 @@ impl Tokens {
 /// The browser clock in whole milliseconds.
 fn now_ms() -> u64 {
     crate::browser::now_ms().max(0.0) as u64
-}
-
-/// Runs `work` while holding the Web Lock `name` (exclusive, across all tabs
-/// of this origin); runs it without the lock where Web Locks are missing.
-/// `None` only if the work started under the lock but never finished.
-pub async fn with_web_lock<F, Fut, T>(name: &str, work: F) -> Option<T>
-where
-    F: FnOnce() -> Fut + 'static,
-    Fut: Future<Output = T> + 'static,
-    T: 'static,
-{
-    let work = Rc::new(RefCell::new(Some(work)));
-    let result: Rc<RefCell<Option<T>>> = Rc::new(RefCell::new(None));
-
-    if let Some((locks, request)) = lock_manager() {
-        let (task, out) = (work.clone(), result.clone());
-        // `navigator.locks.request(name, callback)`: the lock is held until
-        // the promise the callback returns settles.
-        let callback = Closure::once_into_js(move |_lock: JsValue| -> js_sys::Promise {
-            wasm_bindgen_futures::future_to_promise(async move {
-                let task = task.borrow_mut().take();
-                if let Some(task) = task {
-                    let value = task().await;
-                    *out.borrow_mut() = Some(value);
-                }
-                Ok(JsValue::UNDEFINED)
-            })
-        });
-        if let Ok(promise) = request.call2(&locks, &JsValue::from_str(name), &callback) {
-            if let Ok(promise) = promise.dyn_into::<js_sys::Promise>() {
-                let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
-            }
-        }
-    }
-    if let Some(value) = result.borrow_mut().take() {
-        return Some(value);
-    }
-    // No Web Locks, or the request failed before running the work. (If the
-    // work was taken but left no result, it must not run twice.)
-    let task = work.borrow_mut().take();
-    match task {
-        Some(task) => Some(task().await),
-        None => None,
-    }
 }
 
 /// `navigator.locks` and its `request` method, when the browser has them.
@@ -458,7 +601,11 @@ mod tests {
     fn refresh_is_brought_forward() {
         let s = Session::from_response(response(Some(7200), Some("r1")), 1_000, None);
         assert_eq!(s.expires_at_ms, Some(1_000 + 7_200_000));
-        assert_eq!(s.refresh_at_ms, Some(1_000 + 7_200_000 - 300_000), "five minutes early at most");
+        assert_eq!(
+            s.refresh_at_ms,
+            Some(1_000 + 7_200_000 - 300_000),
+            "five minutes early at most"
+        );
         assert_eq!(s.refresh_delay_ms(1_000), Some(6_900_000));
         assert_eq!(s.refresh_delay_ms(99_999_999), Some(0), "overdue means now");
 
@@ -468,8 +615,14 @@ mod tests {
 
     #[test]
     fn no_refresh_without_a_refresh_token_or_expiry() {
-        assert_eq!(Session::from_response(response(Some(7200), None), 0, None).refresh_delay_ms(0), None);
-        assert_eq!(Session::from_response(response(None, Some("r")), 0, None).refresh_delay_ms(0), None);
+        assert_eq!(
+            Session::from_response(response(Some(7200), None), 0, None).refresh_delay_ms(0),
+            None
+        );
+        assert_eq!(
+            Session::from_response(response(None, Some("r")), 0, None).refresh_delay_ms(0),
+            None
+        );
     }
 
     #[test]
@@ -482,27 +635,69 @@ mod tests {
     }
 
     #[test]
-    fn messages_only_touch_the_same_lineage() {
+    fn lineage_and_generation_follow_refreshes() {
+        let first = Session::from_response(response(Some(7200), Some("r1")), 0, None);
+        let other = Session::from_response(response(Some(7200), Some("r1")), 0, None);
+        assert_eq!(first.lineage.len(), 16);
+        assert_ne!(first.lineage, other.lineage, "every sign-in starts its own lineage");
+        assert_eq!(first.generation, 0);
+        let next = Session::from_response(response(Some(7200), Some("r2")), 10, Some(&first));
+        assert_eq!((next.lineage.as_str(), next.generation), (first.lineage.as_str(), 1));
+        assert_eq!(next.lock_name(), format!("oauth-dance:refresh:{}:1", first.lineage));
+        assert!(!next.lock_name().contains("r2"), "lock names carry no token");
+    }
+
+    #[test]
+    fn messages_only_touch_older_tabs_of_the_same_lineage() {
         let mine = Session::from_response(response(Some(7200), Some("r1")), 0, None);
-        let newer = Session::from_response(response(Some(7200), Some("r2")), 5, None);
-        let rotated = |previous: &str| Message::rotated(RefreshToken::new(previous), newer.clone());
-        assert_eq!(adopt(Some(&mine), rotated("r1")), Adopt::Replace(newer.clone()));
-        assert_eq!(adopt(Some(&mine), rotated("other")), Adopt::Ignore);
-        assert_eq!(adopt(None, rotated("r1")), Adopt::Ignore);
-        let out = |previous: &str| Message::signed_out(RefreshToken::new(previous));
-        assert_eq!(adopt(Some(&mine), out("r1")), Adopt::End);
-        assert_eq!(adopt(Some(&mine), out("r0")), Adopt::Ignore);
+        let newer = Session::from_response(response(Some(7200), Some("r2")), 5, Some(&mine));
+        let stranger = Session::from_response(response(Some(7200), Some("x")), 0, None);
+        assert_eq!(adopt(Some(&mine), Message::rotated(&newer)), Adopt::Replace(newer.clone()));
+        assert_eq!(adopt(Some(&newer), Message::rotated(&newer)), Adopt::Ignore, "already there");
+        assert_eq!(adopt(Some(&newer), Message::rotated(&mine)), Adopt::Ignore, "never go back");
+        assert_eq!(
+            adopt(Some(&stranger), Message::rotated(&newer)),
+            Adopt::Ignore,
+            "another sign-in"
+        );
+        assert_eq!(adopt(None, Message::rotated(&newer)), Adopt::Ignore);
+        assert_eq!(adopt(Some(&newer), Message::signed_out(&mine)), Adopt::End);
+        assert_eq!(adopt(Some(&stranger), Message::signed_out(&mine)), Adopt::Ignore);
+        // A tab that is behind asks; only tabs further along answer.
+        assert_eq!(adopt(Some(&newer), Message::ask(&mine)), Adopt::Answer);
+        assert_eq!(adopt(Some(&mine), Message::ask(&mine)), Adopt::Ignore);
+        assert_eq!(adopt(Some(&mine), Message::ask(&newer)), Adopt::Ignore);
+        assert_eq!(adopt(Some(&stranger), Message::ask(&mine)), Adopt::Ignore);
+        let mut legacy = mine.clone();
+        legacy.lineage.clear();
+        assert_eq!(
+            adopt(Some(&legacy), Message::signed_out(&legacy)),
+            Adopt::Ignore,
+            "no lineage, no match"
+        );
     }
 
     #[test]
     fn messages_round_trip_and_sessions_redact() {
         let session = Session::from_response(response(Some(60), Some("r2")), 0, None);
-        let message = Message::rotated(RefreshToken::new("r1"), session.clone());
+        let message = Message::rotated(&session);
         let text = serde_json::to_string(&message).expect("serialises");
-        assert!(text.starts_with(r#"{"previous":"r1","session":{"#), "{text}");
-        let out = serde_json::to_string(&Message::signed_out(RefreshToken::new("r1"))).expect("serialises");
-        assert_eq!(out, r#"{"previous":"r1"}"#);
+        assert!(
+            text.starts_with(&format!(
+                r#"{{"lineage":"{}","generation":0,"session":{{"#,
+                session.lineage
+            )),
+            "{text}"
+        );
+        let out = serde_json::to_string(&Message::signed_out(&session)).expect("serialises");
+        assert_eq!(out, format!(r#"{{"lineage":"{}","generation":0}}"#, session.lineage));
         assert_eq!(serde_json::from_str::<Message>(&text).expect("parses"), message);
+        let ask = serde_json::to_string(&Message::ask(&session)).expect("serialises");
+        assert_eq!(
+            ask,
+            format!(r#"{{"lineage":"{}","generation":0,"ask":true}}"#, session.lineage)
+        );
+        assert_eq!(serde_json::from_str::<Message>(&ask).expect("parses"), Message::ask(&session));
         let debug = format!("{session:?}");
         assert!(!debug.contains("\"at\"") && !debug.contains("r2"), "{debug}");
     }

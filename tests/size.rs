@@ -31,7 +31,10 @@ fn bundle_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         let path = entry?.path();
         if path.is_dir() {
             bundle_files(&path, out)?;
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("wasm" | "js" | "html" | "css")) {
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("wasm" | "js" | "html" | "css")
+        ) {
             out.push(path);
         }
     }
@@ -54,12 +57,14 @@ fn gzip_len(bytes: &[u8]) -> u64 {
 
 fn measure(dist: &Path) -> Vec<Measured> {
     let mut files = Vec::new();
-    bundle_files(dist, &mut files).unwrap_or_else(|e| panic!("cannot list {}: {e}", dist.display()));
+    bundle_files(dist, &mut files)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dist.display()));
     files.sort();
     files
         .iter()
         .map(|path| {
-            let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+            let bytes = std::fs::read(path)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
             Measured {
                 name: path.strip_prefix(dist).unwrap_or(path).display().to_string(),
                 raw: bytes.len() as u64,
@@ -73,16 +78,23 @@ fn measure(dist: &Path) -> Vec<Measured> {
 #[test]
 #[ignore = "needs a release build; set DANCE_DIST (cargo xtask test does)"]
 fn brotli_total_is_within_budget() {
-    let dist = std::env::var_os("DANCE_DIST").map(PathBuf::from).expect("set DANCE_DIST to the dist directory");
+    let dist = std::env::var_os("DANCE_DIST")
+        .map(PathBuf::from)
+        .expect("set DANCE_DIST to the dist directory");
     let files = measure(&dist);
-    assert!(files.iter().any(|f| f.name.ends_with(".wasm")), "no .wasm in {}: build first", dist.display());
+    assert!(
+        files.iter().any(|f| f.name.ends_with(".wasm")),
+        "no .wasm in {}: build first",
+        dist.display()
+    );
     assert!(files.iter().any(|f| f.name.ends_with(".html")), "no index.html in {}", dist.display());
     println!("{:<44} {:>9} {:>9} {:>9}", "file", "raw", "gzip", "brotli");
     for f in &files {
         println!("{:<44} {:>9} {:>9} {:>9}", f.name, f.raw, f.gzip, f.brotli);
     }
     let total: u64 = files.iter().map(|f| f.brotli).sum();
-    let (raw, gzip): (u64, u64) = (files.iter().map(|f| f.raw).sum(), files.iter().map(|f| f.gzip).sum());
+    let (raw, gzip): (u64, u64) =
+        (files.iter().map(|f| f.raw).sum(), files.iter().map(|f| f.gzip).sum());
     println!("{:<44} {:>9} {:>9} {:>9}", "total", raw, gzip, total);
     assert!(total <= BUDGET, "brotli total {total} B is over the {BUDGET} B budget");
 }
@@ -98,5 +110,8 @@ fn the_measure_counts_only_bundle_files() {
     std::fs::remove_dir_all(&dir).expect("cleanup");
     let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["index.html", "sub/app.wasm"]);
-    assert!(files.iter().all(|f| f.brotli > 0 && f.brotli < f.raw), "compression shrinks repetitive input");
+    assert!(
+        files.iter().all(|f| f.brotli > 0 && f.brotli < f.raw),
+        "compression shrinks repetitive input"
+    );
 }

@@ -7,8 +7,8 @@ use yew::prelude::*;
 /// Properties of [`Landing`].
 #[derive(Properties, PartialEq)]
 pub struct LandingProps {
-    /// A prepared authorize URL for the link's `href`, so the button is a
-    /// real link; a click still starts a fresh attempt.
+    /// An authorize URL for the link's `href`, so the button is a real
+    /// link; a click starts a fresh attempt of its own.
     #[prop_or_default]
     pub href: Option<AttrValue>,
     /// Why the person was signed out, if it wasn't their choice.
@@ -39,10 +39,10 @@ pub fn landing(props: &LandingProps) -> Html {
             <section id="landing" class="card hero" aria-labelledby="landing-title">
                 <h1 id="landing-title">{"See your Bitbucket profile"}</h1>
                 <p class="lead">
-                    {"Sign in with your Bitbucket account and this page shows your profile and email addresses. \
-                      Your password stays with Bitbucket; this site only gets permission to read your account."}
+                    {"Sign in with your Bitbucket account and this page shows your profile and email \
+                      addresses. It can read your account, and nothing else."}
                 </p>
-                <a id="sign-in" class="button primary big" role="button"
+                <a id="sign-in" class="button primary big"
                    href={props.href.clone().unwrap_or_else(|| AttrValue::from("#"))} {onclick}>
                     <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false">
                         <path d="M3 4.5h18l-2.6 15.2a1.5 1.5 0 0 1-1.5 1.3H7.1a1.5 1.5 0 0 1-1.5-1.3z" fill="currentColor"/>
@@ -51,9 +51,12 @@ pub fn landing(props: &LandingProps) -> Html {
                     {"Sign in with Bitbucket"}
                 </a>
                 <ol class="steps" aria-label="How signing in works">
-                    <li><strong>{"You approve"}</strong>{" on bitbucket.org: it asks whether this site may read your account."}</li>
-                    <li><strong>{"A relay swaps"}</strong>{" the one-time code for a token, adding the secret only it knows."}</li>
-                    <li><strong>{"Your browser reads"}</strong>{" your profile straight from Bitbucket's API."}</li>
+                    <li><strong>{"Approve on Bitbucket"}</strong>
+                        <span>{"Bitbucket asks whether this site may read your account and email addresses."}</span></li>
+                    <li><strong>{"The relay finishes the sign-in"}</strong>
+                        <span>{"It swaps a one-time code for an access token, adding the secret only it knows."}</span></li>
+                    <li><strong>{"Your browser reads your profile"}</strong>
+                        <span>{"Straight from Bitbucket's API. Your password never reaches this site."}</span></li>
                 </ol>
             </section>
         </>

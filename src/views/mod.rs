@@ -4,11 +4,14 @@
 //! turn them into semantic HTML. Every value from Bitbucket is rendered as a
 //! text node (Yew escapes it); links exist only where the model
 //! ([`crate::profile`]) produced an https URL. Elements that tests look for
-//! carry stable ids: `app`, `sign-in`, `sign-out`, `loading`, `profile`,
-//! `avatar`, `display-name`, the field ids of [`crate::profile::Field`],
-//! `emails`, `emails-problem`, `problem`, `problem-title`,
-//! `problem-explanation`, `problem-detail`, `checklist`, `retry`,
-//! `sign-in-again`, `reload`.
+//! carry stable ids: `app`, `main`, `sign-in`, `sign-out`, `landing`,
+//! `landing-title`, `loading`, `profile`, `avatar`, `display-name`, the
+//! field ids of [`crate::profile::Field`] (`nickname`, `account-id`, `uuid`,
+//! `account-status`, `member-since`, `two-factor`, `location`, `website`,
+//! `bitbucket-profile`), `emails`, `emails-problem*`, `problem` (with
+//! `data-kind`, see [`crate::problem::ProblemKind::slug`]), `problem-title`,
+//! `problem-explanation`, `problem-detail`, `checklist` (its items carry
+//! `data-setting`), `retry`, `sign-in-again`, `reload`.
 
 mod landing;
 mod loading;
@@ -60,7 +63,7 @@ pub fn shell(props: &ShellProps) -> Html {
                 { props.children.clone() }
             </main>
             <footer class="footer">
-                {"Signed in with Bitbucket through OAuth 2.0 + PKCE. The client secret never reaches this page."}
+                {"OAuth 2.0 with PKCE. The client secret stays on the relay and never reaches this page."}
             </footer>
         </div>
     }

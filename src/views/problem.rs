@@ -33,17 +33,14 @@ pub struct ProblemViewProps {
 pub fn problem_view(props: &ProblemViewProps) -> Html {
     let problem = &props.problem;
     let setup = problem.is_setup_problem();
-    let class = classes!(
-        "card",
-        "problem",
-        setup.then_some("setup"),
-        props.compact.then_some("compact")
-    );
+    let class =
+        classes!("card", "problem", setup.then_some("setup"), props.compact.then_some("compact"));
     let id = props.id.clone();
     let title_id = format!("{id}-title");
     let explanation_id = format!("{id}-explanation");
     let detail_id = format!("{id}-detail");
-    let checklist_id = if id == "problem" { "checklist".to_owned() } else { format!("{id}-checklist") };
+    let checklist_id =
+        if id == "problem" { "checklist".to_owned() } else { format!("{id}-checklist") };
     let title = if props.compact {
         html! { <h2 id={title_id.clone()} class="problem-title">{ problem.title.clone() }</h2> }
     } else {

@@ -15,10 +15,13 @@ use oauth_dance::problem::{Deployment, Permission, Problem};
 use oauth_dance::profile::Profile;
 use oauth_dance::storage::{Key, SessionStore};
 use oauth_dance::tokens::{TokenEvent, Tokens};
-use oauth_dance::views::{Landing, LandingProps, ProblemView, ProblemViewProps, ProfileView, ProfileViewProps};
+use oauth_dance::views::{
+    Landing, LandingProps, ProblemView, ProblemViewProps, ProfileView, ProfileViewProps,
+};
 use std::cell::RefCell;
 use std::rc::Rc;
 use url::Url;
+use wasm_bindgen::JsCast as _;
 use wasm_bindgen_test::*;
 use web_sys::Element;
 use yew::{AttrValue, Callback};
@@ -85,7 +88,10 @@ fn storage_is_namespaced_session_storage_only() {
     session_storage().set_item("other-app:keep", "1").expect("set");
 
     store.set(Key::Flow, "flow-value").expect("set");
-    assert_eq!(session_storage().get_item("oauth-dance:flow").ok().flatten().as_deref(), Some("flow-value"));
+    assert_eq!(
+        session_storage().get_item("oauth-dance:flow").ok().flatten().as_deref(),
+        Some("flow-value")
+    );
     assert_eq!(store.take(Key::Flow).as_deref(), Some("flow-value"));
     assert_eq!(store.get(Key::Flow), None, "take deletes");
 
@@ -94,9 +100,14 @@ fn storage_is_namespaced_session_storage_only() {
     store.clear_ours();
     assert_eq!(store.get(Key::Session), None);
     assert_eq!(store.get(Key::Flow), None);
-    assert_eq!(session_storage().get_item("other-app:keep").ok().flatten().as_deref(), Some("1"), "others' keys stay");
+    assert_eq!(
+        session_storage().get_item("other-app:keep").ok().flatten().as_deref(),
+        Some("1"),
+        "others' keys stay"
+    );
     assert_eq!(local_storage().length().expect("length"), 0, "nothing ever goes to localStorage");
-    let cookies = js_sys::Reflect::get(&document(), &"cookie".into()).ok().and_then(|c| c.as_string());
+    let cookies =
+        js_sys::Reflect::get(&document(), &"cookie".into()).ok().and_then(|c| c.as_string());
     assert!(!cookies.unwrap_or_default().contains("oauth-dance"), "no cookies");
     session_storage().remove_item("other-app:keep").expect("cleanup");
 }
@@ -137,7 +148,8 @@ fn the_callback_leaves_the_address_bar_and_the_state_is_used_once() {
         Next::Exchange { request, .. } => {
             let form = request.to_form();
             assert!(form.contains("code=the-code"), "{form}");
-            let redirect = url::form_urlencoded::byte_serialize(base.as_str().as_bytes()).collect::<String>();
+            let redirect =
+                url::form_urlencoded::byte_serialize(base.as_str().as_bytes()).collect::<String>();
             assert!(form.contains(&format!("redirect_uri={redirect}")), "{form}");
         }
         Next::Fail(problem) => panic!("a matching state must exchange, got {problem}"),
@@ -176,7 +188,10 @@ fn a_denial_is_cleaned_too() {
     let store = SessionStore::open().expect("sessionStorage");
     store.clear_ours();
     let base = base();
-    set_address(&format!("{}?error=access_denied&error_description=No+thanks&state=s", base.path()));
+    set_address(&format!(
+        "{}?error=access_denied&error_description=No+thanks&state=s",
+        base.path()
+    ));
     let arrival = flow::take_callback(Some(&store), &base).expect("a callback");
     assert!(!location_href().contains("error"), "{}", location_href());
     assert!(matches!(flow::after_callback(arrival, &deployment()), Next::Fail(_)));
@@ -208,33 +223,62 @@ fn sign_in_remembers_a_deep_link_on_this_origin() {
 
 // ---- cross-tab machinery -------------------------------------------------------
 
+/// Takes the Web Lock `name` as another tab would, returning once it is
+/// granted; the lock is held until the returned function is called.
+async fn hold_lock(name: &str) -> js_sys::Function {
+    let navigator = web_sys::window().expect("window").navigator();
+    let locks = js_sys::Reflect::get(&navigator, &"locks".into()).expect("navigator.locks");
+    let request: js_sys::Function = js_sys::Reflect::get(&locks, &"request".into())
+        .expect("request")
+        .dyn_into()
+        .expect("a function");
+    let mut release = None;
+    let held = js_sys::Promise::new(&mut |resolve, _reject| release = Some(resolve));
+    let (granted, is_granted) = oneshot::channel::<()>();
+    let callback = wasm_bindgen::closure::Closure::once_into_js(
+        move |_lock: wasm_bindgen::JsValue| -> js_sys::Promise {
+            let _ = granted.send(());
+            held
+        },
+    );
+    let _ = request.call2(&locks, &name.into(), &callback).expect("lock requested");
+    is_granted.await.expect("the lock is granted");
+    release.expect("the promise executor ran")
+}
+
 #[wasm_bindgen_test]
-async fn the_refresh_lock_is_exclusive() {
-    let log = Rc::new(RefCell::new(Vec::<&str>::new()));
-    let (release, released) = oneshot::channel::<()>();
-    let (started, has_started) = oneshot::channel::<()>();
-    let first = {
-        let log = log.clone();
-        oauth_dance::tokens::with_web_lock("oauth-dance:test-lock", move || async move {
-            log.borrow_mut().push("first starts");
-            let _ = started.send(());
-            let _ = released.await;
-            log.borrow_mut().push("first ends");
-        })
+async fn a_tab_waiting_for_another_tabs_refresh_adopts_its_tokens_and_never_refreshes() {
+    // This tab's relay is unreachable from the test page: if the keeper
+    // refreshed on its own, the refresh would fail and the test with it.
+    let relay = Url::parse("http://127.0.0.1:9/token").expect("url");
+    let keeper = Tokens::new(None, relay, deployment(), Callback::noop());
+    let stale = keeper.start(tokens_response("refresh-0"));
+
+    // "Another tab" is refreshing generation 0: it holds that lock.
+    let release = hold_lock(&stale.lock_name()).await;
+    let refreshing = {
+        let keeper = keeper.clone();
+        let stale = stale.clone();
+        async move { keeper.refresh(stale).await }
     };
-    let second = {
-        let log = log.clone();
-        oauth_dance::tokens::with_web_lock("oauth-dance:test-lock", move || async move {
-            log.borrow_mut().push("second runs");
-        })
+    let other_tab = async {
+        // ... and then broadcasts the rotated session, as a refresh does.
+        let mut newer = stale.clone();
+        newer.access_token = AccessToken::new("access-2");
+        newer.refresh_token = Some(RefreshToken::new("refresh-1"));
+        newer.generation = 1;
+        let channel =
+            web_sys::BroadcastChannel::new(oauth_dance::tokens::CHANNEL).expect("channel");
+        let text =
+            serde_json::to_string(&oauth_dance::tokens::Message::rotated(&newer)).expect("json");
+        channel.post_message(&text.into()).expect("posted");
+        channel.close();
+        newer
     };
-    let driver = async move {
-        let _ = has_started.await;
-        let _ = release.send(());
-    };
-    let (a, b, ()) = futures::future::join3(first, second, driver).await;
-    assert!(a.is_some() && b.is_some());
-    assert_eq!(*log.borrow(), ["first starts", "first ends", "second runs"]);
+    let (refreshed, newer) = futures::future::join(refreshing, other_tab).await;
+    let _ = release.call0(&wasm_bindgen::JsValue::NULL);
+    assert_eq!(refreshed.expect("the waiting tab takes the broadcast session"), newer);
+    assert_eq!(keeper.current(), Some(newer));
 }
 
 fn tokens_response(refresh: &str) -> TokenResponse {
@@ -261,8 +305,8 @@ async fn sign_out_reaches_tabs_that_share_the_session() {
     let here = Tokens::new(None, relay.clone(), deployment(), Callback::noop());
     let other = Tokens::new(None, relay.clone(), deployment(), on_event);
     let unrelated = Tokens::new(None, relay, deployment(), Callback::noop());
-    here.start(tokens_response("shared-refresh"));
-    other.start(tokens_response("shared-refresh"));
+    let shared = here.start(tokens_response("shared-refresh"));
+    other.resume(shared);
     unrelated.start(tokens_response("another-session"));
 
     here.sign_out();
@@ -279,21 +323,27 @@ async fn sign_out_reaches_tabs_that_share_the_session() {
 async fn a_setup_problem_renders_its_checklist_and_retry() {
     let root = root();
     let problem = Problem::relay_unreachable(&deployment(), "TypeError: Failed to fetch");
-    yew::Renderer::<ProblemView>::with_root_and_props(root.clone(), ProblemViewProps {
-        problem,
-        compact: false,
-        on_retry: Callback::noop(),
-        on_sign_in: Callback::noop(),
-        on_reload: Callback::noop(),
-        id: AttrValue::Static("problem"),
-    })
+    yew::Renderer::<ProblemView>::with_root_and_props(
+        root.clone(),
+        ProblemViewProps {
+            problem,
+            compact: false,
+            on_retry: Callback::noop(),
+            on_sign_in: Callback::noop(),
+            on_reload: Callback::noop(),
+            id: AttrValue::Static("problem"),
+        },
+    )
     .render();
     yew::scheduler::flush().await;
 
     let section = root.query_selector("#problem").ok().flatten().expect("#problem");
     assert_eq!(section.get_attribute("data-kind").as_deref(), Some("relay-unreachable"));
     assert_eq!(section.get_attribute("role").as_deref(), Some("alert"));
-    assert_eq!(text_of(&root, "#problem-title").as_deref(), Some("Couldn't reach the sign-in relay"));
+    assert_eq!(
+        text_of(&root, "#problem-title").as_deref(),
+        Some("Couldn't reach the sign-in relay")
+    );
     assert_eq!(count(&root, "#checklist li"), 3);
     let settings = text_of(&root, "#checklist").unwrap_or_default();
     assert!(settings.contains("DANCE_ALLOWED_ORIGINS on the relay"), "{settings}");
@@ -309,18 +359,21 @@ async fn a_user_problem_offers_sign_in_again() {
     let root = root();
     let (tx, rx) = oneshot::channel::<()>();
     let tx = RefCell::new(Some(tx));
-    yew::Renderer::<ProblemView>::with_root_and_props(root.clone(), ProblemViewProps {
-        problem: Problem::state_mismatch(),
-        compact: false,
-        on_retry: Callback::noop(),
-        on_sign_in: Callback::from(move |_| {
-            if let Some(tx) = tx.borrow_mut().take() {
-                let _ = tx.send(());
-            }
-        }),
-        on_reload: Callback::noop(),
-        id: AttrValue::Static("problem"),
-    })
+    yew::Renderer::<ProblemView>::with_root_and_props(
+        root.clone(),
+        ProblemViewProps {
+            problem: Problem::state_mismatch(),
+            compact: false,
+            on_retry: Callback::noop(),
+            on_sign_in: Callback::from(move |_| {
+                if let Some(tx) = tx.borrow_mut().take() {
+                    let _ = tx.send(());
+                }
+            }),
+            on_reload: Callback::noop(),
+            id: AttrValue::Static("problem"),
+        },
+    )
     .render();
     yew::scheduler::flush().await;
     assert_eq!(count(&root, "#checklist"), 0, "no checklist for a visitor's problem");
@@ -338,15 +391,21 @@ async fn a_user_problem_offers_sign_in_again() {
 #[wasm_bindgen_test]
 async fn the_landing_shows_why_the_session_ended() {
     let root = root();
-    yew::Renderer::<Landing>::with_root_and_props(root.clone(), LandingProps {
-        href: Some(AttrValue::from("https://bitbucket.org/site/oauth2/authorize?x=1")),
-        reason: Some(Problem::session_expired("invalid_grant")),
-        on_sign_in: Callback::noop(),
-    })
+    yew::Renderer::<Landing>::with_root_and_props(
+        root.clone(),
+        LandingProps {
+            href: Some(AttrValue::from("https://bitbucket.org/site/oauth2/authorize?x=1")),
+            reason: Some(Problem::session_expired("invalid_grant")),
+            on_sign_in: Callback::noop(),
+        },
+    )
     .render();
     yew::scheduler::flush().await;
     let link = root.query_selector("a#sign-in").ok().flatten().expect("a sign-in link");
-    assert_eq!(link.get_attribute("href").as_deref(), Some("https://bitbucket.org/site/oauth2/authorize?x=1"));
+    assert_eq!(
+        link.get_attribute("href").as_deref(),
+        Some("https://bitbucket.org/site/oauth2/authorize?x=1")
+    );
     assert_eq!(link.text_content().as_deref().map(str::trim), Some("Sign in with Bitbucket"));
     assert_eq!(text_of(&root, "#problem-title").as_deref(), Some("Your session has ended"));
 }
@@ -362,13 +421,20 @@ async fn the_profile_renders_text_and_only_https_links() {
     )
     .expect("user JSON");
     let emails = vec![
-        serde_json::from_str(r#"{"email":"alice@example.com","is_primary":true,"is_confirmed":true}"#).expect("email"),
-        serde_json::from_str(r#"{"email":"old@example.com","is_primary":false,"is_confirmed":false}"#).expect("email"),
+        serde_json::from_str(
+            r#"{"email":"alice@example.com","is_primary":true,"is_confirmed":true}"#,
+        )
+        .expect("email"),
+        serde_json::from_str(
+            r#"{"email":"old@example.com","is_primary":false,"is_confirmed":false}"#,
+        )
+        .expect("email"),
     ];
     let root = root();
-    yew::Renderer::<ProfileView>::with_root_and_props(root.clone(), ProfileViewProps {
-        profile: Rc::new(Profile::new(&user, Ok(emails))),
-    })
+    yew::Renderer::<ProfileView>::with_root_and_props(
+        root.clone(),
+        ProfileViewProps { profile: Rc::new(Profile::new(&user, Ok(emails))) },
+    )
     .render();
     yew::scheduler::flush().await;
 
@@ -379,28 +445,51 @@ async fn the_profile_renders_text_and_only_https_links() {
     assert_eq!(count(&root, "#location"), 0, "null fields are not shown");
     assert_eq!(count(&root, "#website a"), 0, "no javascript: link");
     assert_eq!(count(&root, "#bitbucket-profile a"), 0, "http profile link shown as text");
-    assert_eq!(text_of(&root, "#bitbucket-profile").as_deref(), Some("http://127.0.0.1:9090/alice/"));
+    assert_eq!(
+        text_of(&root, "#bitbucket-profile").as_deref(),
+        Some("http://127.0.0.1:9090/alice/")
+    );
     let avatar = root.query_selector("img#avatar").ok().flatten().expect("avatar");
-    assert_eq!(avatar.get_attribute("src").as_deref(), Some("http://127.0.0.1:9090/avatars/alice.svg"));
+    assert_eq!(
+        avatar.get_attribute("src").as_deref(),
+        Some("http://127.0.0.1:9090/avatars/alice.svg")
+    );
     assert!(avatar.get_attribute("alt").unwrap_or_default().starts_with("Avatar of"));
     assert_eq!(count(&root, "#emails li"), 2);
     let first = text_of(&root, "#emails li:first-child").unwrap_or_default();
-    assert!(first.contains("alice@example.com") && first.contains("Primary") && first.contains("Confirmed"), "{first}");
+    assert!(
+        first.contains("alice@example.com")
+            && first.contains("Primary")
+            && first.contains("Confirmed"),
+        "{first}"
+    );
     assert!(text_of(&root, "#emails li:last-child").unwrap_or_default().contains("Unconfirmed"));
 }
 
 #[wasm_bindgen_test]
 async fn a_missing_email_permission_is_explained_inside_the_profile() {
-    let user = serde_json::from_str(r#"{"display_name":"Bob","links":{"html":{"href":"https://bitbucket.org/bob/"}}}"#)
-        .expect("user JSON");
+    let user = serde_json::from_str(
+        r#"{"display_name":"Bob","links":{"html":{"href":"https://bitbucket.org/bob/"}}}"#,
+    )
+    .expect("user JSON");
     let root = root();
-    yew::Renderer::<ProfileView>::with_root_and_props(root.clone(), ProfileViewProps {
-        profile: Rc::new(Profile::new(&user, Err(Problem::api_forbidden(Permission::Email, "Forbidden")))),
-    })
+    yew::Renderer::<ProfileView>::with_root_and_props(
+        root.clone(),
+        ProfileViewProps {
+            profile: Rc::new(Profile::new(
+                &user,
+                Err(Problem::api_forbidden(Permission::Email, "Forbidden")),
+            )),
+        },
+    )
     .render();
     yew::scheduler::flush().await;
     assert_eq!(count(&root, "#problem"), 0, "the page itself is fine");
-    assert!(text_of(&root, "#emails-problem-explanation").unwrap_or_default().contains("Account: Email"));
+    assert!(
+        text_of(&root, "#emails-problem-explanation")
+            .unwrap_or_default()
+            .contains("Account: Email")
+    );
     assert_eq!(count(&root, "#emails-problem-checklist li"), 1);
     let link = root.query_selector("#bitbucket-profile a").ok().flatten().expect("an https link");
     assert_eq!(link.get_attribute("href").as_deref(), Some("https://bitbucket.org/bob/"));

@@ -24,7 +24,7 @@ pub(crate) struct BuildArgs {
     /// Where to put the bundle (default `dist/`).
     #[arg(long, value_name = "DIR")]
     pub(crate) dist: Option<PathBuf>,
-    /// Skip the tool check of `cargo xtask setup`.
+    /// Skip the tool check of `cargo xtask setup --build-only`.
     #[arg(long)]
     pub(crate) no_setup: bool,
 }
@@ -32,7 +32,7 @@ pub(crate) struct BuildArgs {
 /// Runs `cargo xtask build`; returns the absolute path of the output directory.
 pub(crate) fn run(args: &BuildArgs) -> Result<PathBuf> {
     if !args.no_setup {
-        crate::setup::ensure_all()?;
+        crate::setup::ensure(&[crate::setup::Need::Build])?;
     }
     let dist = match &args.dist {
         Some(dir) if dir.is_absolute() => dir.clone(),

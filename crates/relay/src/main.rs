@@ -42,6 +42,7 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
         tracing::warn!("{warning}");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(usize::from(cli.settings.worker_threads))
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

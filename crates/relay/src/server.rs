@@ -32,6 +32,7 @@ pub(crate) async fn serve(
         // closes the connection before buffering any more.
         .max_header_size(limits.max_header_bytes.saturating_mul(2));
     let graceful = GracefulShutdown::new();
+    let (stop, _) = tokio::sync::watch::channel(());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -53,16 +54,37 @@ pub(crate) async fn serve(
             request.extensions_mut().insert(ConnectInfo(peer));
             request
         });
-        let connection =
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
+        let (http, watcher) = (http.clone(), graceful.watcher());
+        let header_timeout = limits.header_timeout;
+        let mut stopping = stop.subscribe();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            // hyper allocates its buffers (about 16 KiB) as soon as it owns a
+            // connection, so a connection is handed over only once its first
+            // bytes arrive (peeked, not consumed): until then it costs a task
+            // and a socket. The header deadline covers this wait too, and
+            // shutdown does not wait for connections that never spoke.
+            // (`readable()` alone is not enough: it may report readiness
+            // before any byte has arrived.)
+            let mut first = [0u8; 1];
+            tokio::select! {
+                peeked = tokio::time::timeout(header_timeout, stream.peek(&mut first)) => {
+                    if !matches!(peeked, Ok(Ok(n)) if n > 0) {
+                        return;
+                    }
+                }
+                _ = stopping.changed() => return,
+            }
+            // Boxed so that the waiting task above stays small: the served
+            // connection's state is allocated only now.
+            let connection =
+                http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            if let Err(error) = Box::pin(watcher.watch(connection)).await {
                 tracing::debug!(%error, "connection ended with an error");
             }
         });
     }
     drop(listener);
+    let _ = stop.send(());
     tracing::info!("shutting down: waiting for requests in flight");
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),

@@ -10,7 +10,7 @@
 
 use crate::error::{Outcome, server_error, temporarily_unavailable};
 use crate::metrics::Metrics;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use dance_protocol::token::{ErrorCode, TokenError, TokenRequest, TokenResponse};
 use dance_protocol::{ClientId, ClientSecret};
 use std::time::{Duration, Instant};
@@ -88,8 +88,9 @@ impl UpstreamError {
 pub(crate) struct Upstream {
     client: reqwest::Client,
     token_url: Url,
-    client_id: ClientId,
-    client_secret: ClientSecret,
+    /// `Basic base64(id:secret)`, built once and marked sensitive (its
+    /// `Debug` prints `Sensitive`, and HTTP/2 would never index it).
+    authorization: HeaderValue,
 }
 
 impl Upstream {
@@ -112,7 +113,7 @@ impl Upstream {
             .tcp_nodelay(true)
             .user_agent(concat!("dance-relay/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { client, token_url, client_id, client_secret })
+        Ok(Self { client, token_url, authorization: basic_authorization(&client_id, &client_secret) })
     }
 
     /// Sends `request` with client authentication and classifies the answer.
@@ -136,7 +137,7 @@ impl Upstream {
         let mut response = self
             .client
             .post(self.token_url.clone())
-            .basic_auth(self.client_id.as_str(), Some(self.client_secret.secret()))
+            .header(header::AUTHORIZATION, self.authorization.clone())
             .header(header::ACCEPT, "application/json")
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(request.to_form())
@@ -154,6 +155,19 @@ impl Upstream {
         }
         Ok((status, headers, body))
     }
+}
+
+/// The HTTP Basic credentials of RFC 7617 (Bitbucket wants the id and secret
+/// as they are, without the form-encoding of RFC 6749 2.3.1).
+fn basic_authorization(client_id: &ClientId, client_secret: &ClientSecret) -> HeaderValue {
+    use base64::Engine as _;
+    let credentials = format!("{}:{}", client_id.as_str(), client_secret.secret());
+    let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+    // Base64 is always a valid header value; the fallback is never used.
+    let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("Basic"));
+    value.set_sensitive(true);
+    value
 }
 
 /// Maps a transport failure, logging its kind (never a body or a header).
@@ -300,6 +314,23 @@ mod tests {
         let error = classify_body(503, "<html>down for maintenance</html>").expect_err("refused");
         assert_eq!((error.status(), error.body().error.as_str()), (StatusCode::BAD_GATEWAY, "temporarily_unavailable"));
         assert!(!error.to_string().contains("maintenance"));
+    }
+
+    #[test]
+    fn basic_credentials_are_encoded_once_and_hidden_from_debug() {
+        let value = basic_authorization(&ClientId::new("demo-client"), &ClientSecret::new("demo-secret"));
+        assert_eq!(value.to_str().expect("ASCII"), "Basic ZGVtby1jbGllbnQ6ZGVtby1zZWNyZXQ=");
+        assert!(value.is_sensitive());
+        let upstream = Upstream::new(
+            "http://127.0.0.1:9/token".parse().expect("url"),
+            ClientId::new("demo-client"),
+            ClientSecret::new("demo-secret"),
+            std::time::Duration::from_secs(1),
+            4,
+        )
+        .expect("a client");
+        let printed = format!("{upstream:?}");
+        assert!(!printed.contains("ZGVtby1jbGllbnQ6ZGVtby1zZWNyZXQ") && !printed.contains("demo-secret"), "{printed}");
     }
 
     #[test]

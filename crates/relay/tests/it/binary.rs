@@ -92,7 +92,7 @@ fn help_explains_every_setting_and_hides_the_secret() {
         "DANCE_ALLOWED_ORIGINS", "DANCE_ALLOWED_REDIRECT_URIS", "DANCE_LISTEN",
         "DANCE_ALLOW_MISSING_ORIGIN", "DANCE_MAX_BODY_BYTES", "DANCE_MAX_HEADER_BYTES",
         "DANCE_MAX_CONCURRENCY", "DANCE_UPSTREAM_TIMEOUT", "DANCE_RATE_LIMIT", "DANCE_TRUST_PROXY",
-        "DANCE_LOG_FORMAT",
+        "DANCE_LOG_FORMAT", "DANCE_WORKER_THREADS",
     ] {
         assert!(stdout.contains(&format!("env: {variable}")), "{variable} missing in\n{stdout}");
     }

@@ -268,3 +268,38 @@ async fn healthz_and_metrics_answer() {
     assert!(text.contains("dance_relay_requests_total{outcome=\"refused_redirect_uri\"} 1\n"), "{text}");
     assert!(text.contains("# TYPE dance_relay_upstream_duration_seconds histogram\n"), "{text}");
 }
+
+#[tokio::test]
+async fn a_silent_connection_is_closed_after_the_header_deadline() {
+    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let mut config = relay_config(&fakebucket);
+    config.limits.header_timeout = std::time::Duration::from_millis(200);
+    let relay = Relay::start(config).await;
+    // Never a byte: closed before hyper ever sees it.
+    let mut silent = tokio::net::TcpStream::connect(relay.addr).await.expect("connect");
+    let mut buffer = [0u8; 64];
+    assert_eq!(silent.read(&mut buffer).await.expect("read"), 0, "closed without an answer");
+    // Half a request line: hyper's own header deadline closes it.
+    let mut slow = tokio::net::TcpStream::connect(relay.addr).await.expect("connect");
+    slow.write_all(b"POST /tok").await.expect("write");
+    let mut answer = Vec::new();
+    let _ = slow.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_silent_connections() {
+    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let mut config = relay_config(&fakebucket);
+    config.limits.header_timeout = std::time::Duration::from_secs(600);
+    let relay = Relay::start(config).await;
+    let _silent = tokio::net::TcpStream::connect(relay.addr).await.expect("connect");
+    // Make sure the relay accepted it: a request on a second connection is
+    // answered only after the accept loop has taken the first one.
+    let health = client().get(relay.url("/healthz")).send().await.expect("healthz");
+    assert_eq!(health.status(), 200);
+    tokio::time::timeout(std::time::Duration::from_secs(60), relay.stop())
+        .await
+        .expect("shutdown must not wait for a connection that never spoke");
+}

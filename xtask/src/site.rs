@@ -1,0 +1,310 @@
+//! What a built site holds besides trunk's output, shared by `demo`, `pages`
+//! and `doctor`: the SPA's `config.json`, the origins named by the
+//! Content-Security-Policy in `index.html`, and `404.html`.
+//!
+//! The CSP lives in a `<meta http-equiv="Content-Security-Policy">` tag of
+//! `index.html`; its `connect-src` must name the relay and the API, and its
+//! `img-src` the avatar hosts, so each deployment rewrites those two
+//! directives at build time ([`point_csp`]).
+//!
+//! `404.html` is a byte-for-byte copy of the final `index.html`
+//! ([`write_not_found_page`]). GitHub Pages answers every path that is not a
+//! file with it, so a deep link such as `/repo/some/page` loads the app with
+//! the address bar untouched: trunk's `<base href="/repo/">` makes every asset
+//! and `config.json` resolve from the app's base whatever the depth, and the
+//! SPA takes its base (and the redirect URI) from `document.baseURI`, so it
+//! behaves exactly as at `/repo/`. No redirect, no inline script (the CSP
+//! forbids those), no change to the SPA.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use url::{Host, Url};
+
+use crate::util::step;
+
+/// Bitbucket Cloud's authorization endpoint (FACTS.md).
+pub(crate) const BITBUCKET_AUTHORIZE_URL: &str = "https://bitbucket.org/site/oauth2/authorize";
+/// Bitbucket Cloud's token endpoint, where the relay forwards exchanges.
+pub(crate) const BITBUCKET_TOKEN_URL: &str = "https://bitbucket.org/site/oauth2/access_token";
+/// Bitbucket Cloud's API base.
+pub(crate) const BITBUCKET_API_BASE: &str = "https://api.bitbucket.org/2.0/";
+/// Where Bitbucket's avatars come from (the SPA's index.html lists the same).
+pub(crate) const BITBUCKET_IMAGE_ORIGINS: &[&str] = &[
+    "https://avatar-management--avatars.us-west-2.prod.public.atl-paas.net",
+    "https://secure.gravatar.com",
+    "https://bitbucket.org",
+];
+/// The scopes the SPA asks the consumer for.
+pub(crate) const SCOPES: [&str; 2] = ["account", "email"];
+
+/// The values a built SPA carries for one deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SiteSettings {
+    /// The Bitbucket OAuth consumer's key.
+    pub(crate) client_id: String,
+    /// The authorization endpoint.
+    pub(crate) authorize_url: Url,
+    /// The relay's token endpoint.
+    pub(crate) relay_url: Url,
+    /// The API base, ending in `/`.
+    pub(crate) api_base: Url,
+    /// Origins the page may fetch from besides itself (CSP `connect-src`).
+    pub(crate) connect_origins: Vec<String>,
+    /// Origins the page may load images from besides itself (CSP `img-src`).
+    pub(crate) img_origins: Vec<String>,
+}
+
+impl SiteSettings {
+    /// The SPA's `config.json` (the shape agreed in COMMON.md).
+    pub(crate) fn config_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "client_id": self.client_id,
+            "authorize_url": self.authorize_url.as_str(),
+            "relay_url": self.relay_url.as_str(),
+            "api_base": self.api_base.as_str(),
+            "scopes": SCOPES,
+        })
+    }
+
+    /// Writes `config.json` and points the CSP of `index.html` in `dist` at
+    /// these origins.
+    pub(crate) fn apply(&self, dist: &Path) -> Result<()> {
+        write_config(dist, &self.config_json())?;
+        if point_csp(dist, &self.connect_origins, &self.img_origins)? {
+            step(format!(
+                "pointed the Content-Security-Policy in {} at {}",
+                dist.join("index.html").display(),
+                self.connect_origins.join(" ")
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The origin of a URL as browsers send it in `Origin` (no trailing slash).
+pub(crate) fn origin(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// Whether the URL's host is a loopback address or `localhost`, where plain
+/// http is acceptable (the relay and the SPA apply the same rule).
+pub(crate) fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Domain(domain)) => domain == "localhost" || domain.ends_with(".localhost"),
+        None => false,
+    }
+}
+
+/// Whether a URL is https, or http on loopback.
+pub(crate) fn is_secure_enough(url: &Url) -> bool {
+    url.scheme() == "https" || (url.scheme() == "http" && is_loopback(url))
+}
+
+/// Writes `dist/config.json`.
+pub(crate) fn write_config(dist: &Path, config: &serde_json::Value) -> Result<()> {
+    let path = dist.join("config.json");
+    let text = serde_json::to_string_pretty(config).context("could not serialise config.json")?;
+    std::fs::write(&path, text + "\n")
+        .with_context(|| format!("could not write {}", path.display()))?;
+    step(format!("wrote {}", path.display()));
+    Ok(())
+}
+
+/// Points `connect-src` and `img-src` of the CSP in `dist/index.html` at
+/// `'self'` plus the given origins. Returns whether the file changed.
+pub(crate) fn point_csp(dist: &Path, connect: &[String], img: &[String]) -> Result<bool> {
+    let path = dist.join("index.html");
+    let html = std::fs::read_to_string(&path)
+        .with_context(|| format!("could not read {}", path.display()))?;
+    let patched = set_csp_sources(&html, "connect-src", connect);
+    let patched = set_csp_sources(&patched, "img-src", img);
+    if patched == html {
+        return Ok(false);
+    }
+    std::fs::write(&path, patched)
+        .with_context(|| format!("could not write {}", path.display()))?;
+    Ok(true)
+}
+
+/// Copies the final `dist/index.html` to `dist/404.html` (see the module
+/// documentation for why a copy is all GitHub Pages needs).
+pub(crate) fn write_not_found_page(dist: &Path) -> Result<()> {
+    let index = dist.join("index.html");
+    let page = dist.join("404.html");
+    std::fs::copy(&index, &page)
+        .with_context(|| format!("could not copy {} to {}", index.display(), page.display()))?;
+    step(format!("wrote {} (a copy of index.html: deep links load the app)", page.display()));
+    Ok(())
+}
+
+/// The byte range of the `content` value of the CSP meta tag in `html`.
+fn csp_content_range(html: &str) -> Option<std::ops::Range<usize>> {
+    const MARK: &str = "http-equiv=\"Content-Security-Policy\"";
+    const CONTENT: &str = "content=\"";
+    let meta = html.find(MARK)?;
+    let tag_end = html[meta..].find('>').map_or(html.len(), |end| meta + end);
+    let start = html[meta..tag_end].find(CONTENT).map(|at| meta + at + CONTENT.len())?;
+    let end = html[start..tag_end].find('"').map(|at| start + at)?;
+    Some(start..end)
+}
+
+/// The sources of `directive` in the CSP meta tag of `html`: `None` when
+/// there is no such tag or directive.
+pub(crate) fn csp_sources(html: &str, directive: &str) -> Option<Vec<String>> {
+    let range = csp_content_range(html)?;
+    html[range].split(';').map(str::trim).find_map(|part| {
+        let mut words = part.split_whitespace();
+        (words.next() == Some(directive)).then(|| words.map(str::to_owned).collect())
+    })
+}
+
+/// Sets `directive` of the `<meta http-equiv="Content-Security-Policy">` in
+/// `html` to `'self'` plus `origins` (added when absent). HTML without such a
+/// meta tag comes back unchanged.
+pub(crate) fn set_csp_sources(html: &str, directive: &str, origins: &[String]) -> String {
+    let Some(range) = csp_content_range(html) else {
+        return html.to_owned();
+    };
+    let value = std::iter::once("'self'".to_owned())
+        .chain(origins.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut found = false;
+    let mut directives: Vec<String> = html[range.clone()]
+        .split(';')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            if part.split_whitespace().next() == Some(directive) {
+                found = true;
+                format!("{directive} {value}")
+            } else {
+                part.to_owned()
+            }
+        })
+        .collect();
+    if !found {
+        directives.push(format!("{directive} {value}"));
+    }
+    format!("{}{}{}", &html[..range.start], directives.join("; "), &html[range.end..])
+}
+
+/// The `href` of the first `<base>` tag in `html` (trunk writes the public
+/// URL there).
+pub(crate) fn base_href(html: &str) -> Option<String> {
+    let lower = html.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(at) = lower[from..].find("<base").map(|at| from + at) {
+        from = at + 5;
+        // `<basefont>` and the like are other tags.
+        if !lower[from..].starts_with(|c: char| c.is_ascii_whitespace() || c == '>' || c == '/') {
+            continue;
+        }
+        let end = lower[at..].find('>').map_or(lower.len(), |end| at + end);
+        let tag = &html[at..end];
+        let lower_tag = &lower[at..end];
+        let value_at = lower_tag.find("href=")? + 5;
+        let rest = &tag[value_at..];
+        let value = match rest.chars().next() {
+            Some(quote @ ('"' | '\'')) => rest[1..].split(quote).next().unwrap_or_default(),
+            _ => rest.split(|c: char| c.is_ascii_whitespace() || c == '>').next().unwrap_or(""),
+        };
+        return Some(value.to_owned());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: &str = "<head><meta charset=\"utf-8\">\n<meta http-equiv=\"Content-Security-Policy\" \
+                        content=\"default-src 'none'; img-src 'self' http://127.0.0.1:9090; \
+                        connect-src 'self' http://127.0.0.1:8787 http://127.0.0.1:9090\">\
+                        <base href=\"/repo/\"></head>";
+
+    #[test]
+    fn csp_directives_are_replaced_or_added_and_the_rest_kept() {
+        let origins = ["http://127.0.0.1:1".to_owned(), "https://api.bitbucket.org".to_owned()];
+        let patched = set_csp_sources(PAGE, "connect-src", &origins);
+        let patched = set_csp_sources(&patched, "font-src", &[]);
+        assert_eq!(
+            patched,
+            "<head><meta charset=\"utf-8\">\n<meta http-equiv=\"Content-Security-Policy\" \
+             content=\"default-src 'none'; img-src 'self' http://127.0.0.1:9090; \
+             connect-src 'self' http://127.0.0.1:1 https://api.bitbucket.org; font-src 'self'\">\
+             <base href=\"/repo/\"></head>"
+        );
+        assert_eq!(set_csp_sources("<p>no policy</p>", "img-src", &origins), "<p>no policy</p>");
+    }
+
+    #[test]
+    fn csp_sources_are_read_back() {
+        assert_eq!(
+            csp_sources(PAGE, "connect-src"),
+            Some(vec![
+                "'self'".to_owned(),
+                "http://127.0.0.1:8787".to_owned(),
+                "http://127.0.0.1:9090".to_owned()
+            ])
+        );
+        assert_eq!(csp_sources(PAGE, "font-src"), None);
+        assert_eq!(csp_sources("<p>none</p>", "connect-src"), None);
+    }
+
+    #[test]
+    fn base_href_is_found_in_any_quoting() {
+        assert_eq!(base_href(PAGE).as_deref(), Some("/repo/"));
+        assert_eq!(base_href("<BASE HREF='/a/'>").as_deref(), Some("/a/"));
+        assert_eq!(base_href("<base href=/b/ >").as_deref(), Some("/b/"));
+        assert_eq!(base_href("<basefont size=3><base href=\"/c/\">").as_deref(), Some("/c/"));
+        assert_eq!(base_href("<head></head>"), None);
+        assert_eq!(base_href("<base target=_blank>"), None);
+    }
+
+    #[test]
+    fn loopback_and_https_rules() {
+        let secure = |text: &str| is_secure_enough(&Url::parse(text).expect("url"));
+        assert!(secure("https://relay.example/token"));
+        assert!(secure("http://127.0.0.1:8787/token"));
+        assert!(secure("http://localhost:8080/"));
+        assert!(secure("http://[::1]:8080/"));
+        assert!(!secure("http://relay.example/token"));
+        assert!(!secure("http://10.0.0.1/"));
+        assert!(!secure("ftp://relay.example/"));
+        assert_eq!(
+            origin(&Url::parse("https://User.GitHub.io/repo/").expect("url")),
+            "https://user.github.io"
+        );
+    }
+
+    #[test]
+    fn settings_write_config_csp_and_the_not_found_page() {
+        let dir = std::env::temp_dir().join(format!("xtask-site-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create");
+        std::fs::write(dir.join("index.html"), PAGE).expect("write");
+        let settings = SiteSettings {
+            client_id: "key".to_owned(),
+            authorize_url: Url::parse(BITBUCKET_AUTHORIZE_URL).expect("url"),
+            relay_url: Url::parse("https://relay.example/token").expect("url"),
+            api_base: Url::parse(BITBUCKET_API_BASE).expect("url"),
+            connect_origins: vec!["https://relay.example".to_owned()],
+            img_origins: vec!["https://secure.gravatar.com".to_owned()],
+        };
+        settings.apply(&dir).expect("apply");
+        write_not_found_page(&dir).expect("404");
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).expect("read"))
+                .expect("json");
+        assert_eq!(config["relay_url"], "https://relay.example/token");
+        assert_eq!(config["scopes"], serde_json::json!(["account", "email"]));
+        let index = std::fs::read_to_string(dir.join("index.html")).expect("read");
+        assert!(index.contains("connect-src 'self' https://relay.example\""), "{index}");
+        assert!(index.contains("img-src 'self' https://secure.gravatar.com;"), "{index}");
+        assert_eq!(std::fs::read_to_string(dir.join("404.html")).expect("read"), index);
+        std::fs::remove_dir_all(dir).expect("clean up");
+    }
+}
