@@ -226,6 +226,47 @@ mod tests {
                         connect-src 'self' http://127.0.0.1:8787 http://127.0.0.1:9090\">\
                         <base href=\"/repo/\"></head>";
 
+    /// SECURITY.md, for the SPA's own `index.html`: no referrer, and a
+    /// Content-Security-Policy that allows only the page's own scripts and
+    /// styles, `'wasm-unsafe-eval'`, and `connect-src` limited to the relay
+    /// and the API (the demo's loopback origins, which `demo`, `pages` and the
+    /// end-to-end harness replace); no inline or third-party script or style.
+    #[test]
+    fn the_apps_index_html_keeps_the_browser_rules() {
+        let path = crate::util::root().join("index.html");
+        let html = std::fs::read_to_string(&path).expect("index.html is readable");
+        assert!(
+            html.contains(r#"<meta name="referrer" content="no-referrer">"#),
+            "index.html must send no referrer"
+        );
+        let sources = |directive: &str| {
+            csp_sources(&html, directive)
+                .unwrap_or_else(|| panic!("the CSP of index.html has no {directive}"))
+        };
+        assert_eq!(sources("default-src"), ["'none'"]);
+        assert_eq!(sources("script-src"), ["'self'", "'wasm-unsafe-eval'"]);
+        assert_eq!(sources("style-src"), ["'self'"]);
+        assert_eq!(sources("base-uri"), ["'self'"]);
+        assert_eq!(sources("form-action"), ["'none'"]);
+        assert_eq!(
+            sources("connect-src"),
+            ["'self'", "http://127.0.0.1:8787", "http://127.0.0.1:9090"],
+            "connect-src: the page itself (config.json), the demo relay and the demo API only"
+        );
+        let lower = html.to_ascii_lowercase();
+        for needle in ["unsafe-inline", "'unsafe-eval'", "<style", "style=", "onclick=", "onload="] {
+            assert!(!lower.contains(needle), "index.html must not contain {needle:?}");
+        }
+        // Every script is trunk's (the wasm glue, started by assets/boot.js):
+        // none is inline and none comes from elsewhere.
+        for (at, _) in lower.match_indices("<script") {
+            let tag = &lower[at..at + lower[at..].find('>').expect("a closed tag")];
+            assert!(tag.contains("data-trunk") || tag.contains("src=\"boot.js\""), "{tag}");
+        }
+        assert!(!lower.contains("src=\"http"), "no third-party script or image");
+        assert!(!lower.contains("href=\"http"), "no third-party style sheet or link");
+    }
+
     #[test]
     fn csp_directives_are_replaced_or_added_and_the_rest_kept() {
         let origins = ["http://127.0.0.1:1".to_owned(), "https://api.bitbucket.org".to_owned()];

@@ -170,3 +170,42 @@ async fn a_redirect_uri_other_than_the_authorized_one_is_refused_upstream() {
     assert_eq!(response.status(), 400);
     assert_eq!(error_of(&response.json().await.expect("JSON")), "invalid_grant");
 }
+
+/// SECURITY.md: "Stateless, so it can run as many copies as needed behind any
+/// load balancer." Two copies, as a round-robin balancer would use them: the
+/// code is exchanged through one, each refresh goes through the other, and
+/// every answer is the same as from a single relay.
+#[tokio::test]
+async fn two_copies_behind_a_balancer_behave_as_one() {
+    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let copies = [
+        Relay::start(relay_config(&fakebucket)).await,
+        Relay::start(relay_config(&fakebucket)).await,
+    ];
+    let http = client();
+    let verifier = PkceVerifier::generate();
+    let code = mint_code(&http, &fakebucket, &verifier).await;
+
+    let response = post_token(&http, &copies[0], code_form(&code, &verifier)).await;
+    assert_eq!(response.status(), 200, "the exchange through the first copy");
+    let tokens: Value = response.json().await.expect("JSON");
+    let mut refresh = tokens["refresh_token"].as_str().expect("a refresh token").to_owned();
+
+    for round in 1..=4 {
+        let relay = &copies[round % 2];
+        let response = post_token(&http, relay, refresh_form(&refresh)).await;
+        assert_eq!(response.status(), 200, "refresh {round} through copy {}", round % 2);
+        let json: Value = response.json().await.expect("JSON");
+        assert_normalized(&json);
+        let rotated = json["refresh_token"].as_str().expect("a rotated refresh token").to_owned();
+        assert_ne!(rotated, refresh, "refresh {round} rotated the token");
+        refresh = rotated;
+    }
+
+    // The code is spent everywhere, not only on the copy that exchanged it.
+    let response = post_token(&http, &copies[1], code_form(&code, &verifier)).await;
+    assert_eq!(response.status(), 400, "a replay through the other copy");
+    let json: Value = response.json().await.expect("JSON");
+    assert_eq!(error_of(&json), "invalid_grant");
+    assert_eq!(fakebucket.counters().token("refresh_token", "ok"), 4);
+}
