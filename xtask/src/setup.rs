@@ -212,15 +212,20 @@ fn check_wasm_target() -> Result<Found> {
 }
 
 fn install_wasm_target() -> Result<()> {
+    add_rust_target(WASM_TARGET, "~30 s")
+}
+
+/// Adds a standard library for `target` with rustup, or says how to.
+fn add_rust_target(target: &str, takes: &str) -> Result<()> {
     if util::probe("rustup", &["--version"]).is_none() {
         bail!(
-            "rustup is not available, so the {WASM_TARGET} standard library can't be added \
+            "rustup is not available, so the {target} standard library can't be added \
              automatically; install it for your Rust toolchain (with rustup: \
-             `rustup target add {WASM_TARGET}`)"
+             `rustup target add {target}`)"
         );
     }
-    step(format!("adding the {WASM_TARGET} target (takes ~30 s)"));
-    util::run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+    step(format!("adding the {target} target (takes {takes})"));
+    util::run(Command::new("rustup").args(["target", "add", target]))
 }
 
 // ---------------------------------------------------------------------- trunk
@@ -482,16 +487,7 @@ fn check_musl_target() -> Result<Found> {
 }
 
 fn install_musl_target() -> Result<()> {
-    let target = musl_target();
-    if util::probe("rustup", &["--version"]).is_none() {
-        bail!(
-            "rustup is not available, so the {target} standard library can't be added \
-             automatically; install it for your Rust toolchain (with rustup: \
-             `rustup target add {target}`)"
-        );
-    }
-    step(format!("adding the {target} target (takes ~10 s)"));
-    util::run(Command::new("rustup").args(["target", "add", &target]))
+    add_rust_target(&musl_target(), "~10 s")
 }
 
 fn check_musl_gcc() -> Result<Found> {

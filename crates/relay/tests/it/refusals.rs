@@ -303,3 +303,35 @@ async fn shutdown_does_not_wait_for_silent_connections() {
         .await
         .expect("shutdown must not wait for a connection that never spoke");
 }
+
+/// SECURITY.md: the relay never offers client credentials, even when the
+/// consumer behind it is private and Bitbucket would mint a token for it.
+/// Here fakebucket's consumer is private: asked directly with the secret,
+/// fakebucket answers 200; asked through the relay, nothing is forwarded.
+#[tokio::test]
+async fn client_credentials_are_refused_even_for_a_private_consumer() {
+    let mut config = fakebucket::Config::default();
+    for consumer in &mut config.consumers {
+        consumer.private = true;
+    }
+    let fakebucket = fakebucket::spawn(config).await.expect("fakebucket");
+    let http = client();
+
+    let direct = http
+        .post(fakebucket.token_url())
+        .basic_auth("demo-client", Some("demo-secret"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("fakebucket answers");
+    assert_eq!(direct.status(), 200, "a private consumer may use client credentials upstream");
+
+    let relay = Relay::start(relay_config(&fakebucket)).await;
+    let before = fakebucket.counters().token_requests_total;
+    let response = post_token(&http, &relay, "grant_type=client_credentials".to_owned()).await;
+    assert_eq!(response.status(), 400);
+    let json: serde_json::Value = response.json().await.expect("JSON");
+    assert_eq!(error_of(&json), "unsupported_grant_type");
+    assert!(json.to_string().find("access_token").is_none(), "{json}");
+    assert_eq!(fakebucket.counters().token_requests_total, before, "nothing was forwarded");
+}
