@@ -17,12 +17,16 @@
 //! - [`sign_in`]: 1 happy path, 2 cancel, 11 deep link, 12 sub-path, 13 keyboard only;
 //! - [`callback`]: 3 tampered state, 4 reload after the return, 5 code replay;
 //! - [`session`]: 6 token expiry, 7 two tabs, 10 sign out;
-//! - [`failures`]: 8 relay down during the return, 9 API 500 and 429.
+//! - [`failures`]: 8 relay down during the return, 9 API 500 and 429;
+//! - [`bench`]: the browser timing (a benchmark, not a test: `cargo xtask
+//!   bench browser` runs it, and `cargo xtask test` skips it with
+//!   `--skip bench::`).
 //!
 //! [`harness`] starts the stack and wraps the browser.
 
 #![cfg(not(target_arch = "wasm32"))]
 
+mod bench;
 mod callback;
 mod failures;
 mod harness;

@@ -1,12 +1,34 @@
 //! `cargo xtask bench`: benchmarks.
 //!
+//! Each benchmark writes its report into its own section of BENCHMARKS.md
+//! (`## Bundle size`, `## Relay`, `## Browser`), leaving the others alone.
+//!
+//! - `size`: `cargo xtask build`, then every file of `dist/` raw, gzip and
+//!   brotli, and the total the size budget (`tests/size.rs`) counts.
 //! - `relay [ARGS]`: the relay's load generator, `cargo run --release -p
-//!   dance-relay --example loadgen -- ARGS` (the relay crate owns it).
-//! - `browser`: the browser timing of issue 6, not written yet.
+//!   dance-relay --example loadgen -- ARGS --report-out FILE` (the relay crate
+//!   owns it).
+//! - `browser`: the browser timing of issue 6. Checks the build and browser
+//!   tools (as `cargo xtask setup` does), builds the release SPA into `dist/`
+//!   exactly as the test run's `build` phase does (`cargo xtask build`), then
+//!   runs the benchmark of the end-to-end binary (`tests/e2e/bench.rs`):
+//!   `cargo test -p oauth-dance --test e2e -- --ignored --exact
+//!   bench::browser_timing --nocapture --test-threads=1` with `DANCE_E2E_DIST`
+//!   at `dist/` and `DANCE_BENCH_OUT` naming the report file.
+//!   `DANCE_BENCH_RUNS` / `DANCE_BENCH_WARMUP` in the environment change the
+//!   run counts (20 and 1).
 
-use anyhow::{Result, bail};
+use std::path::{Path, PathBuf};
 
+use anyhow::{Context as _, Result, bail};
+
+use crate::build::{self, BuildArgs};
+use crate::setup::{self, Need};
+use crate::test::E2E_BENCH_PREFIX;
 use crate::util::{self, step};
+
+/// The benchmark's test name in the end-to-end binary.
+const BROWSER_BENCH: &str = "browser_timing";
 
 /// Options of `cargo xtask bench`.
 #[derive(Debug, clap::Args)]
@@ -18,25 +40,41 @@ pub(crate) struct BenchArgs {
 /// What to benchmark.
 #[derive(Debug, clap::Subcommand)]
 enum Target {
+    /// Measure the SPA's release bundle, raw, gzip and brotli (writes BENCHMARKS.md).
+    Size,
     /// Load-test the relay with its load generator (arguments are passed on).
     Relay {
         /// Arguments for the load generator (`cargo xtask bench relay -- --help` lists them).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Time the sign-in in a real browser (not written yet).
+    /// Time the sign-in's callback page in headless Chromium (writes BENCHMARKS.md).
     Browser,
 }
 
 /// Runs `cargo xtask bench`.
 pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     match &args.target {
+        Target::Size => size(),
         Target::Relay { args } => relay(args),
-        Target::Browser => bail!(
-            "`cargo xtask bench browser` does not exist yet: it comes with the end-to-end suite \
-             (issue 6)"
-        ),
+        Target::Browser => browser(),
     }
+}
+
+fn browser() -> Result<()> {
+    setup::ensure(&[Need::Build, Need::Browser])?;
+    let report = fresh_report_file("browser.md")?;
+    let dist = build::run(&BuildArgs { no_setup: true, ..BuildArgs::default() })?;
+    step("timing the sign-in in headless Chromium (tests/e2e/bench.rs)");
+    let test = format!("{E2E_BENCH_PREFIX}{BROWSER_BENCH}");
+    let mut command = util::cargo();
+    command
+        .args(["test", "-p", "oauth-dance", "--test", "e2e", "--"])
+        .args(["--ignored", "--exact", &test, "--nocapture", "--test-threads=1"])
+        .env("DANCE_E2E_DIST", dist)
+        .env("DANCE_BENCH_OUT", &report);
+    util::run(&mut command)?;
+    publish("Browser", &report)
 }
 
 fn relay(args: &[String]) -> Result<()> {
@@ -50,7 +88,161 @@ fn relay(args: &[String]) -> Result<()> {
     }
     step("load-testing the relay (release build of the load generator)");
     let mut command = util::cargo();
+    let report = fresh_report_file("relay.md")?;
     command.args(["run", "--release", "-p", "dance-relay", "--example", "loadgen", "--"]);
-    command.args(args);
-    util::run(&mut command)
+    command.args(args).arg("--report-out").arg(&report);
+    util::run(&mut command)?;
+    publish("Relay", &report)
+}
+
+/// The budget of `tests/size.rs`: brotli bytes of these kinds of file.
+const BUDGET_BYTES: u64 = 120 * 1024;
+const BUDGET_KINDS: [&str; 4] = ["wasm", "js", "html", "css"];
+
+fn size() -> Result<()> {
+    let dist = build::run(&BuildArgs::default())?;
+    let rows = build::measure(&dist)?;
+    let counted: u64 = rows
+        .iter()
+        .filter(|row| {
+            Path::new(&row.name)
+                .extension()
+                .and_then(|ext| ext.to_str())
+                .is_some_and(|ext| BUDGET_KINDS.contains(&ext))
+        })
+        .map(|row| row.brotli)
+        .sum();
+    let mut body = String::from(
+        "Measured by `cargo xtask bench size`: `trunk build --release` with the `wasm-release` \
+         profile (opt-level z, fat LTO, one codegen unit, panic abort) and wasm-opt -Oz; every \
+         file of `dist/` raw, gzip (level 9) and brotli (quality 11), in bytes. Hashes in the \
+         file names are trunk's and change with the content.\n\n\
+         | file | raw | gzip | brotli |\n|---|---:|---:|---:|\n",
+    );
+    for row in &rows {
+        body.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            if row.name == "total" { "**total**" } else { &row.name },
+            thousands(row.raw),
+            thousands(row.gzip),
+            thousands(row.brotli)
+        ));
+    }
+    body.push_str(&format!(
+        "\nThe budget (`tests/size.rs`, run by `cargo xtask test`) counts the brotli bytes of the \
+         wasm, JavaScript, HTML and CSS: **{} B of {} B** ({:.0} %).\n",
+        thousands(counted),
+        thousands(BUDGET_BYTES),
+        counted as f64 * 100.0 / BUDGET_BYTES as f64
+    ));
+    let report = fresh_report_file("size.md")?;
+    std::fs::write(&report, body)
+        .with_context(|| format!("could not write {}", report.display()))?;
+    publish("Bundle size", &report)
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// `target/bench/<name>`, removed if a previous run left it, so a run that
+/// writes nothing can't publish stale numbers.
+fn fresh_report_file(name: &str) -> Result<PathBuf> {
+    let dir = util::root().join("target/bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
+    let path = dir.join(name);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => {
+            return Err(error).with_context(|| format!("could not remove {}", path.display()));
+        }
+    }
+    Ok(path)
+}
+
+/// Puts the report in `report` into the `## {heading}` section of BENCHMARKS.md.
+fn publish(heading: &str, report: &Path) -> Result<()> {
+    let body = std::fs::read_to_string(report).with_context(|| {
+        format!(
+            "the benchmark wrote no report to {}, so BENCHMARKS.md is unchanged",
+            report.display()
+        )
+    })?;
+    let path = util::root().join("BENCHMARKS.md");
+    let old = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".to_owned(),
+        Err(error) => {
+            return Err(error).with_context(|| format!("could not read {}", path.display()));
+        }
+    };
+    std::fs::write(&path, replace_section(&old, heading, &body))
+        .with_context(|| format!("could not write {}", path.display()))?;
+    step(format!("wrote the \"{heading}\" section of {}", path.display()));
+    Ok(())
+}
+
+/// `document` with its `## {heading}` section's body replaced by `body`, or
+/// with the section appended when there is none. Other sections keep their
+/// place and text; sections are separated by one blank line.
+fn replace_section(document: &str, heading: &str, body: &str) -> String {
+    let title = format!("## {heading}");
+    let section = format!("{title}\n\n{}\n", body.trim());
+    let lines: Vec<&str> = document.lines().collect();
+    let Some(start) = lines.iter().position(|line| line.trim_end() == title) else {
+        return format!("{}\n\n{section}", document.trim_end());
+    };
+    let end = lines[start + 1..]
+        .iter()
+        .position(|line| line.starts_with("## "))
+        .map_or(lines.len(), |offset| start + 1 + offset);
+    let before = lines[..start].join("\n");
+    let after = lines[end..].join("\n");
+    let mut out = format!("{}\n\n{section}", before.trim_end());
+    if !after.is_empty() {
+        out.push('\n');
+        out.push_str(&after);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_are_appended_then_replaced_in_place() {
+        let doc = "# Benchmarks\n\nIntro.\n";
+        let doc = replace_section(doc, "Relay", "relay one\n");
+        assert_eq!(doc, "# Benchmarks\n\nIntro.\n\n## Relay\n\nrelay one\n");
+        let doc = replace_section(&doc, "Browser", "browser one");
+        let doc = replace_section(&doc, "Relay", "relay two\n\n| a |\n");
+        assert_eq!(
+            doc,
+            "# Benchmarks\n\nIntro.\n\n## Relay\n\nrelay two\n\n| a |\n\n## Browser\n\nbrowser one\n"
+        );
+        // A heading that only starts like ours is another section.
+        let doc = replace_section(&doc, "Rel", "x");
+        assert!(doc.ends_with("## Browser\n\nbrowser one\n\n## Rel\n\nx\n"), "{doc}");
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(122_880), "122,880");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 }

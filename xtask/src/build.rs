@@ -78,16 +78,18 @@ fn trunk_build(public_url: Option<&str>, dist: &Path) -> Result<()> {
     util::run(&mut command).context("the SPA did not build")
 }
 
-/// One row of the size table.
-struct Sizes {
-    name: String,
-    raw: u64,
-    gzip: u64,
-    brotli: u64,
+/// One row of the size table: a file of the bundle and what it weighs.
+pub(crate) struct Sizes {
+    /// The path below the bundle's directory; `total` for the sum.
+    pub(crate) name: String,
+    pub(crate) raw: u64,
+    pub(crate) gzip: u64,
+    pub(crate) brotli: u64,
 }
 
-/// Prints every file under `dist` with its raw, gzip and brotli sizes, and the total.
-fn print_sizes(dist: &Path) -> Result<()> {
+/// Every file under `dist` with its raw, gzip and brotli sizes, sorted by
+/// path, and the total as the last row.
+pub(crate) fn measure(dist: &Path) -> Result<Vec<Sizes>> {
     let mut files = Vec::new();
     collect_files(dist, &mut files)?;
     files.sort();
@@ -103,28 +105,30 @@ fn print_sizes(dist: &Path) -> Result<()> {
             brotli: brotli_len(&bytes)?,
         });
     }
-    let total = Sizes {
+    rows.push(Sizes {
         name: "total".to_owned(),
         raw: rows.iter().map(|row| row.raw).sum(),
         gzip: rows.iter().map(|row| row.gzip).sum(),
         brotli: rows.iter().map(|row| row.brotli).sum(),
-    };
+    });
+    Ok(rows)
+}
+
+/// Prints every file under `dist` with its raw, gzip and brotli sizes, and the total.
+fn print_sizes(dist: &Path) -> Result<()> {
+    let rows = measure(dist)?;
     step(format!("dist/ ({})", dist.display()));
     let width = rows.iter().map(|row| row.name.len()).max().unwrap_or(0).max(5);
-    let line = |row: &Sizes| {
-        format!(
+    println!("    {:<width$}  {:>10}  {:>10}  {:>10}", "file", "raw", "gzip", "brotli");
+    for row in &rows {
+        println!(
             "    {:<width$}  {:>10}  {:>10}  {:>10}",
             row.name,
             util::human_size(row.raw),
             util::human_size(row.gzip),
             util::human_size(row.brotli),
-        )
-    };
-    println!("    {:<width$}  {:>10}  {:>10}  {:>10}", "file", "raw", "gzip", "brotli");
-    for row in &rows {
-        println!("{}", line(row));
+        );
     }
-    println!("{}", line(&total));
     Ok(())
 }
 

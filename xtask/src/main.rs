@@ -24,7 +24,8 @@
 //! - `cargo xtask demo`: builds the SPA and runs fakebucket, the relay and a static
 //!   server for `dist/` on loopback, logs interleaved; prints the one URL to
 //!   open. `--bitbucket` runs against the real Bitbucket instead of fakebucket.
-//! - `cargo xtask bench relay [ARGS]`: the relay's load generator.
+//! - `cargo xtask bench size | relay [ARGS] | browser`: the benchmarks, each
+//!   writing its section of BENCHMARKS.md.
 //!
 //! Module map: [`setup`] (tool checks and installs), [`build`] (trunk and the
 //! size table), [`site`] (config.json, the CSP and 404.html of a built site),

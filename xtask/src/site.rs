@@ -254,7 +254,8 @@ mod tests {
             "connect-src: the page itself (config.json), the demo relay and the demo API only"
         );
         let lower = html.to_ascii_lowercase();
-        for needle in ["unsafe-inline", "'unsafe-eval'", "<style", "style=", "onclick=", "onload="] {
+        for needle in ["unsafe-inline", "'unsafe-eval'", "<style", "style=", "onclick=", "onload="]
+        {
             assert!(!lower.contains(needle), "index.html must not contain {needle:?}");
         }
         // Every script is trunk's (the wasm glue, started by assets/boot.js):

@@ -15,7 +15,8 @@
 //!    config.json).
 //! 5. `size`: the bundle-size budget, `cargo test -p oauth-dance --test size --
 //!    --include-ignored` with `DANCE_DIST` pointing at `dist/` (if `tests/size.rs` exists).
-//! 6. `e2e`: `cargo test -p oauth-dance --test e2e -- --include-ignored` with
+//! 6. `e2e`: `cargo test -p oauth-dance --test e2e -- --include-ignored
+//!    --skip bench::` (the browser benchmark is `cargo xtask bench browser`'s) with
 //!    `DANCE_E2E_DIST` pointing at `dist/` and `DANCE_E2E_DIST_SUBPATH` at
 //!    `target/dist-subpath/` (skipped while `tests/e2e` doesn't exist).
 //! 7. `relay`: `cargo xtask relay-release`, the relay's static musl binary as
@@ -262,9 +263,14 @@ fn e2e_exists() -> bool {
     ["tests/e2e", "tests/e2e.rs"].iter().any(|path| root.join(path).exists())
 }
 
+/// The module path of the end-to-end binary's benchmark (`tests/e2e/bench.rs`),
+/// which `cargo xtask bench browser` runs and the test phase skips.
+pub(crate) const E2E_BENCH_PREFIX: &str = "bench::";
+
 /// The end-to-end command, or `None` while the suite doesn't exist. The suite
 /// serves `dist/` (`DANCE_E2E_DIST`) and the build under `/repo/`
-/// (`DANCE_E2E_DIST_SUBPATH`).
+/// (`DANCE_E2E_DIST_SUBPATH`). It leaves out the benchmark in the same binary
+/// (`--skip bench::`).
 fn e2e_command() -> Option<Command> {
     if !e2e_exists() {
         return None;
@@ -272,6 +278,7 @@ fn e2e_command() -> Option<Command> {
     let mut command = util::cargo();
     command
         .args(["test", "-p", "oauth-dance", "--test", "e2e", "--", "--include-ignored"])
+        .args(["--skip", E2E_BENCH_PREFIX])
         .env("DANCE_E2E_DIST", build::dist_dir())
         .env("DANCE_E2E_DIST_SUBPATH", subpath_dist());
     Some(command)

@@ -19,8 +19,11 @@
 //!
 //! Run with:
 //! ```sh
-//! cargo run --release -p dance-relay --example loadgen -- --update-benchmarks BENCHMARKS.md
+//! cargo run --release -p dance-relay --example loadgen -- --report-out target/bench/relay.md
 //! ```
+//!
+//! or `cargo xtask bench relay`, which does that and puts the report in the
+//! `## Relay` section of BENCHMARKS.md.
 
 use anyhow::{Context as _, bail, ensure};
 use clap::Parser;
@@ -62,14 +65,17 @@ struct Args {
     /// Extra environment for the relay process (KEY=VALUE), e.g. RUST_LOG=warn; repeatable.
     #[arg(long = "relay-env", value_name = "KEY=VALUE")]
     relay_env: Vec<String>,
-    /// Replace the `## Relay` section of this Markdown file with the results.
-    #[arg(long)]
-    update_benchmarks: Option<PathBuf>,
+    /// Also write the report (Markdown, without a heading) to this file.
+    #[arg(long, value_name = "FILE")]
+    report_out: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    ensure!(args.requests > 0 && args.concurrency > 0 && args.connections > 0, "counts must be positive");
+    ensure!(
+        args.requests > 0 && args.concurrency > 0 && args.connections > 0,
+        "counts must be positive"
+    );
     let relay_bin = relay_binary(args.relay_bin.clone())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -77,8 +83,9 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the runtime")?;
     let report = runtime.block_on(bench(&args, &relay_bin))?;
     println!("{report}");
-    if let Some(path) = &args.update_benchmarks {
-        update_section(path, &report)?;
+    if let Some(path) = &args.report_out {
+        std::fs::write(path, &report)
+            .with_context(|| format!("cannot write {}", path.display()))?;
         println!("(written to {})", path.display());
     }
     Ok(())
@@ -120,7 +127,10 @@ struct Cpu {
 impl std::ops::Sub for Cpu {
     type Output = Cpu;
     fn sub(self, earlier: Cpu) -> Cpu {
-        Cpu { user: self.user.saturating_sub(earlier.user), system: self.system.saturating_sub(earlier.system) }
+        Cpu {
+            user: self.user.saturating_sub(earlier.user),
+            system: self.system.saturating_sub(earlier.system),
+        }
     }
 }
 
@@ -263,7 +273,10 @@ async fn mint_codes(
             (http.clone(), authorize.clone(), decide.clone(), user.clone(), left.clone());
         workers.push(tokio::spawn(async move {
             let mut codes = Vec::new();
-            while left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
+            while left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok()
+            {
                 let page = http.get(authorize.clone()).send().await?.text().await?;
                 let txn = page
                     .split("name=\"txn\" value=\"")
@@ -327,23 +340,24 @@ impl Run {
 
 /// Sends one exchange per form, `concurrency` at a time, and checks each answer.
 async fn run(target: &Target, forms: Vec<String>, concurrency: usize) -> anyhow::Result<Run> {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .tcp_nodelay(true)
-        .build()?;
+    let http =
+        reqwest::Client::builder().pool_max_idle_per_host(concurrency).tcp_nodelay(true).build()?;
     let forms = Arc::new(forms);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..concurrency {
-        let (http, forms, next, target) = (http.clone(), forms.clone(), next.clone(), target.clone());
+        let (http, forms, next, target) =
+            (http.clone(), forms.clone(), next.clone(), target.clone());
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(form) = forms.get(i) else { break };
                 let request = match &target {
-                    Target::Direct(url) => http.post(url).basic_auth("demo-client", Some("demo-secret")),
+                    Target::Direct(url) => {
+                        http.post(url).basic_auth("demo-client", Some("demo-secret"))
+                    }
                     Target::Relay(url) => http.post(url).header("origin", ORIGIN),
                 };
                 let sent = Instant::now();
@@ -355,7 +369,11 @@ async fn run(target: &Target, forms: Vec<String>, concurrency: usize) -> anyhow:
                 let status = response.status();
                 let body = response.bytes().await?;
                 latencies.push(sent.elapsed());
-                ensure!(status == 200, "exchange failed with {status}: {}", String::from_utf8_lossy(&body));
+                ensure!(
+                    status == 200,
+                    "exchange failed with {status}: {}",
+                    String::from_utf8_lossy(&body)
+                );
             }
             anyhow::Ok(latencies)
         }));
@@ -381,7 +399,8 @@ async fn burst(relay: &RelayProcess, forms: Vec<String>) -> anyhow::Result<(u64,
     // Make sure the relay has accepted (and set up) every connection: one
     // round trip on the last one is answered only after all earlier accepts.
     let last = streams.last_mut().context("no connection")?;
-    let probe = one_exchange(last, "GET /healthz HTTP/1.1\r\nhost: bench\r\n\r\n".to_owned()).await?;
+    let probe =
+        one_exchange(last, "GET /healthz HTTP/1.1\r\nhost: bench\r\n\r\n".to_owned()).await?;
     ensure!(probe == 200, "health check failed");
     let (idle_connections_rss, _) = relay.memory()?;
     let started = Instant::now();
@@ -480,7 +499,10 @@ async fn bench(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
     let cpu_before = relay.cpu(ticks)?;
     let relay_serial = run(&through, forms_for_relay, 1).await?;
     let serial_cpu = relay.cpu(ticks)? - cpu_before;
-    eprintln!("{} exchanges, {} at a time, direct and through the relay...", args.requests, args.concurrency);
+    eprintln!(
+        "{} exchanges, {} at a time, direct and through the relay...",
+        args.requests, args.concurrency
+    );
     let direct_run = run(&direct, fresh(args.requests).await?, args.concurrency).await?;
     let forms_for_relay = fresh(args.requests).await?;
     let cpu_before = relay.cpu(ticks)?;
@@ -500,7 +522,9 @@ async fn bench(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
     let (cpu_user, cpu_system, cpu_per) = cpu.per(args.requests);
     let (serial_user, serial_system, serial_per) = serial_cpu.per(args.latency_requests);
     let (_, _, burst_cpu_per) = burst_cpu.per(args.connections);
-    let over = |relay: &Run, direct: &Run, p: f64| relay.percentile(p).saturating_sub(direct.percentile(p));
+    let over = |relay: &Run, direct: &Run, p: f64| {
+        relay.percentile(p).saturating_sub(direct.percentile(p))
+    };
     let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let mut out = String::new();
@@ -582,20 +606,4 @@ async fn bench(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
          until it closes, which is what the burst row measures.\n",
     );
     Ok(out)
-}
-
-/// Replaces (or appends) the `## Relay` section of a Markdown file, leaving
-/// every other section as it is.
-fn update_section(path: &Path, report: &str) -> anyhow::Result<()> {
-    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
-    let section = format!("## Relay\n\n{report}\n");
-    let new = match old.find("\n## Relay\n") {
-        Some(start) => {
-            let rest = &old[start + 1..];
-            let end = rest[3..].find("\n## ").map(|i| start + 1 + 3 + i + 1).unwrap_or(old.len());
-            format!("{}{section}{}", &old[..start + 1], &old[end..])
-        }
-        None => format!("{}\n\n{section}", old.trim_end()),
-    };
-    std::fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))
 }

@@ -69,7 +69,13 @@ pub struct Settings {
 
     /// The Secret of the OAuth consumer. Prefer --client-secret-file: a flag is visible to every
     /// user of the machine, and so is the environment of a process in some setups.
-    #[arg(long, env = "DANCE_CLIENT_SECRET", hide_env_values = true, global = true, value_name = "SECRET")]
+    #[arg(
+        long,
+        env = "DANCE_CLIENT_SECRET",
+        hide_env_values = true,
+        global = true,
+        value_name = "SECRET"
+    )]
     pub client_secret: Option<String>,
 
     /// A file holding the Secret of the OAuth consumer (a trailing newline is ignored). Exactly one
@@ -83,16 +89,34 @@ pub struct Settings {
 
     /// Origins allowed to call /token, exactly as browsers send them: scheme://host[:port], no
     /// path, no trailing slash (https://user.github.io). http only for loopback. Comma-separated.
-    #[arg(long = "allowed-origin", env = "DANCE_ALLOWED_ORIGINS", value_delimiter = ',', global = true, value_name = "ORIGIN")]
+    #[arg(
+        long = "allowed-origin",
+        env = "DANCE_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        global = true,
+        value_name = "ORIGIN"
+    )]
     pub allowed_origins: Vec<String>,
 
     /// Redirect URIs a code exchange may name; a request's redirect_uri must equal one of them
     /// byte for byte (https://user.github.io/repo/). Comma-separated.
-    #[arg(long = "allowed-redirect-uri", env = "DANCE_ALLOWED_REDIRECT_URIS", value_delimiter = ',', global = true, value_name = "URI")]
+    #[arg(
+        long = "allowed-redirect-uri",
+        env = "DANCE_ALLOWED_REDIRECT_URIS",
+        value_delimiter = ',',
+        global = true,
+        value_name = "URI"
+    )]
     pub allowed_redirect_uris: Vec<String>,
 
     /// The address and port to listen on.
-    #[arg(long, env = "DANCE_LISTEN", default_value = "127.0.0.1:8787", global = true, value_name = "ADDR:PORT")]
+    #[arg(
+        long,
+        env = "DANCE_LISTEN",
+        default_value = "127.0.0.1:8787",
+        global = true,
+        value_name = "ADDR:PORT"
+    )]
     pub listen: String,
 
     /// Also serve requests without an Origin header, which come from scripts and servers rather
@@ -342,14 +366,22 @@ mod tests {
     fn flags_build_a_config() {
         let cli = parse(&[
             "check",
-            "--client-id", "key",
-            "--client-secret", "s3cret",
-            "--allowed-origin", "https://a.example, https://b.example,",
-            "--allowed-origin", "http://127.0.0.1:8080",
-            "--allowed-redirect-uri", "https://a.example/app/",
-            "--upstream-timeout", "2s",
-            "--rate-limit", "0",
-            "--listen", "127.0.0.1:0",
+            "--client-id",
+            "key",
+            "--client-secret",
+            "s3cret",
+            "--allowed-origin",
+            "https://a.example, https://b.example,",
+            "--allowed-origin",
+            "http://127.0.0.1:8080",
+            "--allowed-redirect-uri",
+            "https://a.example/app/",
+            "--upstream-timeout",
+            "2s",
+            "--rate-limit",
+            "0",
+            "--listen",
+            "127.0.0.1:0",
         ]);
         assert_eq!(cli.command, Some(Command::Check));
         let resolved = cli.settings.resolve().expect("sound");
@@ -367,9 +399,12 @@ mod tests {
     #[test]
     fn unreadable_inputs_are_reported_together() {
         let cli = parse(&[
-            "--client-secret-file", "/nonexistent/secret",
-            "--token-url", "not a url",
-            "--listen", "localhost",
+            "--client-secret-file",
+            "/nonexistent/secret",
+            "--token-url",
+            "not a url",
+            "--listen",
+            "localhost",
         ]);
         let problems = cli.settings.resolve().expect_err("broken");
         let text: Vec<String> = problems.iter().map(ToString::to_string).collect();

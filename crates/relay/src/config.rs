@@ -352,10 +352,8 @@ fn check_redirect_uris(uris: &[String], origins: &[String], problems: &mut Vec<P
         let url = match Url::parse(uri) {
             Ok(url) => url,
             Err(e) => {
-                problems.push(Problem::error(
-                    SETTING,
-                    format!("`{uri}` is not an absolute URL ({e})"),
-                ));
+                problems
+                    .push(Problem::error(SETTING, format!("`{uri}` is not an absolute URL ({e})")));
                 continue;
             }
         };
@@ -452,7 +450,10 @@ fn check_limits(limits: &Limits, problems: &mut Vec<Problem>) {
             "more than a minute: browsers and users give up long before that",
         ));
     }
-    if limits.body_timeout.is_zero() || limits.header_timeout.is_zero() || limits.slot_timeout.is_zero() {
+    if limits.body_timeout.is_zero()
+        || limits.header_timeout.is_zero()
+        || limits.slot_timeout.is_zero()
+    {
         problems.push(Problem::error(
             "limits",
             "the body, header and slot timeouts must be longer than zero",
@@ -466,7 +467,8 @@ mod tests {
 
     fn sound() -> Config {
         let mut config = Config::new(ClientId::new("key"), ClientSecret::new("secret"));
-        config.allowed_origins = vec!["https://user.github.io".into(), "http://127.0.0.1:8080".into()];
+        config.allowed_origins =
+            vec!["https://user.github.io".into(), "http://127.0.0.1:8080".into()];
         config.allowed_redirect_uris =
             vec!["https://user.github.io/repo/".into(), "http://127.0.0.1:8080/".into()];
         config
@@ -547,9 +549,11 @@ mod tests {
         assert!(errors_of(&config)[0].contains("':'"));
 
         let mut config = sound();
-        config.token_url = Url::parse("http://bitbucket.org/site/oauth2/access_token").expect("url");
+        config.token_url =
+            Url::parse("http://bitbucket.org/site/oauth2/access_token").expect("url");
         assert!(errors_of(&config)[0].contains("clear text"));
-        config.token_url = Url::parse("http://127.0.0.1:9090/site/oauth2/access_token").expect("url");
+        config.token_url =
+            Url::parse("http://127.0.0.1:9090/site/oauth2/access_token").expect("url");
         assert!(errors_of(&config).is_empty());
 
         let mut config = sound();
@@ -562,7 +566,9 @@ mod tests {
         config.allowed_origins.clear();
         config.allowed_redirect_uris.clear();
         let errors = errors_of(&config);
-        assert!(errors[0].contains("no origin is allowed") && errors[1].contains("no redirect URI"));
+        assert!(
+            errors[0].contains("no origin is allowed") && errors[1].contains("no redirect URI")
+        );
         config.allow_missing_origin = true;
         assert_eq!(errors_of(&config).len(), 1);
     }
@@ -583,7 +589,8 @@ mod tests {
         let mut config = sound();
         config.client_secret = ClientSecret::new(" hunter2-secret ");
         config.client_id = ClientId::new("");
-        let printed = format!("{config:?} {:?} {}", config.problems(), config.validate().expect_err("bad"));
+        let printed =
+            format!("{config:?} {:?} {}", config.problems(), config.validate().expect_err("bad"));
         assert!(!printed.contains("hunter2"), "{printed}");
     }
 }

@@ -241,8 +241,8 @@ pub(crate) fn json_response(
 ) -> Response {
     // Our bodies are plain structs of strings and numbers, which always
     // serialize; the fallback only keeps the type system honest.
-    let bytes = serde_json::to_vec(body)
-        .unwrap_or_else(|_| br#"{"error":"server_error"}"#.to_vec());
+    let bytes =
+        serde_json::to_vec(body).unwrap_or_else(|_| br#"{"error":"server_error"}"#.to_vec());
     let mut response = (status, bytes).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -16,9 +16,9 @@ use axum::http::{HeaderMap, Request};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Mutex;
-use std::time::Instant;
 #[cfg(test)]
 use std::time::Duration;
+use std::time::Instant;
 
 /// How many client addresses the limiter tracks at most.
 pub(crate) const MAX_TRACKED: usize = 65_536;
@@ -127,10 +127,7 @@ pub(crate) fn client_ip<B>(request: &Request<B>, trust_proxy: bool) -> IpAddr {
 fn last_forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
     let last_header = headers.get_all("x-forwarded-for").iter().next_back()?;
     let entry = last_header.to_str().ok()?.rsplit(',').next()?.trim();
-    entry
-        .parse::<IpAddr>()
-        .ok()
-        .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
+    entry.parse::<IpAddr>().ok().or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
 }
 
 /// The size of a request's header section as the relay counts it: each
@@ -194,11 +191,13 @@ mod tests {
     #[test]
     fn forwarded_for_is_used_only_when_trusted() {
         let mut request = Request::new(());
+        request.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 5000))));
         request
-            .extensions_mut()
-            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 5000))));
-        request.headers_mut().append("x-forwarded-for", "203.0.113.9, 198.51.100.1".parse().expect("v"));
-        request.headers_mut().append("x-forwarded-for", "1.2.3.4, 192.0.2.44:1234".parse().expect("v"));
+            .headers_mut()
+            .append("x-forwarded-for", "203.0.113.9, 198.51.100.1".parse().expect("v"));
+        request
+            .headers_mut()
+            .append("x-forwarded-for", "1.2.3.4, 192.0.2.44:1234".parse().expect("v"));
         assert_eq!(client_ip(&request, false), ip("127.0.0.1"));
         assert_eq!(client_ip(&request, true), ip("192.0.2.44"));
         request.headers_mut().insert("x-forwarded-for", "garbage".parse().expect("v"));

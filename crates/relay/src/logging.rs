@@ -17,8 +17,8 @@ pub fn init(format: LogFormat) -> Result<(), tracing_subscriber::util::TryInitEr
     let registry = tracing_subscriber::registry().with(filter);
     match format {
         LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).try_init(),
-        LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
-            .try_init(),
+        LogFormat::Json => {
+            registry.with(tracing_subscriber::fmt::layer().json().flatten_event(true)).try_init()
+        }
     }
 }

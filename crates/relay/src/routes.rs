@@ -159,9 +159,7 @@ async fn read_body(relay: &Relay, body: Body) -> Result<bytes::Bytes, RelayError
     match tokio::time::timeout(relay.body_timeout, collect).await {
         Err(_) => Err(RelayError::BodyTimeout),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) if error.is::<LengthLimitError>() => {
-            Err(RelayError::BodyTooLarge { limit })
-        }
+        Ok(Err(error)) if error.is::<LengthLimitError>() => Err(RelayError::BodyTooLarge { limit }),
         Ok(Err(_)) => Err(RelayError::BodyUnreadable),
     }
 }

@@ -113,7 +113,11 @@ impl Upstream {
             .tcp_nodelay(true)
             .user_agent(concat!("dance-relay/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { client, token_url, authorization: basic_authorization(&client_id, &client_secret) })
+        Ok(Self {
+            client,
+            token_url,
+            authorization: basic_authorization(&client_id, &client_secret),
+        })
     }
 
     /// Sends `request` with client authentication and classifies the answer.
@@ -245,7 +249,11 @@ fn sanitize(error: TokenError) -> Option<TokenError> {
         d.len() <= MAX_DESCRIPTION_LEN
             && d.bytes().all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E))
     });
-    Some(TokenError { error: ErrorCode::from(code), error_description: description, error_uri: None })
+    Some(TokenError {
+        error: ErrorCode::from(code),
+        error_description: description,
+        error_uri: None,
+    })
 }
 
 #[cfg(test)]
@@ -270,9 +278,10 @@ mod tests {
 
     #[test]
     fn oauth_errors_pass_through_with_a_normalized_status() {
-        let Err(UpstreamError::OAuth { status, error }) =
-            classify_body(400, r#"{"error_description":"Invalid refresh_token","error":"invalid_request"}"#)
-        else {
+        let Err(UpstreamError::OAuth { status, error }) = classify_body(
+            400,
+            r#"{"error_description":"Invalid refresh_token","error":"invalid_request"}"#,
+        ) else {
             panic!("expected an OAuth error");
         };
         assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -285,7 +294,8 @@ mod tests {
             panic!("expected an OAuth error");
         };
         assert_eq!(status, StatusCode::UNAUTHORIZED);
-        let Err(UpstreamError::OAuth { status, .. }) = classify_body(403, r#"{"error":"x"}"#) else {
+        let Err(UpstreamError::OAuth { status, .. }) = classify_body(403, r#"{"error":"x"}"#)
+        else {
             panic!("expected an OAuth error");
         };
         assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -312,13 +322,17 @@ mod tests {
             assert_eq!(error.body().error.as_str(), "server_error");
         }
         let error = classify_body(503, "<html>down for maintenance</html>").expect_err("refused");
-        assert_eq!((error.status(), error.body().error.as_str()), (StatusCode::BAD_GATEWAY, "temporarily_unavailable"));
+        assert_eq!(
+            (error.status(), error.body().error.as_str()),
+            (StatusCode::BAD_GATEWAY, "temporarily_unavailable")
+        );
         assert!(!error.to_string().contains("maintenance"));
     }
 
     #[test]
     fn basic_credentials_are_encoded_once_and_hidden_from_debug() {
-        let value = basic_authorization(&ClientId::new("demo-client"), &ClientSecret::new("demo-secret"));
+        let value =
+            basic_authorization(&ClientId::new("demo-client"), &ClientSecret::new("demo-secret"));
         assert_eq!(value.to_str().expect("ASCII"), "Basic ZGVtby1jbGllbnQ6ZGVtby1zZWNyZXQ=");
         assert!(value.is_sensitive());
         let upstream = Upstream::new(
@@ -330,7 +344,11 @@ mod tests {
         )
         .expect("a client");
         let printed = format!("{upstream:?}");
-        assert!(!printed.contains("ZGVtby1jbGllbnQ6ZGVtby1zZWNyZXQ") && !printed.contains("demo-secret"), "{printed}");
+        assert!(
+            !printed.contains("ZGVtby1jbGllbnQ6ZGVtby1zZWNyZXQ")
+                && !printed.contains("demo-secret"),
+            "{printed}"
+        );
     }
 
     #[test]

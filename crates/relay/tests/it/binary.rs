@@ -68,7 +68,10 @@ fn check_reports_an_unreadable_secret_file_and_never_prints_the_secret() {
         .expect("run dance-relay");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("both DANCE_CLIENT_SECRET and DANCE_CLIENT_SECRET_FILE are set"), "{stdout}");
+    assert!(
+        stdout.contains("both DANCE_CLIENT_SECRET and DANCE_CLIENT_SECRET_FILE are set"),
+        "{stdout}"
+    );
 
     let output = sound(&mut relay_command())
         .arg("check")
@@ -88,11 +91,22 @@ fn help_explains_every_setting_and_hides_the_secret() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success());
     for variable in [
-        "DANCE_CLIENT_ID", "DANCE_CLIENT_SECRET", "DANCE_CLIENT_SECRET_FILE", "DANCE_TOKEN_URL",
-        "DANCE_ALLOWED_ORIGINS", "DANCE_ALLOWED_REDIRECT_URIS", "DANCE_LISTEN",
-        "DANCE_ALLOW_MISSING_ORIGIN", "DANCE_MAX_BODY_BYTES", "DANCE_MAX_HEADER_BYTES",
-        "DANCE_MAX_CONCURRENCY", "DANCE_UPSTREAM_TIMEOUT", "DANCE_RATE_LIMIT", "DANCE_TRUST_PROXY",
-        "DANCE_LOG_FORMAT", "DANCE_WORKER_THREADS",
+        "DANCE_CLIENT_ID",
+        "DANCE_CLIENT_SECRET",
+        "DANCE_CLIENT_SECRET_FILE",
+        "DANCE_TOKEN_URL",
+        "DANCE_ALLOWED_ORIGINS",
+        "DANCE_ALLOWED_REDIRECT_URIS",
+        "DANCE_LISTEN",
+        "DANCE_ALLOW_MISSING_ORIGIN",
+        "DANCE_MAX_BODY_BYTES",
+        "DANCE_MAX_HEADER_BYTES",
+        "DANCE_MAX_CONCURRENCY",
+        "DANCE_UPSTREAM_TIMEOUT",
+        "DANCE_RATE_LIMIT",
+        "DANCE_TRUST_PROXY",
+        "DANCE_LOG_FORMAT",
+        "DANCE_WORKER_THREADS",
     ] {
         assert!(stdout.contains(&format!("env: {variable}")), "{variable} missing in\n{stdout}");
     }
@@ -132,13 +146,17 @@ fn sigterm_stops_the_relay_cleanly() {
         }
     };
     let mut stream = std::net::TcpStream::connect(&address).expect("the relay accepts");
-    std::io::Write::write_all(&mut stream, b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        .expect("write");
+    std::io::Write::write_all(
+        &mut stream,
+        b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .expect("write");
     let mut answer = String::new();
     std::io::Read::read_to_string(&mut stream, &mut answer).expect("read");
     assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
 
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    let killed =
+        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
     assert!(killed.success());
     let status = child.wait().expect("the relay exits");
     assert!(status.success(), "{status:?}");
@@ -148,7 +166,9 @@ fn sigterm_stops_the_relay_cleanly() {
 
 #[test]
 fn boolean_variables_accept_the_usual_spellings() {
-    for (value, ok) in [("1", true), ("yes", true), ("on", true), ("true", true), ("0", false), ("off", false)] {
+    for (value, ok) in
+        [("1", true), ("yes", true), ("on", true), ("true", true), ("0", false), ("off", false)]
+    {
         let output = sound(&mut relay_command())
             .arg("check")
             .env("DANCE_ALLOWED_ORIGINS", "")

@@ -10,9 +10,14 @@ use serde_json::Value;
 
 /// The keys of an RFC 6749 5.1 answer, and only those.
 fn assert_normalized(json: &Value) {
-    let mut keys: Vec<&str> = json.as_object().expect("an object").keys().map(String::as_str).collect();
+    let mut keys: Vec<&str> =
+        json.as_object().expect("an object").keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["access_token", "expires_in", "refresh_token", "scope", "token_type"], "{json}");
+    assert_eq!(
+        keys,
+        ["access_token", "expires_in", "refresh_token", "scope", "token_type"],
+        "{json}"
+    );
     assert_eq!(json["token_type"], "bearer");
     assert_eq!(json["expires_in"], 7200);
     assert_eq!(json["scope"], "account email");

@@ -128,11 +128,8 @@ pub(crate) async fn mint_code(
         .await
         .expect("grant");
     assert_eq!(granted.status(), 302, "the grant redirects");
-    let location = granted
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .expect("a Location header");
+    let location =
+        granted.headers().get("location").and_then(|v| v.to_str().ok()).expect("a Location header");
     let location = url::Url::parse(location).expect("an absolute Location");
     location
         .query_pairs()

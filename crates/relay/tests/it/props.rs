@@ -23,8 +23,10 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 fn app() -> &'static axum::Router {
     static APP: OnceLock<axum::Router> = OnceLock::new();
     APP.get_or_init(|| {
-        let mut config =
-            dance_relay::Config::new(ClientId::new("demo-client"), ClientSecret::new("demo-secret"));
+        let mut config = dance_relay::Config::new(
+            ClientId::new("demo-client"),
+            ClientSecret::new("demo-secret"),
+        );
         config.token_url = "http://127.0.0.1:9/site/oauth2/access_token".parse().expect("url");
         config.allowed_origins = vec![ORIGIN.to_owned()];
         config.allowed_redirect_uris = vec![REDIRECT_URI.to_owned()];
@@ -92,7 +94,12 @@ fn form_body() -> impl Strategy<Value = Vec<u8>> {
         "\\PC{0,20}",
     ];
     proptest::collection::vec((name, value), 0..6).prop_map(|pairs| {
-        pairs.into_iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("&").into_bytes()
+        pairs
+            .into_iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("&")
+            .into_bytes()
     })
 }
 

@@ -47,38 +47,201 @@ async fn every_refusal_is_precise_and_nothing_is_forwarded() {
     // (request, status, error, words in the description, CORS headers expected)
     let cases: Vec<(Request<Body>, u16, &str, &str, bool)> = vec![
         (post(None, FORM, good.clone()), 403, "invalid_request", "no Origin header", false),
-        (post(Some("https://evil.example"), FORM, good.clone()), 403, "invalid_request", "`https://evil.example` is not on the relay's allowlist", false),
-        (post(Some("http://127.0.0.1:8080/"), FORM, good.clone()), 403, "invalid_request", "not on the relay's allowlist", false),
-        (post(Some("null"), FORM, good.clone()), 403, "invalid_request", "not on the relay's allowlist", false),
+        (
+            post(Some("https://evil.example"), FORM, good.clone()),
+            403,
+            "invalid_request",
+            "`https://evil.example` is not on the relay's allowlist",
+            false,
+        ),
+        (
+            post(Some("http://127.0.0.1:8080/"), FORM, good.clone()),
+            403,
+            "invalid_request",
+            "not on the relay's allowlist",
+            false,
+        ),
+        (
+            post(Some("null"), FORM, good.clone()),
+            403,
+            "invalid_request",
+            "not on the relay's allowlist",
+            false,
+        ),
         (two_origins, 403, "invalid_request", "more than one Origin header", false),
-        (form_request("grant_type=client_credentials"), 400, "unsupported_grant_type", "client_credentials", true),
-        (form_request("grant_type=password&username=u&password=p"), 400, "unsupported_grant_type", "password", true),
+        (
+            form_request("grant_type=client_credentials"),
+            400,
+            "unsupported_grant_type",
+            "client_credentials",
+            true,
+        ),
+        (
+            form_request("grant_type=password&username=u&password=p"),
+            400,
+            "unsupported_grant_type",
+            "password",
+            true,
+        ),
         (form_request("grant_type=implicit"), 400, "unsupported_grant_type", "implicit", true),
         (form_request("code=x"), 400, "invalid_request", "`grant_type` is missing", true),
         (form_request(""), 400, "invalid_request", "`grant_type` is missing", true),
-        (post(Some(ORIGIN), Some("application/json"), r#"{"grant_type":"refresh_token"}"#), 415, "invalid_request", "application/x-www-form-urlencoded", true),
-        (post(Some(ORIGIN), Some("text/plain"), good.clone()), 415, "invalid_request", "Content-Type", true),
-        (post(Some(ORIGIN), Some("multipart/form-data; boundary=x"), good.clone()), 415, "invalid_request", "Content-Type", true),
-        (post(Some(ORIGIN), Some("application/x-www-form-urlencoded; charset=iso-8859-1"), good.clone()), 415, "invalid_request", "UTF-8", true),
+        (
+            post(Some(ORIGIN), Some("application/json"), r#"{"grant_type":"refresh_token"}"#),
+            415,
+            "invalid_request",
+            "application/x-www-form-urlencoded",
+            true,
+        ),
+        (
+            post(Some(ORIGIN), Some("text/plain"), good.clone()),
+            415,
+            "invalid_request",
+            "Content-Type",
+            true,
+        ),
+        (
+            post(Some(ORIGIN), Some("multipart/form-data; boundary=x"), good.clone()),
+            415,
+            "invalid_request",
+            "Content-Type",
+            true,
+        ),
+        (
+            post(
+                Some(ORIGIN),
+                Some("application/x-www-form-urlencoded; charset=iso-8859-1"),
+                good.clone(),
+            ),
+            415,
+            "invalid_request",
+            "UTF-8",
+            true,
+        ),
         (post(Some(ORIGIN), None, good.clone()), 415, "invalid_request", "Content-Type", true),
-        (form_request(format!("{good}&pad={}", "x".repeat(9000))), 413, "invalid_request", "larger than 8192 bytes", true),
-        (form_request(format!("{good}&code=again")), 400, "invalid_request", "`code` appears more than once", true),
-        (form_request("grant_type=refresh_token&refresh_token=%FF%FE"), 400, "invalid_request", "UTF-8", true),
-        (form_request(b"grant_type=refresh_token&refresh_token=\xff\xfe".to_vec()), 400, "invalid_request", "UTF-8", true),
-        (form_request("grant_type=refresh_token&refresh_token="), 400, "invalid_request", "`refresh_token` is empty", true),
-        (form_request(format!("grant_type=refresh_token&refresh_token={}", "r".repeat(5000))), 400, "invalid_request", "`refresh_token` is too long", true),
-        (form_request(exchange_with(REDIRECT_URI, "short")), 400, "invalid_request", "RFC 7636 requires at least 43", true),
-        (form_request(exchange_with(REDIRECT_URI, &format!("{VERIFIER}+/"))), 400, "invalid_request", "character outside", true),
-        (form_request(exchange_with(REDIRECT_URI, &"v".repeat(129))), 400, "invalid_request", "at most 128", true),
-        (form_request("grant_type=authorization_code&code=c&redirect_uri=x"), 400, "invalid_request", "`code_verifier` is missing", true),
-        (form_request(exchange_with("https://evil.example/", VERIFIER)), 400, "invalid_request", "redirect_uri is not on the relay's allowlist", true),
-        (form_request(exchange_with("http://127.0.0.1:8080", VERIFIER)), 400, "invalid_request", "redirect_uri is not on the relay's allowlist", true),
-        (form_request(exchange_with("http://127.0.0.1:8080/?x=1", VERIFIER)), 400, "invalid_request", "redirect_uri is not on the relay's allowlist", true),
+        (
+            form_request(format!("{good}&pad={}", "x".repeat(9000))),
+            413,
+            "invalid_request",
+            "larger than 8192 bytes",
+            true,
+        ),
+        (
+            form_request(format!("{good}&code=again")),
+            400,
+            "invalid_request",
+            "`code` appears more than once",
+            true,
+        ),
+        (
+            form_request("grant_type=refresh_token&refresh_token=%FF%FE"),
+            400,
+            "invalid_request",
+            "UTF-8",
+            true,
+        ),
+        (
+            form_request(b"grant_type=refresh_token&refresh_token=\xff\xfe".to_vec()),
+            400,
+            "invalid_request",
+            "UTF-8",
+            true,
+        ),
+        (
+            form_request("grant_type=refresh_token&refresh_token="),
+            400,
+            "invalid_request",
+            "`refresh_token` is empty",
+            true,
+        ),
+        (
+            form_request(format!("grant_type=refresh_token&refresh_token={}", "r".repeat(5000))),
+            400,
+            "invalid_request",
+            "`refresh_token` is too long",
+            true,
+        ),
+        (
+            form_request(exchange_with(REDIRECT_URI, "short")),
+            400,
+            "invalid_request",
+            "RFC 7636 requires at least 43",
+            true,
+        ),
+        (
+            form_request(exchange_with(REDIRECT_URI, &format!("{VERIFIER}+/"))),
+            400,
+            "invalid_request",
+            "character outside",
+            true,
+        ),
+        (
+            form_request(exchange_with(REDIRECT_URI, &"v".repeat(129))),
+            400,
+            "invalid_request",
+            "at most 128",
+            true,
+        ),
+        (
+            form_request("grant_type=authorization_code&code=c&redirect_uri=x"),
+            400,
+            "invalid_request",
+            "`code_verifier` is missing",
+            true,
+        ),
+        (
+            form_request(exchange_with("https://evil.example/", VERIFIER)),
+            400,
+            "invalid_request",
+            "redirect_uri is not on the relay's allowlist",
+            true,
+        ),
+        (
+            form_request(exchange_with("http://127.0.0.1:8080", VERIFIER)),
+            400,
+            "invalid_request",
+            "redirect_uri is not on the relay's allowlist",
+            true,
+        ),
+        (
+            form_request(exchange_with("http://127.0.0.1:8080/?x=1", VERIFIER)),
+            400,
+            "invalid_request",
+            "redirect_uri is not on the relay's allowlist",
+            true,
+        ),
         (huge_header, 431, "invalid_request", "headers are larger than 8192 bytes", true),
-        (Request::get("/token").header("origin", ORIGIN).body(Body::empty()).expect("request"), 405, "invalid_request", "use POST", false),
-        (Request::put("/token").header("origin", ORIGIN).body(Body::from(good.clone())).expect("request"), 405, "invalid_request", "use POST", false),
-        (Request::get("/token?code=abc").body(Body::empty()).expect("request"), 405, "invalid_request", "use POST", false),
-        (Request::post("/oauth/token").body(Body::from(good.clone())).expect("request"), 404, "invalid_request", "POST /token", false),
+        (
+            Request::get("/token").header("origin", ORIGIN).body(Body::empty()).expect("request"),
+            405,
+            "invalid_request",
+            "use POST",
+            false,
+        ),
+        (
+            Request::put("/token")
+                .header("origin", ORIGIN)
+                .body(Body::from(good.clone()))
+                .expect("request"),
+            405,
+            "invalid_request",
+            "use POST",
+            false,
+        ),
+        (
+            Request::get("/token?code=abc").body(Body::empty()).expect("request"),
+            405,
+            "invalid_request",
+            "use POST",
+            false,
+        ),
+        (
+            Request::post("/oauth/token").body(Body::from(good.clone())).expect("request"),
+            404,
+            "invalid_request",
+            "POST /token",
+            false,
+        ),
     ];
     for (request, status, error, words, cors) in cases {
         let label = format!("{} {}", request.method(), request.uri());
@@ -172,10 +335,21 @@ async fn the_rate_limit_answers_429_with_retry_after() {
     assert_eq!(headers["access-control-expose-headers"], "retry-after");
     let json: serde_json::Value = response.json().await.expect("JSON");
     assert_eq!(error_of(&json), "temporarily_unavailable");
-    assert_eq!(fakebucket.counters().token_requests_total, 2, "the limited request was not forwarded");
-    let metrics = http.get(relay.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
-    assert!(metrics.contains("dance_relay_requests_total{outcome=\"rate_limited\"} 1\n"), "{metrics}");
-    assert!(metrics.contains("dance_relay_requests_total{outcome=\"oauth_error\"} 2\n"), "{metrics}");
+    assert_eq!(
+        fakebucket.counters().token_requests_total,
+        2,
+        "the limited request was not forwarded"
+    );
+    let metrics =
+        http.get(relay.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+    assert!(
+        metrics.contains("dance_relay_requests_total{outcome=\"rate_limited\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("dance_relay_requests_total{outcome=\"oauth_error\"} 2\n"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -197,7 +371,11 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
         let (third, _) = oneshot(&app, from("203.0.113.1")).await;
         assert_eq!(first.status(), 400);
         let expected = if trust_proxy { [400, 429] } else { [429, 429] };
-        assert_eq!([second.status().as_u16(), third.status().as_u16()], expected, "trust_proxy={trust_proxy}");
+        assert_eq!(
+            [second.status().as_u16(), third.status().as_u16()],
+            expected,
+            "trust_proxy={trust_proxy}"
+        );
     }
 }
 
@@ -226,7 +404,8 @@ async fn oversized_headers_get_431_on_the_wire() {
     assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
     assert!(answer.contains("headers are larger than 8192 bytes"), "{answer}");
     // Far beyond: hyper cuts it off before buffering it.
-    let request = format!("POST /token HTTP/1.1\r\nhost: x\r\nx-padding: {}\r\n\r\n", "p".repeat(40_000));
+    let request =
+        format!("POST /token HTTP/1.1\r\nhost: x\r\nx-padding: {}\r\n\r\n", "p".repeat(40_000));
     let answer = raw(&relay, request.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
     assert_eq!(fakebucket.counters().token_requests_total, 0);
@@ -256,16 +435,27 @@ async fn a_body_that_never_arrives_gets_408() {
 async fn healthz_and_metrics_answer() {
     let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
     let app = dance_relay::app(relay_config(&fakebucket));
-    let (response, _) = oneshot(&app, Request::get("/healthz").body(Body::empty()).expect("request")).await;
+    let (response, _) =
+        oneshot(&app, Request::get("/healthz").body(Body::empty()).expect("request")).await;
     assert_eq!(response.status(), 200);
-    let _ = oneshot(&app, form_request(exchange_with("https://evil.example/", PkceVerifier::generate().secret()))).await;
-    let response = tower::ServiceExt::oneshot(app.clone(), Request::get("/metrics").body(Body::empty()).expect("request"))
-        .await
-        .expect("infallible");
+    let _ = oneshot(
+        &app,
+        form_request(exchange_with("https://evil.example/", PkceVerifier::generate().secret())),
+    )
+    .await;
+    let response = tower::ServiceExt::oneshot(
+        app.clone(),
+        Request::get("/metrics").body(Body::empty()).expect("request"),
+    )
+    .await
+    .expect("infallible");
     assert_eq!(response.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
     let text = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
     let text = String::from_utf8(text.to_vec()).expect("UTF-8");
-    assert!(text.contains("dance_relay_requests_total{outcome=\"refused_redirect_uri\"} 1\n"), "{text}");
+    assert!(
+        text.contains("dance_relay_requests_total{outcome=\"refused_redirect_uri\"} 1\n"),
+        "{text}"
+    );
     assert!(text.contains("# TYPE dance_relay_upstream_duration_seconds histogram\n"), "{text}");
 }
 

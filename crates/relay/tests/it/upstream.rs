@@ -27,7 +27,8 @@ async fn upstream_down_is_502_temporarily_unavailable() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = closed.local_addr().expect("address").port();
     drop(closed);
-    config.token_url = format!("http://127.0.0.1:{port}/site/oauth2/access_token").parse().expect("url");
+    config.token_url =
+        format!("http://127.0.0.1:{port}/site/oauth2/access_token").parse().expect("url");
     let relay = Relay::start(config).await;
     let (status, headers, json) = refresh(&relay).await;
     assert_eq!(status, 502);
@@ -59,10 +60,25 @@ async fn upstream_failures_and_nonsense_are_502() {
     let relay = Relay::start(relay_config(&fakebucket)).await;
     // (fault, status, error, description words)
     let cases = [
-        (Fault::status(FaultTarget::Token, 500), 502, "temporarily_unavailable", "failed (status 500)"),
-        (Fault::status(FaultTarget::Token, 503).html(), 502, "temporarily_unavailable", "failed (status 503)"),
+        (
+            Fault::status(FaultTarget::Token, 500),
+            502,
+            "temporarily_unavailable",
+            "failed (status 500)",
+        ),
+        (
+            Fault::status(FaultTarget::Token, 503).html(),
+            502,
+            "temporarily_unavailable",
+            "failed (status 503)",
+        ),
         (Fault::status(FaultTarget::Token, 400).html(), 502, "server_error", "does not understand"),
-        (Fault::status(FaultTarget::Token, 404).html(), 502, "server_error", "without an RFC 6749 error body"),
+        (
+            Fault::status(FaultTarget::Token, 404).html(),
+            502,
+            "server_error",
+            "without an RFC 6749 error body",
+        ),
     ];
     for (fault, status, error, words) in cases {
         fakebucket.inject_fault(fault.clone()).expect("a valid fault");
@@ -100,7 +116,14 @@ pub(crate) async fn wait_for_in_flight(relay: &Relay, in_flight: u32) {
     let http = client();
     let line = format!("dance_relay_upstream_in_flight {in_flight}\n");
     for _ in 0..10_000 {
-        let text = http.get(relay.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+        let text = http
+            .get(relay.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
         if text.contains(&line) {
             return;
         }
