@@ -502,11 +502,42 @@ impl Site {
                 .route("/config.json", config_route)
                 .route("/index.html", get(index_route))
                 .fallback_service(files),
-            Mount::SubPath => Router::new()
-                .route("/repo/config.json", config_route)
-                .route("/repo/index.html", get(index_route))
-                .nest_service("/repo", files)
-                .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "not under /repo/") }),
+            Mount::SubPath => {
+                // As GitHub Pages does: a path with no file gets the site's
+                // 404.html (which `cargo xtask pages` makes a copy of
+                // index.html) with status 404, so deep links work only
+                // through that page.
+                let not_found_path = dist.join("404.html");
+                let mut not_found = std::fs::read_to_string(&not_found_path)
+                    .with_context(|| format!("reading {}", not_found_path.display()))?;
+                for (from, to) in rewrites {
+                    not_found = not_found.replace(from.as_str(), to);
+                }
+                let not_found = Arc::new(not_found);
+                let index = index.clone();
+                let files = ServeDir::new(dist).append_index_html_on_directories(false).fallback(
+                    get(move |uri: axum::http::Uri| {
+                        let (index, not_found) = (index.clone(), not_found.clone());
+                        async move {
+                            // The nested service sees paths below /repo.
+                            if uri.path() == "/" {
+                                return index_response(&index);
+                            }
+                            let mut response = index_response(&not_found);
+                            *response.status_mut() = axum::http::StatusCode::NOT_FOUND;
+                            response
+                        }
+                    })
+                    .into_service(),
+                );
+                Router::new()
+                    .route("/repo/config.json", config_route)
+                    .route("/repo/index.html", get(index_route))
+                    .nest_service("/repo", files)
+                    .fallback(|| async {
+                        (axum::http::StatusCode::NOT_FOUND, "not under /repo/")
+                    })
+            }
         };
         let router = router.layer(middleware::from_fn_with_state(shared.clone(), record));
         let (tx, rx) = oneshot::channel::<()>();

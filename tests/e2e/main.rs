@@ -14,7 +14,9 @@
 //! leaves a screenshot of its last screen in `target/e2e/<test>.png`.
 //!
 //! Modules, by the scenarios of issue 6:
-//! - [`sign_in`]: 1 happy path, 2 cancel, 11 deep link, 12 sub-path, 13 keyboard only;
+//! - [`sign_in`]: 1 happy path, 2 cancel, 11 deep link, 12 sub-path (also a deep
+//!   link there, through the `404.html` a GitHub Pages site answers with), 13
+//!   keyboard only;
 //! - [`callback`]: 3 tampered state, 4 reload after the return, 5 code replay;
 //! - [`session`]: 6 token expiry, 7 two tabs, 10 sign out;
 //! - [`failures`]: 8 relay down during the return, 9 API 500 and 429;

@@ -246,3 +246,34 @@ async fn keyboard_only() {
     })
     .await;
 }
+
+/// Scenario 11 under a sub-path, the GitHub Pages way: the deep link has no
+/// file, so the static host answers with `404.html` and status 404; that page
+/// must still start the app, and after signing in the person is back at the
+/// deep link.
+#[tokio::test]
+#[ignore = "end-to-end: run by cargo xtask test"]
+async fn deep_link_under_a_sub_path() {
+    scenario("deep_link_under_a_sub_path", Mount::SubPath, async |stack| {
+        stack.open_landing("some/page?x=1").await?;
+        let not_found: Vec<String> = stack
+            .site
+            .requests()
+            .into_iter()
+            .filter(|r| r.starts_with("/repo/some/page"))
+            .collect();
+        ensure!(!not_found.is_empty(), "the deep link was never requested: {not_found:?}");
+        let authorize = stack.go_to_consent().await?;
+        ensure_authorize_request(&authorize, stack)?;
+        stack.grant().await?;
+        stack.wait_profile(ADA).await?;
+        let here = stack.browser.url().await?;
+        ensure_clean_address(&here)?;
+        ensure!(
+            here.path() == "/repo/some/page" && here.query() == Some("x=1"),
+            "after signing in the app is at {here}, not back at /repo/some/page?x=1"
+        );
+        ensure_one_exchange(stack)
+    })
+    .await;
+}
