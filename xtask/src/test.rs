@@ -22,6 +22,9 @@
 //! 7. `relay`: `cargo xtask relay-release`, the relay's static musl binary as
 //!    `deploy/Dockerfile` builds it, smoke-tested (static, `--help`, `check`,
 //!    `/healthz`, SIGTERM).
+//! 8. `lint`: `cargo fmt --all --check` and `cargo clippy --workspace
+//!    --all-targets -- -D warnings` (last, so that a style slip never hides a
+//!    failing test).
 //!
 //! The first failing phase stops the run. The output ends with a summary of the
 //! phases followed by every `test result:` line the runners printed, verbatim,
@@ -73,10 +76,20 @@ enum Phase {
     E2e,
     /// The relay's static release binary, built and smoke-tested.
     Relay,
+    /// rustfmt and clippy, warnings denied.
+    Lint,
 }
 
-const ALL_PHASES: [Phase; 7] =
-    [Phase::Setup, Phase::Native, Phase::Wasm, Phase::Build, Phase::Size, Phase::E2e, Phase::Relay];
+const ALL_PHASES: [Phase; 8] = [
+    Phase::Setup,
+    Phase::Native,
+    Phase::Wasm,
+    Phase::Build,
+    Phase::Size,
+    Phase::E2e,
+    Phase::Relay,
+    Phase::Lint,
+];
 
 impl Phase {
     fn name(self) -> &'static str {
@@ -88,6 +101,7 @@ impl Phase {
             Self::Size => "size",
             Self::E2e => "e2e",
             Self::Relay => "relay",
+            Self::Lint => "lint",
         }
     }
 }
@@ -183,6 +197,19 @@ fn run_phase(phase: Phase, test_results: &mut Vec<String>) -> Result<Outcome> {
         },
         Phase::Relay => {
             relay::run(&RelayReleaseArgs { no_setup: true })?;
+            Ok(Outcome::Passed)
+        }
+        Phase::Lint => {
+            util::run(util::cargo().args(["fmt", "--all", "--check"]))
+                .map_err(|error| error.context("formatting differs: run `cargo fmt --all`"))?;
+            util::run(util::cargo().args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]))?;
             Ok(Outcome::Passed)
         }
     }
@@ -424,7 +451,7 @@ mod tests {
         );
         assert_eq!(
             selected_phases(&args(vec![], vec![Phase::Setup, Phase::Build], false)),
-            [Phase::Native, Phase::Wasm, Phase::Size, Phase::E2e, Phase::Relay]
+            [Phase::Native, Phase::Wasm, Phase::Size, Phase::E2e, Phase::Relay, Phase::Lint]
         );
         assert_eq!(selected_phases(&args(vec![], vec![], true)), [Phase::Native]);
     }
