@@ -17,11 +17,11 @@
 
 use crate::config::Config;
 use crate::problem::{Deployment, Permission, Problem};
+use crate::weburl::WebUrl;
 use dance_protocol::AccessToken;
 use dance_protocol::bitbucket::ApiError;
 use dance_protocol::token::{ErrorCode, TokenError, TokenRequest, TokenResponse};
 use serde::de::DeserializeOwned;
-use url::Url;
 
 /// Seconds to wait for `config.json`.
 pub const CONFIG_TIMEOUT_S: u32 = 15;
@@ -165,8 +165,8 @@ pub fn config_reply(reply: &Reply, config_url: &str) -> Result<Config, Problem> 
 
 /// The next page of a paginated answer, only if it stays under the API base
 /// (the access token is never sent anywhere else).
-pub fn next_page(api_base: &Url, next: Option<&str>) -> Option<Url> {
-    let next = Url::parse(next?).ok()?;
+pub fn next_page(api_base: &WebUrl, next: Option<&str>) -> Option<WebUrl> {
+    let next = WebUrl::parse(next?)?;
     let same_origin = next.origin() == api_base.origin();
     (same_origin && next.path().starts_with(api_base.path())).then_some(next)
 }
@@ -174,7 +174,7 @@ pub fn next_page(api_base: &Url, next: Option<&str>) -> Option<Url> {
 // ---- the requests ----------------------------------------------------------
 
 /// Fetches and checks `config.json` at `url`.
-pub async fn fetch_config(url: &Url) -> Result<Config, Problem> {
+pub async fn fetch_config(url: &WebUrl) -> Result<Config, Problem> {
     match send(Outgoing {
         method: "GET",
         url: url.as_str(),
@@ -194,7 +194,7 @@ pub async fn fetch_config(url: &Url) -> Result<Config, Problem> {
 
 /// Sends a token request to the relay.
 pub async fn token(
-    relay_url: &Url,
+    relay_url: &WebUrl,
     request: &TokenRequest,
     deployment: &Deployment,
 ) -> Result<TokenResponse, Problem> {
@@ -220,7 +220,7 @@ pub async fn token(
 /// problem (see [`api_status`]). The token goes only in the
 /// `Authorization` header.
 pub async fn get(
-    url: &Url,
+    url: &WebUrl,
     token: &AccessToken,
     permission: Permission,
     deployment: &Deployment,
@@ -487,7 +487,7 @@ mod tests {
 
     #[test]
     fn pagination_never_leaves_the_api() {
-        let base = Url::parse("https://api.bitbucket.org/2.0/").expect("base");
+        let base = WebUrl::parse("https://api.bitbucket.org/2.0/").expect("base");
         assert_eq!(
             next_page(&base, Some("https://api.bitbucket.org/2.0/user/emails?page=2"))
                 .map(String::from),

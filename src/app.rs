@@ -27,11 +27,11 @@ use crate::profile::Profile;
 use crate::storage::SessionStore;
 use crate::tokens::{self, TokenEvent, Tokens};
 use crate::views::{Landing, Loading, ProblemView, ProfileView, Shell};
+use crate::weburl::WebUrl;
 use dance_protocol::bitbucket::{Email, Paginated, User};
 use dance_protocol::token::TokenRequest;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use url::Url;
 use yew::prelude::*;
 
 /// The shared sign-in state: the reducer's handle.
@@ -51,7 +51,7 @@ enum Step {
 /// Runs the sign-in steps and reports to the reducer. One per app.
 pub struct Controller {
     dispatch: UseReducerDispatcher<AuthState>,
-    base: Option<Url>,
+    base: Option<WebUrl>,
     store: RefCell<Option<SessionStore>>,
     arrival: RefCell<Option<Arrival>>,
     exchange: RefCell<Option<(TokenRequest, Option<String>)>>,
@@ -109,7 +109,7 @@ impl Controller {
         self.dispatch.dispatch(Action::Loading);
         let this = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let Some(url) = this.base.as_ref().and_then(|b| b.join(CONFIG_FILE).ok()) else {
+            let Some(url) = this.base.as_ref().and_then(|b| b.join(CONFIG_FILE)) else {
                 return;
             };
             match api::fetch_config(&url).await {
@@ -148,6 +148,10 @@ impl Controller {
         }
         let arrival = self.arrival.borrow_mut().take();
         match arrival {
+            // An old answer (history, a bookmark, a second tab) opened in a
+            // tab that is signed in already: the address is clean and there
+            // is nothing to exchange, so the signed-in profile is what to show.
+            Some(arrival) if arrival.stored.is_none() && self.restore_session() => {}
             Some(arrival) => match flow::after_callback(arrival, &self.deployment()) {
                 Next::Exchange { request, return_to } => {
                     *self.exchange.borrow_mut() = Some((request, return_to));
@@ -156,15 +160,22 @@ impl Controller {
                 Next::Fail(problem) => self.dispatch.dispatch(Action::Failed(problem)),
             },
             None => {
-                let restored = self.tokens.borrow().as_ref().is_some_and(Tokens::restore);
-                if restored {
-                    self.dispatch.dispatch(Action::SignedIn);
-                    self.load_profile();
-                } else {
+                if !self.restore_session() {
                     self.dispatch.dispatch(Action::SignedOut(None));
                 }
             }
         }
+    }
+
+    /// Restores the tab's saved session and loads the profile; returns
+    /// whether there was a session.
+    fn restore_session(self: &Rc<Self>) -> bool {
+        let restored = self.tokens.borrow().as_ref().is_some_and(Tokens::restore);
+        if restored {
+            self.dispatch.dispatch(Action::SignedIn);
+            self.load_profile();
+        }
+        restored
     }
 
     /// Exchanges the code kept for this attempt through the relay.
@@ -242,7 +253,7 @@ impl Controller {
     pub fn sign_in_href(&self) -> Option<AttrValue> {
         let (config, base) = (self.config.borrow().clone()?, self.base.clone()?);
         let (_unstored, url) = flow::new_flow(&config, &base, None);
-        Some(AttrValue::from(url.to_string()))
+        Some(AttrValue::from(url))
     }
 
     /// Starts a fresh sign-in attempt and leaves for Bitbucket.
@@ -261,7 +272,7 @@ impl Controller {
         match flow::begin(&config, &base, &store) {
             Ok(url) => {
                 self.dispatch.dispatch(Action::Redirecting);
-                if !browser::navigate(url.as_str()) {
+                if !browser::navigate(&url) {
                     self.dispatch.dispatch(Action::Failed(
                         Problem::crashed().with_detail("navigation failed"),
                     ));
@@ -302,19 +313,23 @@ impl Controller {
 /// The most pages of email addresses fetched.
 const MAX_EMAIL_PAGES: usize = 10;
 
+/// `{api_base}{path}`.
+fn api_join(api_base: &WebUrl, path: &str) -> Result<WebUrl, Problem> {
+    api_base.join(path).ok_or_else(|| {
+        Problem::malformed("config.json", format!("api_base can't be joined with {path}"))
+    })
+}
+
 /// `GET {api_base}user`.
-async fn fetch_user(tokens: &Tokens, api_base: &Url) -> Result<User, Problem> {
-    let url =
-        api_base.join("user").map_err(|e| Problem::malformed("config.json", e.to_string()))?;
+async fn fetch_user(tokens: &Tokens, api_base: &WebUrl) -> Result<User, Problem> {
+    let url = api_join(api_base, "user")?;
     api::parse_api(&tokens.get(&url, Permission::Account).await?)
 }
 
 /// `GET {api_base}user/emails`, following `next` (under the API base only)
 /// for up to [`MAX_EMAIL_PAGES`] pages.
-async fn fetch_emails(tokens: &Tokens, api_base: &Url) -> Result<Vec<Email>, Problem> {
-    let mut url = api_base
-        .join("user/emails")
-        .map_err(|e| Problem::malformed("config.json", e.to_string()))?;
+async fn fetch_emails(tokens: &Tokens, api_base: &WebUrl) -> Result<Vec<Email>, Problem> {
+    let mut url = api_join(api_base, "user/emails")?;
     let mut all = Vec::new();
     for _ in 0..MAX_EMAIL_PAGES {
         let page: Paginated<Email> = api::parse_api(&tokens.get(&url, Permission::Email).await?)?;

@@ -7,7 +7,7 @@
 //!
 //! [`Problem`]: crate::problem::Problem
 
-use url::Url;
+use crate::weburl::WebUrl;
 use wasm_bindgen::JsValue;
 
 /// The page's window, when there is one.
@@ -16,17 +16,17 @@ pub fn window() -> Option<web_sys::Window> {
 }
 
 /// The page's full address (`location.href`).
-pub fn page_url() -> Option<Url> {
+pub fn page_url() -> Option<WebUrl> {
     let href = window()?.location().href().ok()?;
-    Url::parse(&href).ok()
+    WebUrl::parse(&href)
 }
 
 /// The app's base URL: `document.baseURI` (set by trunk's `<base>` from its
 /// public URL, so `/repo/` on a GitHub Pages project site), without query or
 /// fragment. This is also the redirect URI (see [`crate::flow::app_base`]).
-pub fn base_url() -> Option<Url> {
+pub fn base_url() -> Option<WebUrl> {
     let base = window()?.document()?.base_uri().ok()??;
-    Url::parse(&base).ok().map(|url| crate::flow::app_base(&url))
+    WebUrl::parse(&base).map(|url| crate::flow::app_base(&url))
 }
 
 /// Replaces the current history entry's URL (same origin only) without

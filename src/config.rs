@@ -15,10 +15,10 @@
 //! ```
 
 use crate::problem::Setting;
+use crate::weburl::WebUrl;
 use dance_protocol::ClientId;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
-use url::{Host, Url};
 
 /// The name of the settings file, relative to the app's base URL.
 pub const CONFIG_FILE: &str = "config.json";
@@ -29,11 +29,11 @@ pub struct Config {
     /// The Bitbucket OAuth consumer's key.
     pub client_id: ClientId,
     /// The authorization endpoint, `https://bitbucket.org/site/oauth2/authorize`.
-    pub authorize_url: Url,
+    pub authorize_url: WebUrl,
     /// The relay's token endpoint, such as `https://relay.example/token`.
-    pub relay_url: Url,
+    pub relay_url: WebUrl,
     /// The API base, `https://api.bitbucket.org/2.0/` (always ends with `/`).
-    pub api_base: Url,
+    pub api_base: WebUrl,
     /// The scopes the consumer is expected to grant (Bitbucket fixes them on
     /// the consumer, so these only explain refusals).
     pub scopes: Vec<String>,
@@ -218,7 +218,7 @@ fn endpoint(
     field: &str,
     example: &str,
     issues: &mut Vec<Setting>,
-) -> Option<Url> {
+) -> Option<WebUrl> {
     let name = format!("{field} in config.json");
     let text = match get(map, field) {
         None => {
@@ -234,9 +234,9 @@ fn endpoint(
             return None;
         }
     };
-    let url = match Url::parse(text.trim()) {
-        Ok(url) => url,
-        Err(_) => {
+    let url = match WebUrl::parse(text.trim()) {
+        Some(url) => url,
+        None => {
             issues.push(issue(
                 &name,
                 format!("Must be a full URL such as {example}; it is \"{text}\"."),
@@ -247,7 +247,7 @@ fn endpoint(
     let mut ok = true;
     match url.scheme() {
         "https" => {}
-        "http" if is_loopback(&url) => {}
+        "http" if url.is_loopback() => {}
         "http" => {
             issues.push(issue(
                 &name,
@@ -263,7 +263,7 @@ fn endpoint(
             ok = false;
         }
     }
-    if !url.username().is_empty() || url.password().is_some() {
+    if url.has_credentials() {
         issues.push(issue(&name, "Must not contain a user name or password."));
         ok = false;
     }
@@ -272,16 +272,6 @@ fn endpoint(
         ok = false;
     }
     ok.then_some(url)
-}
-
-/// Whether the URL's host is a loopback address or `localhost`.
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(Host::Domain(domain)) => domain == "localhost" || domain.ends_with(".localhost"),
-        None => false,
-    }
 }
 
 /// Checks `scopes`, which defaults to `["account", "email"]`.

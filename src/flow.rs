@@ -26,11 +26,11 @@
 use crate::config::Config;
 use crate::problem::{Deployment, Problem};
 use crate::storage::{Key, SessionStore};
-use dance_protocol::authorize::{AuthorizeRequest, Callback, CallbackError, strip_callback_params};
+use crate::weburl::WebUrl;
+use dance_protocol::authorize::{AuthorizeParams, Callback, CallbackError, strip_callback_query};
 use dance_protocol::token::TokenRequest;
 use dance_protocol::{PkceVerifier, State};
 use serde::{Deserialize, Serialize};
-use url::Url;
 
 /// A sign-in in progress, kept in session storage while the person is at
 /// Bitbucket.
@@ -76,30 +76,28 @@ pub struct Arrival {
 /// The app's base URL from `document.baseURI`: the directory of the page
 /// (a trailing file name such as `index.html` dropped), without query or
 /// fragment.
-pub fn app_base(base_uri: &Url) -> Url {
-    let mut base = base_uri.clone();
-    base.set_query(None);
-    base.set_fragment(None);
+pub fn app_base(base_uri: &WebUrl) -> WebUrl {
+    let base = base_uri.without_query_and_fragment();
     if !base.path().ends_with('/')
-        && let Ok(directory) = base.join("./")
+        && let Some(directory) = base.join("./")
     {
-        base = directory;
+        return directory;
     }
     base
 }
 
 /// The redirect URI: the base URL itself.
-pub fn redirect_uri(base: &Url) -> Url {
+pub fn redirect_uri(base: &WebUrl) -> WebUrl {
     base.clone()
 }
 
 /// The origin as browsers send it in `Origin` (no trailing slash).
-pub fn origin_of(url: &Url) -> String {
-    url.origin().ascii_serialization()
+pub fn origin_of(url: &WebUrl) -> String {
+    url.origin().to_owned()
 }
 
 /// The values a checklist names, from the page and the settings.
-pub fn deployment(base: &Url, config: Option<&Config>) -> Deployment {
+pub fn deployment(base: &WebUrl, config: Option<&Config>) -> Deployment {
     Deployment {
         origin: origin_of(base),
         redirect_uri: redirect_uri(base).to_string(),
@@ -110,11 +108,11 @@ pub fn deployment(base: &Url, config: Option<&Config>) -> Deployment {
 
 /// The authorization response in `page`, if the page is the redirect URI
 /// (the base path) and carries any of `code`, `state`, `error`.
-pub fn callback_in(page: &Url, base: &Url) -> Option<Result<Callback, CallbackError>> {
+pub fn callback_in(page: &WebUrl, base: &WebUrl) -> Option<Result<Callback, CallbackError>> {
     if page.path() != base.path() || origin_of(page) != origin_of(base) {
         return None;
     }
-    match Callback::parse(page) {
+    match Callback::from_query(page.query().unwrap_or_default()) {
         Err(CallbackError::NotACallback) => None,
         other => Some(other),
     }
@@ -123,15 +121,15 @@ pub fn callback_in(page: &Url, base: &Url) -> Option<Result<Callback, CallbackEr
 /// The address to show instead of `page` once the callback parameters are
 /// removed, as a path with query and fragment; `None` when there was nothing
 /// to remove.
-pub fn cleaned(page: &Url) -> Option<String> {
-    let mut url = page.clone();
-    strip_callback_params(&mut url).then(|| relative(&url))
+pub fn cleaned(page: &WebUrl) -> Option<String> {
+    let query = strip_callback_query(page.query()?)?;
+    Some(relative(page, Some(query.as_str()).filter(|q| !q.is_empty())))
 }
 
-/// `path?query#fragment` of a URL.
-fn relative(url: &Url) -> String {
+/// `path?query#fragment` of a URL, with `query` in place of its own.
+fn relative(url: &WebUrl, query: Option<&str>) -> String {
     let mut out = url.path().to_owned();
-    if let Some(query) = url.query() {
+    if let Some(query) = query {
         out.push('?');
         out.push_str(query);
     }
@@ -147,16 +145,20 @@ fn relative(url: &Url) -> String {
 /// parameters are stripped from it. Anything else, such as
 /// `https://evil.example/`, `//evil.example/`, `/\evil.example` or
 /// `javascript:...`, gives `None`: no open redirect.
-pub fn return_path(base: &Url, candidate: &str) -> Option<String> {
+pub fn return_path(base: &WebUrl, candidate: &str) -> Option<String> {
     if candidate.is_empty() || candidate.chars().any(|c| c.is_control() || c == '\\') {
         return None;
     }
-    let mut url = base.join(candidate).ok()?;
+    let url = base.join(candidate)?;
     if origin_of(&url) != origin_of(base) || !url.path().starts_with(base.path()) {
         return None;
     }
-    strip_callback_params(&mut url);
-    let path = relative(&url);
+    let query = match url.query().map(|query| (query, strip_callback_query(query))) {
+        Some((_, Some(stripped))) => Some(stripped).filter(|q| !q.is_empty()),
+        Some((query, None)) => Some(query.to_owned()),
+        None => None,
+    };
+    let path = relative(&url, query.as_deref());
     // Coming back to the base itself needs no restoring.
     (path != base.path()).then_some(path)
 }
@@ -196,19 +198,24 @@ pub fn after_callback(arrival: Arrival, deployment: &Deployment) -> Next {
 }
 
 /// A fresh flow and the authorize URL that starts it.
-pub fn new_flow(config: &Config, base: &Url, return_to: Option<String>) -> (PendingFlow, Url) {
+pub fn new_flow(
+    config: &Config,
+    base: &WebUrl,
+    return_to: Option<String>,
+) -> (PendingFlow, String) {
     let state = State::generate();
     let verifier = PkceVerifier::generate();
     let redirect = redirect_uri(base);
-    let request = AuthorizeRequest {
-        authorize_url: config.authorize_url.clone(),
-        client_id: config.client_id.clone(),
-        redirect_uri: Some(redirect.clone()),
-        state: state.clone(),
-        code_challenge: verifier.challenge(),
-    };
+    let url = AuthorizeParams {
+        authorize_url: config.authorize_url.as_str(),
+        client_id: &config.client_id,
+        redirect_uri: Some(redirect.as_str()),
+        state: &state,
+        code_challenge: &verifier.challenge(),
+    }
+    .to_url_string();
     let flow = PendingFlow { state, verifier, redirect_uri: redirect.to_string(), return_to };
-    (flow, request.to_url())
+    (flow, url)
 }
 
 // ---- the browser side ------------------------------------------------------
@@ -218,7 +225,7 @@ pub fn new_flow(config: &Config, base: &Url, return_to: Option<String>) -> (Pend
 /// then takes (reads and deletes) this tab's stored flow.
 ///
 /// Call this once at start-up, before any network request.
-pub fn take_callback(store: Option<&SessionStore>, base: &Url) -> Option<Arrival> {
+pub fn take_callback(store: Option<&SessionStore>, base: &WebUrl) -> Option<Arrival> {
     let page = crate::browser::page_url()?;
     if let Some(clean) = cleaned(&page) {
         crate::browser::replace_url(&clean);
@@ -232,7 +239,7 @@ pub fn take_callback(store: Option<&SessionStore>, base: &Url) -> Option<Arrival
 /// Starts a sign-in: a fresh state and verifier are stored for this tab and
 /// the authorize URL to navigate to is returned. The current page (when it
 /// is a deep link under the base) is remembered for the return.
-pub fn begin(config: &Config, base: &Url, store: &SessionStore) -> Result<Url, Problem> {
+pub fn begin(config: &Config, base: &WebUrl, store: &SessionStore) -> Result<String, Problem> {
     let here = crate::browser::page_url().and_then(|page| return_path(base, page.as_str()));
     let (flow, url) = new_flow(config, base, here);
     store.set_json(Key::Flow, &flow)?;
@@ -244,8 +251,8 @@ mod tests {
     use super::*;
     use dance_protocol::AuthorizationCode;
 
-    fn url(s: &str) -> Url {
-        Url::parse(s).expect("test URL")
+    fn url(s: &str) -> WebUrl {
+        WebUrl::parse(s).expect("test URL")
     }
 
     fn config() -> Config {
@@ -442,13 +449,18 @@ mod tests {
         assert_ne!(a.state, b.state);
         assert_ne!(a.verifier, b.verifier);
         assert_eq!(a.state.secret().len(), 43);
-        let pairs: Vec<(String, String)> = url_a.query_pairs().into_owned().collect();
-        let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-        assert_eq!(get("redirect_uri").as_deref(), Some("http://127.0.0.1:8080/"));
-        assert_eq!(get("state").as_deref(), Some(a.state.secret()));
-        assert_eq!(get("code_challenge").as_deref(), Some(a.verifier.challenge().as_str()));
-        assert_eq!(get("client_id").as_deref(), Some("demo-client"));
-        assert!(url_a.as_str().starts_with("http://127.0.0.1:9090/site/oauth2/authorize?"));
+        // State and challenge are base64url: form encoding leaves them as they are.
+        assert_eq!(
+            url_a,
+            format!(
+                "http://127.0.0.1:9090/site/oauth2/authorize?response_type=code\
+                 &client_id=demo-client&state={}\
+                 &redirect_uri=http%3A%2F%2F127.0.0.1%3A8080%2F&code_challenge={}\
+                 &code_challenge_method=S256",
+                a.state.secret(),
+                a.verifier.challenge().as_str()
+            )
+        );
     }
 
     #[test]

@@ -25,6 +25,8 @@
 //! - [`storage`]: `sessionStorage` with namespaced keys (never localStorage
 //!   or cookies).
 //! - [`browser`]: small helpers over the window, history and performance marks.
+//! - [`weburl`]: URLs parsed by the browser's own `URL` (the `url` crate in
+//!   native tests), so the bundle carries no URL parser.
 //!
 //! Invariants: the secret never reaches this code; no token ever goes in a
 //! URL; the callback leaves the address bar before any network request; the
@@ -42,6 +44,7 @@ pub mod profile;
 pub mod storage;
 pub mod tokens;
 pub mod views;
+pub mod weburl;
 
 use wasm_bindgen::JsCast as _;
 

@@ -421,10 +421,10 @@ impl Problem {
     /// The relay did not answer: down, wrong URL, or our origin refused (a
     /// browser reports a CORS refusal as a network error).
     pub fn relay_unreachable(deployment: &Deployment, detail: impl Into<String>) -> Self {
-        let health = url::Url::parse(&deployment.relay_url)
+        let health = crate::weburl::WebUrl::parse(&deployment.relay_url)
             .and_then(|relay| relay.join("healthz"))
-            .map(|u| u.to_string())
-            .unwrap_or_else(|_| "the relay's /healthz".to_owned());
+            .map(String::from)
+            .unwrap_or_else(|| "the relay's /healthz".to_owned());
         Self::new(
             ProblemKind::RelayUnreachable,
             "Couldn't reach the sign-in relay",

@@ -11,10 +11,9 @@
 //!   host (the local demo); otherwise the view falls back to initials.
 //! - "Member since" is the calendar date of `created_on` in words.
 
-use crate::config::is_loopback;
 use crate::problem::Problem;
+use crate::weburl::WebUrl;
 use dance_protocol::bitbucket::{Email, User};
-use url::Url;
 
 /// A value of the profile, as text or as an https link.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -169,12 +168,9 @@ fn link_or_text(href: &str, text: &str) -> Value {
 /// The normalised URL when `candidate` is an absolute https URL with a host
 /// and no credentials.
 pub fn https_url(candidate: &str) -> Option<String> {
-    let url = Url::parse(candidate.trim()).ok()?;
-    (url.scheme() == "https"
-        && url.host().is_some()
-        && url.username().is_empty()
-        && url.password().is_none())
-    .then(|| url.to_string())
+    let url = WebUrl::parse(candidate.trim())?;
+    (url.scheme() == "https" && !url.host().is_empty() && !url.has_credentials())
+        .then(|| url.into())
 }
 
 /// The avatar URL when it is https, or http on loopback (the local demo).
@@ -182,9 +178,8 @@ pub fn safe_image(candidate: &str) -> Option<String> {
     if let Some(url) = https_url(candidate) {
         return Some(url);
     }
-    let url = Url::parse(candidate.trim()).ok()?;
-    (url.scheme() == "http" && is_loopback(&url) && url.username().is_empty())
-        .then(|| url.to_string())
+    let url = WebUrl::parse(candidate.trim())?;
+    (url.scheme() == "http" && url.is_loopback() && !url.has_credentials()).then(|| url.into())
 }
 
 /// Up to two initials from a name; ASCII letters upper-cased (see

@@ -50,13 +50,13 @@
 use crate::api;
 use crate::problem::{Deployment, Permission, Problem, ProblemKind};
 use crate::storage::{Key, SessionStore};
+use crate::weburl::WebUrl;
 use dance_protocol::token::{TokenRequest, TokenResponse};
 use dance_protocol::{AccessToken, RefreshToken, State};
 use futures::channel::oneshot;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
-use url::Url;
 use wasm_bindgen::JsCast as _;
 use wasm_bindgen::prelude::*;
 use yew::Callback;
@@ -233,7 +233,7 @@ type Listener = Closure<dyn FnMut(web_sys::MessageEvent)>;
 struct Inner {
     session: RefCell<Option<Session>>,
     store: Option<SessionStore>,
-    relay_url: Url,
+    relay_url: WebUrl,
     deployment: Deployment,
     on_event: Callback<TokenEvent>,
     channel: Option<web_sys::BroadcastChannel>,
@@ -261,7 +261,7 @@ impl Tokens {
     /// A keeper for `relay_url`, reporting to `on_event`. Opens the channel.
     pub fn new(
         store: Option<SessionStore>,
-        relay_url: Url,
+        relay_url: WebUrl,
         deployment: Deployment,
         on_event: Callback<TokenEvent>,
     ) -> Self {
@@ -331,7 +331,7 @@ impl Tokens {
     /// An authenticated `GET` of the API ([`api::get`]) with the current
     /// access token; on "Access token expired." refreshes once and tries
     /// once more. Returns the body of the 200.
-    pub async fn get(&self, url: &Url, permission: Permission) -> Result<String, Problem> {
+    pub async fn get(&self, url: &WebUrl, permission: Permission) -> Result<String, Problem> {
         let session =
             self.current().ok_or_else(|| Problem::session_expired("no session in this tab"))?;
         let deployment = &self.inner.deployment;

@@ -534,9 +534,7 @@ impl Site {
                     .route("/repo/config.json", config_route)
                     .route("/repo/index.html", get(index_route))
                     .nest_service("/repo", files)
-                    .fallback(|| async {
-                        (axum::http::StatusCode::NOT_FOUND, "not under /repo/")
-                    })
+                    .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "not under /repo/") })
             }
         };
         let router = router.layer(middleware::from_fn_with_state(shared.clone(), record));

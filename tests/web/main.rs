@@ -18,9 +18,9 @@ use oauth_dance::tokens::{TokenEvent, Tokens};
 use oauth_dance::views::{
     Landing, LandingProps, ProblemView, ProblemViewProps, ProfileView, ProfileViewProps,
 };
+use oauth_dance::weburl::WebUrl;
 use std::cell::RefCell;
 use std::rc::Rc;
-use url::Url;
 use wasm_bindgen::JsCast as _;
 use wasm_bindgen_test::*;
 use web_sys::Element;
@@ -42,7 +42,7 @@ fn local_storage() -> web_sys::Storage {
     web_sys::window().and_then(|w| w.local_storage().ok().flatten()).expect("localStorage")
 }
 
-fn base() -> Url {
+fn base() -> WebUrl {
     oauth_dance::browser::base_url().expect("the test page has a base URL")
 }
 
@@ -128,10 +128,10 @@ fn the_callback_leaves_the_address_bar_and_the_state_is_used_once() {
     store.clear_ours();
     let base = base();
     let authorize = flow::begin(&config(), &base, &store).expect("a flow is stored");
-    let state = authorize
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
+    let state = web_sys::Url::new(&authorize)
+        .expect("the authorize URL parses")
+        .search_params()
+        .get("state")
         .expect("the authorize URL has a state");
     assert!(store.get(Key::Flow).is_some(), "the flow waits in session storage");
 
@@ -148,8 +148,9 @@ fn the_callback_leaves_the_address_bar_and_the_state_is_used_once() {
         Next::Exchange { request, .. } => {
             let form = request.to_form();
             assert!(form.contains("code=the-code"), "{form}");
-            let redirect =
-                url::form_urlencoded::byte_serialize(base.as_str().as_bytes()).collect::<String>();
+            // The test page's base (http://127.0.0.1:PORT/) encodes the
+            // same way in forms and in URI components.
+            let redirect = String::from(js_sys::encode_uri_component(base.as_str()));
             assert!(form.contains(&format!("redirect_uri={redirect}")), "{form}");
         }
         Next::Fail(problem) => panic!("a matching state must exchange, got {problem}"),
@@ -250,7 +251,7 @@ async fn hold_lock(name: &str) -> js_sys::Function {
 async fn a_tab_waiting_for_another_tabs_refresh_adopts_its_tokens_and_never_refreshes() {
     // This tab's relay is unreachable from the test page: if the keeper
     // refreshed on its own, the refresh would fail and the test with it.
-    let relay = Url::parse("http://127.0.0.1:9/token").expect("url");
+    let relay = WebUrl::parse("http://127.0.0.1:9/token").expect("url");
     let keeper = Tokens::new(None, relay, deployment(), Callback::noop());
     let stale = keeper.start(tokens_response("refresh-0"));
 
@@ -503,4 +504,39 @@ fn the_crash_view_needs_no_app() {
     assert_eq!(text_of(&root, "#problem-title").as_deref(), Some("Something went wrong"));
     let reload = root.query_selector("a#reload").ok().flatten().expect("a reload link");
     assert_eq!(reload.get_attribute("href"), Some(location_href()));
+}
+
+// ---- URLs, parsed by this browser ---------------------------------------------
+
+/// The same expectations as `weburl`'s native tests (which run on the `url`
+/// crate), here met by the browser's own `URL`.
+#[wasm_bindgen_test]
+fn the_browsers_url_parser_gives_the_same_parts() {
+    let u = WebUrl::parse("https://User:pw@Example.test:8443/a/b?x=1&y#frag").expect("parses");
+    assert_eq!(u.as_str(), "https://User:pw@example.test:8443/a/b?x=1&y#frag");
+    assert_eq!(u.origin(), "https://example.test:8443");
+    assert_eq!((u.scheme(), u.host(), u.path()), ("https", "example.test", "/a/b"));
+    assert_eq!((u.query(), u.fragment()), (Some("x=1&y"), Some("frag")));
+    assert!(u.has_credentials());
+    let plain = WebUrl::parse("http://127.0.0.1:8080").expect("parses");
+    assert_eq!((plain.path(), plain.query(), plain.fragment()), ("/", None, None));
+    assert_eq!(WebUrl::parse("javascript:alert(1)").expect("parses").origin(), "null");
+    assert_eq!(WebUrl::parse("not a url"), None);
+
+    let base = WebUrl::parse("https://user.github.io/repo/index.html?x#y").expect("parses");
+    assert_eq!(
+        base.join("config.json").map(String::from).as_deref(),
+        Some("https://user.github.io/repo/config.json")
+    );
+    assert_eq!(base.join("//evil.example/").expect("joins").origin(), "https://evil.example");
+    assert_eq!(
+        base.without_query_and_fragment().as_str(),
+        "https://user.github.io/repo/index.html"
+    );
+    for yes in ["http://127.0.0.1:8787/", "http://127.1/", "http://[::1]/", "http://localhost/"] {
+        assert!(WebUrl::parse(yes).expect("parses").is_loopback(), "{yes}");
+    }
+    for no in ["http://10.0.0.1/", "http://[::2]/", "http://localhost.example/"] {
+        assert!(!WebUrl::parse(no).expect("parses").is_loopback(), "{no}");
+    }
 }

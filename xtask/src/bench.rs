@@ -95,7 +95,8 @@ fn relay(args: &[String]) -> Result<()> {
     publish("Relay", &report)
 }
 
-/// The budget of `tests/size.rs`: brotli bytes of these kinds of file.
+/// Issue #5's target for the brotli bytes of these kinds of file (the
+/// ceiling `tests/size.rs` enforces meanwhile is a little above today's size).
 const BUDGET_BYTES: u64 = 120 * 1024;
 const BUDGET_KINDS: [&str; 4] = ["wasm", "js", "html", "css"];
 
@@ -129,8 +130,9 @@ fn size() -> Result<()> {
         ));
     }
     body.push_str(&format!(
-        "\nThe budget (`tests/size.rs`, run by `cargo xtask test`) counts the brotli bytes of the \
-         wasm, JavaScript, HTML and CSS: **{} B of {} B** ({:.0} %).\n",
+        "\nIssue #5's budget counts the brotli bytes of the wasm, JavaScript, HTML and CSS: **{} \
+         B against a target of {} B** ({:.0} %). `tests/size.rs` (run by `cargo xtask test`) \
+         enforces a ceiling just above today's size until the target is met.\n",
         thousands(counted),
         thousands(BUDGET_BYTES),
         counted as f64 * 100.0 / BUDGET_BYTES as f64

@@ -22,9 +22,9 @@
 //! 7. `relay`: `cargo xtask relay-release`, the relay's static musl binary as
 //!    `deploy/Dockerfile` builds it, smoke-tested (static, `--help`, `check`,
 //!    `/healthz`, SIGTERM).
-//! 8. `lint`: `cargo fmt --all --check` and `cargo clippy --workspace
-//!    --all-targets -- -D warnings` (last, so that a style slip never hides a
-//!    failing test).
+//! 8. `lint`: `cargo fmt --all --check`, and `cargo clippy --all-targets --
+//!    -D warnings` for the workspace and again for the SPA and dance-protocol
+//!    on wasm32 (last, so that a style slip never hides a failing test).
 //!
 //! The first failing phase stops the run. The output ends with a summary of the
 //! phases followed by every `test result:` line the runners printed, verbatim,
@@ -205,6 +205,20 @@ fn run_phase(phase: Phase, test_results: &mut Vec<String>) -> Result<Outcome> {
             util::run(util::cargo().args([
                 "clippy",
                 "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]))?;
+            // The SPA's browser code only compiles for wasm32.
+            util::run(util::cargo().args([
+                "clippy",
+                "-p",
+                "oauth-dance",
+                "-p",
+                "dance-protocol",
+                "--target",
+                WASM_TARGET,
                 "--all-targets",
                 "--",
                 "-D",

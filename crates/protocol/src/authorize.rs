@@ -1,8 +1,17 @@
 //! The authorization request (RFC 6749 4.1.1 with RFC 7636 4.3) and the
 //! redirect that comes back from it (4.1.2, 4.1.2.1).
+//!
+//! Each operation exists twice: on [`url::Url`] (behind the default `url`
+//! feature; the relay and fakebucket use these) and on plain strings
+//! ([`AuthorizeParams::to_url_string`], [`Callback::from_query`],
+//! [`strip_callback_query`]), which the SPA uses with the browser's own URL
+//! parser so that the `url` crate stays out of its bundle. The `url` versions
+//! are thin wrappers over the string ones, and property tests check the two
+//! agree.
 
 use crate::secret::{AuthorizationCode, ClientId, PkceChallenge, State};
 use thiserror::Error;
+#[cfg(feature = "url")]
 use url::Url;
 
 /// The query parameters an authorization response may put in the redirect
@@ -17,6 +26,7 @@ pub const CALLBACK_PARAMS: [&str; 6] =
 pub const MAX_PARAM_LEN: usize = 2048;
 
 /// Everything needed to send a person to the authorization endpoint.
+#[cfg(feature = "url")]
 #[derive(Debug, Clone)]
 pub struct AuthorizeRequest {
     /// The authorization endpoint, such as `https://bitbucket.org/site/oauth2/authorize`.
@@ -32,6 +42,7 @@ pub struct AuthorizeRequest {
     pub code_challenge: PkceChallenge,
 }
 
+#[cfg(feature = "url")]
 impl AuthorizeRequest {
     /// The URL to navigate to. Query parameters already present on the
     /// endpoint are kept; ours are appended.
@@ -39,16 +50,82 @@ impl AuthorizeRequest {
         let mut url = self.authorize_url.clone();
         {
             let mut query = url.query_pairs_mut();
-            query
-                .append_pair("response_type", "code")
-                .append_pair("client_id", self.client_id.as_str())
-                .append_pair("state", self.state.secret());
-            if let Some(redirect_uri) = &self.redirect_uri {
-                query.append_pair("redirect_uri", redirect_uri.as_str());
+            for (name, value) in self.as_params().pairs() {
+                query.append_pair(name, value);
             }
-            query
-                .append_pair("code_challenge", self.code_challenge.as_str())
-                .append_pair("code_challenge_method", PkceChallenge::METHOD);
+        }
+        url
+    }
+
+    /// The same request with its URLs as strings.
+    pub fn as_params(&self) -> AuthorizeParams<'_> {
+        AuthorizeParams {
+            authorize_url: self.authorize_url.as_str(),
+            client_id: &self.client_id,
+            redirect_uri: self.redirect_uri.as_ref().map(Url::as_str),
+            state: &self.state,
+            code_challenge: &self.code_challenge,
+        }
+    }
+}
+
+/// [`AuthorizeRequest`] with its URLs as strings, for callers that parse
+/// URLs some other way (the SPA uses the browser's `URL`).
+#[derive(Debug, Clone, Copy)]
+pub struct AuthorizeParams<'a> {
+    /// The authorization endpoint, already serialised as an absolute URL
+    /// (`URL.href` or `url::Url::as_str`), such as
+    /// `https://bitbucket.org/site/oauth2/authorize`.
+    pub authorize_url: &'a str,
+    /// The consumer's key.
+    pub client_id: &'a ClientId,
+    /// Where to come back to, serialised the same way.
+    pub redirect_uri: Option<&'a str>,
+    /// The fresh anti-CSRF value of this attempt.
+    pub state: &'a State,
+    /// The S256 challenge of this attempt's verifier.
+    pub code_challenge: &'a PkceChallenge,
+}
+
+impl<'a> AuthorizeParams<'a> {
+    /// The query parameters this request adds, in order.
+    fn pairs(&self) -> impl Iterator<Item = (&'static str, &'a str)> {
+        let Self { client_id, redirect_uri, state, code_challenge, .. } = *self;
+        [
+            Some(("response_type", "code")),
+            Some(("client_id", client_id.as_str())),
+            Some(("state", state.secret())),
+            redirect_uri.map(|uri| ("redirect_uri", uri)),
+            Some(("code_challenge", code_challenge.as_str())),
+            Some(("code_challenge_method", PkceChallenge::METHOD)),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    /// The URL to navigate to, exactly as [`AuthorizeRequest::to_url`]
+    /// writes it: query parameters already on the endpoint are kept, ours
+    /// are appended (form-encoded), and a fragment stays at the end.
+    pub fn to_url_string(&self) -> String {
+        let (before, fragment) = match self.authorize_url.split_once('#') {
+            Some((before, fragment)) => (before, Some(fragment)),
+            None => (self.authorize_url, None),
+        };
+        let mut url = before.to_owned();
+        let query_start = match url.find('?') {
+            Some(at) => at + 1,
+            None => {
+                url.push('?');
+                url.len()
+            }
+        };
+        // `for_suffix` puts a `&` before each pair unless the query is empty.
+        let mut query = form_urlencoded::Serializer::for_suffix(url, query_start);
+        query.extend_pairs(self.pairs());
+        let mut url = query.finish();
+        if let Some(fragment) = fragment {
+            url.push('#');
+            url.push_str(fragment);
         }
         url
     }
@@ -104,10 +181,17 @@ pub enum CallbackError {
 
 impl Callback {
     /// Reads an authorization response out of the redirect URI's query.
+    #[cfg(feature = "url")]
     pub fn parse(url: &Url) -> Result<Self, CallbackError> {
+        Self::from_query(url.query().unwrap_or_default())
+    }
+
+    /// Reads an authorization response out of a query string (without the
+    /// leading `?`), such as `code=abc&state=xyz`.
+    pub fn from_query(query: &str) -> Result<Self, CallbackError> {
         let mut found: [Option<String>; 4] = Default::default();
         const NAMES: [&str; 4] = ["code", "state", "error", "error_description"];
-        for (key, value) in url.query_pairs() {
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             let Some(index) = NAMES.iter().position(|name| *name == key) else {
                 continue;
             };
@@ -162,22 +246,30 @@ impl Callback {
 /// Removes every [`CALLBACK_PARAMS`] entry from `url`'s query, keeping the
 /// other parameters in order, and drops the `?` when nothing is left.
 /// Returns whether anything was removed.
+#[cfg(feature = "url")]
 pub fn strip_callback_params(url: &mut Url) -> bool {
-    let before: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-    let kept: Vec<&(String, String)> =
-        before.iter().filter(|(k, _)| !CALLBACK_PARAMS.contains(&k.as_str())).collect();
-    if kept.len() == before.len() {
+    let Some(kept) = url.query().and_then(strip_callback_query) else {
         return false;
-    }
-    if kept.is_empty() {
-        url.set_query(None);
-    } else {
-        url.query_pairs_mut().clear().extend_pairs(kept);
-    }
+    };
+    url.set_query((!kept.is_empty()).then_some(kept.as_str()));
     true
 }
 
-#[cfg(test)]
+/// The query string (without the leading `?`) with every
+/// [`CALLBACK_PARAMS`] entry removed and the other parameters kept in order
+/// (form-encoded again), or `None` when there was nothing to remove. An
+/// empty result means no query at all is left.
+pub fn strip_callback_query(query: &str) -> Option<String> {
+    let before = form_urlencoded::parse(query.as_bytes());
+    let is_callback = |key: &str| CALLBACK_PARAMS.contains(&key);
+    if !before.clone().any(|(key, _)| is_callback(&key)) {
+        return None;
+    }
+    let kept = before.filter(|(key, _)| !is_callback(key));
+    Some(form_urlencoded::Serializer::new(String::new()).extend_pairs(kept).finish())
+}
+
+#[cfg(all(test, feature = "url"))]
 mod tests {
     use super::*;
     use crate::PkceVerifier;
@@ -285,5 +377,83 @@ mod tests {
         let mut u = url("https://a.test/?x=1");
         assert!(!strip_callback_params(&mut u));
         assert_eq!(u.as_str(), "https://a.test/?x=1");
+    }
+}
+
+/// The string-based APIs, which the SPA uses without the `url` feature.
+#[cfg(test)]
+mod string_tests {
+    use super::*;
+    use crate::PkceVerifier;
+
+    fn params<'a>(
+        endpoint: &'a str,
+        client_id: &'a ClientId,
+        state: &'a State,
+        challenge: &'a PkceChallenge,
+    ) -> AuthorizeParams<'a> {
+        AuthorizeParams {
+            authorize_url: endpoint,
+            client_id,
+            redirect_uri: Some("https://user.github.io/repo/"),
+            state,
+            code_challenge: challenge,
+        }
+    }
+
+    #[test]
+    fn authorize_url_string_appends_encoded_parameters() {
+        let (client, state) = (ClientId::new("key 1&2"), State::new("st"));
+        let challenge = PkceVerifier::new("v".repeat(43)).challenge();
+        let url =
+            params("https://bitbucket.org/site/oauth2/authorize", &client, &state, &challenge)
+                .to_url_string();
+        assert_eq!(
+            url,
+            format!(
+                "https://bitbucket.org/site/oauth2/authorize?response_type=code&client_id=key+1%262\
+                 &state=st&redirect_uri=https%3A%2F%2Fuser.github.io%2Frepo%2F\
+                 &code_challenge={}&code_challenge_method=S256",
+                challenge.as_str()
+            )
+        );
+        let kept =
+            params("https://e.test/a?tenant=x#frag", &client, &state, &challenge).to_url_string();
+        assert!(kept.starts_with("https://e.test/a?tenant=x&response_type=code&"), "{kept}");
+        assert!(kept.ends_with("&code_challenge_method=S256#frag"), "{kept}");
+        let empty_query = params("https://e.test/a?", &client, &state, &challenge).to_url_string();
+        assert!(empty_query.starts_with("https://e.test/a?response_type=code&"), "{empty_query}");
+        let mut no_redirect = params("https://e.test/a", &client, &state, &challenge);
+        no_redirect.redirect_uri = None;
+        assert!(!no_redirect.to_url_string().contains("redirect_uri"));
+    }
+
+    #[test]
+    fn callbacks_parse_from_a_query_string() {
+        assert_eq!(
+            Callback::from_query("code=abc&state=x%20y&other=1"),
+            Ok(Callback::Code { code: AuthorizationCode::new("abc"), state: "x y".into() })
+        );
+        assert_eq!(
+            Callback::from_query("error=access_denied&error_description=no+way&state=s"),
+            Ok(Callback::Denied {
+                error: "access_denied".into(),
+                description: Some("no way".into()),
+                state: Some("s".into()),
+            })
+        );
+        assert_eq!(Callback::from_query(""), Err(CallbackError::NotACallback));
+        assert_eq!(
+            Callback::from_query("code=c&code=d&state=s"),
+            Err(CallbackError::Duplicate("code"))
+        );
+    }
+
+    #[test]
+    fn callback_parameters_are_stripped_from_a_query_string() {
+        assert_eq!(strip_callback_query("x=1&code=c&state=s&y=a+b").as_deref(), Some("x=1&y=a+b"));
+        assert_eq!(strip_callback_query("error=e&iss=i&error_uri=u").as_deref(), Some(""));
+        assert_eq!(strip_callback_query("x=1&y=2"), None);
+        assert_eq!(strip_callback_query(""), None);
     }
 }

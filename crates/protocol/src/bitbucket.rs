@@ -6,7 +6,10 @@
 //! `links` with `?fields=-links`), so everything but an email's address is
 //! optional here and absent, null and missing all read as `None`.
 
-use serde::{Deserialize, Serialize};
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::ser::SerializeMap as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
 
 /// A hyperlink object: `{"href": "...", "name": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,19 +172,173 @@ pub struct ApiErrorDetail {
     /// More about the error, when there is any: usually text, but an object
     /// for a missing scope (`{"required": [...], "granted": [...]}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<serde_json::Value>,
+    pub detail: Option<ErrorDetail>,
 }
 
 impl ApiErrorDetail {
     /// The scopes a 403 says the endpoint requires, when its `detail` is
     /// Bitbucket's `{"required": [...]}` object; empty otherwise.
     pub fn required_scopes(&self) -> Vec<String> {
-        self.detail
-            .as_ref()
-            .and_then(|detail| detail.get("required"))
-            .and_then(serde_json::Value::as_array)
-            .map(|scopes| scopes.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
-            .unwrap_or_default()
+        match &self.detail {
+            Some(ErrorDetail::Scopes { required, .. }) => required.clone(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The `detail` of an [`ApiErrorDetail`].
+///
+/// Read by a small hand-written visitor instead of into a
+/// `serde_json::Value`, which would bring a whole JSON tree (and a B-tree
+/// map) into the SPA's bundle for one field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorDetail {
+    /// Text, the usual form.
+    Text(String),
+    /// The object a 403 for a missing scope carries:
+    /// `{"required": [...], "granted": [...]}` (other keys are ignored,
+    /// and entries that aren't strings are skipped).
+    Scopes {
+        /// The scopes the endpoint requires.
+        required: Vec<String>,
+        /// The scopes the token has.
+        granted: Vec<String>,
+    },
+    /// Any other JSON value; its content is not kept.
+    Other,
+}
+
+impl Serialize for ErrorDetail {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Text(text) => serializer.serialize_str(text),
+            Self::Scopes { required, granted } => {
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("granted", granted)?;
+                map.serialize_entry("required", required)?;
+                map.end()
+            }
+            Self::Other => serializer.serialize_unit(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorDetail {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(DetailVisitor)
+    }
+}
+
+/// Reads an [`ErrorDetail`] from any JSON value.
+struct DetailVisitor;
+
+impl<'de> Visitor<'de> for DetailVisitor {
+    type Value = ErrorDetail;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an error detail")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<ErrorDetail, E> {
+        Ok(ErrorDetail::Text(text.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, text: String) -> Result<ErrorDetail, E> {
+        Ok(ErrorDetail::Text(text))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ErrorDetail, A::Error> {
+        let (mut required, mut granted) = (None, None);
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "required" => required = Some(map.next_value::<Scopes>()?.0),
+                "granted" => granted = Some(map.next_value::<Scopes>()?.0),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(if required.is_none() && granted.is_none() {
+            ErrorDetail::Other
+        } else {
+            ErrorDetail::Scopes {
+                required: required.unwrap_or_default(),
+                granted: granted.unwrap_or_default(),
+            }
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ErrorDetail, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(ErrorDetail::Other)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<ErrorDetail, E> {
+        Ok(ErrorDetail::Other)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<ErrorDetail, E> {
+        Ok(ErrorDetail::Other)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<ErrorDetail, E> {
+        Ok(ErrorDetail::Other)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<ErrorDetail, E> {
+        Ok(ErrorDetail::Other)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<ErrorDetail, E> {
+        Ok(ErrorDetail::Other)
+    }
+}
+
+/// A list of scope names; entries that aren't strings are skipped, and
+/// anything but a list reads as empty.
+struct Scopes(Vec<String>);
+
+impl<'de> Deserialize<'de> for Scopes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScopesVisitor;
+        impl<'de> Visitor<'de> for ScopesVisitor {
+            type Value = Scopes;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of scopes")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scopes, A::Error> {
+                let mut scopes = Vec::new();
+                while let Some(item) = seq.next_element::<ErrorDetail>()? {
+                    if let ErrorDetail::Text(scope) = item {
+                        scopes.push(scope);
+                    }
+                }
+                Ok(Scopes(scopes))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scopes, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Scopes(Vec::new()))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Scopes, E> {
+                Ok(Scopes(Vec::new()))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Scopes, E> {
+                Ok(Scopes(Vec::new()))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Scopes, E> {
+                Ok(Scopes(Vec::new()))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Scopes, E> {
+                Ok(Scopes(Vec::new()))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Scopes, E> {
+                Ok(Scopes(Vec::new()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Scopes, E> {
+                Ok(Scopes(Vec::new()))
+            }
+        }
+        deserializer.deserialize_any(ScopesVisitor)
     }
 }
 
@@ -263,6 +420,38 @@ mod tests {
         )
         .expect("403 body parses");
         assert_eq!(error.error.required_scopes(), vec!["email".to_owned()]);
+        assert_eq!(
+            error.error.detail,
+            Some(ErrorDetail::Scopes {
+                required: vec!["email".into()],
+                granted: vec!["account".into()]
+            })
+        );
         assert!(ApiError::new("x").error.required_scopes().is_empty());
+        let round_trip: ApiError =
+            serde_json::from_str(&serde_json::to_string(&error).expect("serialises"))
+                .expect("parses");
+        assert_eq!(round_trip, error);
+    }
+
+    #[test]
+    fn any_detail_shape_is_tolerated() {
+        let detail = |json: &str| {
+            let body = format!(r#"{{"type":"error","error":{{"message":"m","detail":{json}}}}}"#);
+            serde_json::from_str::<ApiError>(&body).map(|e| e.error.detail)
+        };
+        assert_eq!(detail(r#""text""#).ok(), Some(Some(ErrorDetail::Text("text".into()))));
+        assert_eq!(detail("null").ok(), Some(None));
+        for other in ["1", "-1", "1.5", "true", "[1,{}]", r#"{"x":{"y":[1]}}"#] {
+            assert_eq!(detail(other).ok(), Some(Some(ErrorDetail::Other)), "{other}");
+        }
+        assert_eq!(
+            detail(r#"{"required":["a",1,null,"b"],"granted":{"odd":true},"x":[]}"#).ok(),
+            Some(Some(ErrorDetail::Scopes {
+                required: vec!["a".into(), "b".into()],
+                granted: Vec::new(),
+            }))
+        );
+        assert!(detail("[").is_err(), "broken JSON is still an error");
     }
 }

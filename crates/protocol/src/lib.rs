@@ -36,14 +36,48 @@ pub use secret::{
 /// than falling back to something weaker.
 pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
-    #[allow(clippy::expect_used)]
-    getrandom::getrandom(&mut buf).expect("no secure random number generator is available");
+    // Not `expect`: that would print the error with its `Debug`, which drags
+    // getrandom's and std's error tables into the SPA's bundle.
+    if getrandom::getrandom(&mut buf).is_err() {
+        panic!("no secure random number generator is available");
+    }
     buf
 }
 
 /// Encodes bytes as base64url without padding (RFC 4648 section 5), the
 /// alphabet of PKCE verifiers, challenges and our `state` values.
+///
+/// Written out here (a dozen lines) rather than taken from the `base64`
+/// crate, whose generic engine costs the SPA's bundle several kilobytes; a
+/// test checks it against that crate.
 pub(crate) fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        // Three bytes make 24 bits, written as four 6-bit digits; a short
+        // last chunk writes only the digits its bits reach (no padding).
+        let bits =
+            chunk.iter().enumerate().fold(0u32, |acc, (i, &b)| acc | u32::from(b) << (16 - 8 * i));
+        for digit in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[(bits >> (18 - 6 * digit) & 0x3f) as usize]));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
     use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+
+    #[test]
+    fn base64url_matches_the_base64_crate() {
+        let reference = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut bytes = Vec::new();
+        for n in 0..300u32 {
+            assert_eq!(super::base64url(&bytes), reference.encode(&bytes), "{bytes:?}");
+            bytes.push((n.wrapping_mul(167) ^ (n >> 3)) as u8);
+        }
+        assert_eq!(super::base64url(&[0xff, 0xfe, 0xfd]), "__79");
+        assert_eq!(super::base64url(b""), "");
+    }
 }

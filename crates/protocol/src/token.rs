@@ -125,7 +125,7 @@ impl TokenRequest {
 
     /// The request as an `application/x-www-form-urlencoded` body.
     pub fn to_form(&self) -> String {
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        let mut form = form_urlencoded::Serializer::new(String::new());
         form.append_pair("grant_type", self.grant_type());
         match self {
             Self::AuthorizationCode { code, redirect_uri, code_verifier } => {
@@ -185,11 +185,33 @@ pub struct TokenResponse {
 
 impl<'de> Deserialize<'de> for TokenResponse {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Seconds {
-            Number(u64),
-            Text(String),
+        /// `expires_in` as a number or a numeric string. A hand-written
+        /// visitor rather than an untagged enum: it keeps serde's buffering
+        /// machinery out of the SPA's bundle.
+        struct Seconds(u64);
+        impl<'de> Deserialize<'de> for Seconds {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_any(SecondsVisitor)
+            }
+        }
+        struct SecondsVisitor;
+        impl serde::de::Visitor<'_> for SecondsVisitor {
+            type Value = Seconds;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("expires_in as a number or a numeric string")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Seconds, E> {
+                Ok(Seconds(n))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Seconds, E> {
+                u64::try_from(n).map(Seconds).map_err(|_| E::custom("expires_in is negative"))
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Seconds, E> {
+                text.trim()
+                    .parse()
+                    .map(Seconds)
+                    .map_err(|_| E::custom("expires_in is neither a number nor a numeric string"))
+            }
         }
         #[derive(Deserialize)]
         struct Wire {
@@ -205,17 +227,10 @@ impl<'de> Deserialize<'de> for TokenResponse {
             scopes: Option<String>,
         }
         let wire = Wire::deserialize(deserializer)?;
-        let expires_in = match wire.expires_in {
-            None => None,
-            Some(Seconds::Number(n)) => Some(n),
-            Some(Seconds::Text(text)) => Some(text.trim().parse::<u64>().map_err(|_| {
-                serde::de::Error::custom("expires_in is neither a number nor a numeric string")
-            })?),
-        };
         Ok(Self {
             access_token: wire.access_token,
             token_type: wire.token_type.to_ascii_lowercase(),
-            expires_in,
+            expires_in: wire.expires_in.map(|Seconds(n)| n),
             refresh_token: wire.refresh_token,
             scope: wire.scope.or(wire.scopes),
         })

@@ -1,6 +1,9 @@
 //! Property tests: URL round trips and the verifier rules.
 
-use dance_protocol::authorize::{AuthorizeRequest, Callback, CallbackError, strip_callback_params};
+use dance_protocol::authorize::{
+    AuthorizeRequest, CALLBACK_PARAMS, Callback, CallbackError, strip_callback_params,
+    strip_callback_query,
+};
 use dance_protocol::token::TokenRequest;
 use dance_protocol::{ClientId, PkceVerifier, RefreshToken, State, VerifierError};
 use proptest::prelude::*;
@@ -83,5 +86,75 @@ proptest! {
     #[test]
     fn form_parser_never_panics(body in proptest::collection::vec(any::<u8>(), 0..300)) {
         let _ = TokenRequest::parse_form(&body);
+    }
+
+    #[test]
+    fn authorize_url_string_equals_the_url_version(
+        endpoint_query in proptest::option::of("[a-z=&%0-9]{0,12}"),
+        fragment in proptest::option::of("[a-z]{0,6}"),
+        client in "\\PC{1,40}",
+        redirect in proptest::option::of("[a-z0-9/?=&#% é+-]{0,30}"),
+    ) {
+        let mut endpoint = "https://bitbucket.org/site/oauth2/authorize".to_owned();
+        if let Some(query) = endpoint_query {
+            endpoint = format!("{endpoint}?{query}");
+        }
+        if let Some(fragment) = fragment {
+            endpoint = format!("{endpoint}#{fragment}");
+        }
+        let authorize_url = Url::parse(&endpoint).expect("url");
+        let redirect_uri = redirect.map(|path| {
+            let base = Url::parse("https://site.test/").expect("url");
+            base.join(&format!("repo/{path}")).expect("a relative path joins")
+        });
+        let request = AuthorizeRequest {
+            authorize_url,
+            client_id: ClientId::new(client),
+            redirect_uri,
+            state: State::generate(),
+            code_challenge: PkceVerifier::generate().challenge(),
+        };
+        let built = request.to_url();
+        prop_assert_eq!(request.as_params().to_url_string(), built.as_str());
+    }
+
+    #[test]
+    fn callback_from_query_equals_the_url_version(query in "[a-z_=&%+0-9]{0,60}|\\PC{0,60}") {
+        let mut url = Url::parse("https://site.test/").expect("url");
+        url.set_query(Some(&query));
+        let from_url = Callback::parse(&url);
+        prop_assert_eq!(Callback::from_query(url.query().unwrap_or_default()), from_url);
+    }
+
+    #[test]
+    fn strip_callback_query_equals_stripping_with_url(
+        pairs in proptest::collection::vec(
+            ("code|state|error|error_description|error_uri|iss|x|tab|\\PC{0,5}", "\\PC{0,8}"),
+            0..6,
+        ),
+    ) {
+        let mut url = Url::parse("https://site.test/repo/#top").expect("url");
+        if !pairs.is_empty() {
+            url.query_pairs_mut().extend_pairs(&pairs);
+        }
+        let query = url.query().unwrap_or_default().to_owned();
+        // An independent reference: rebuild the query from the kept pairs.
+        let kept: Vec<&(String, String)> =
+            pairs.iter().filter(|(k, _)| !CALLBACK_PARAMS.contains(&k.as_str())).collect();
+        let expected = (kept.len() != pairs.len()).then(|| {
+            let mut reference = url.clone();
+            reference.set_query(None);
+            if !kept.is_empty() {
+                reference.query_pairs_mut().extend_pairs(kept);
+            }
+            reference.query().unwrap_or_default().to_owned()
+        });
+        prop_assert_eq!(strip_callback_query(&query), expected.clone());
+        let stripped = strip_callback_params(&mut url);
+        prop_assert_eq!(stripped, expected.is_some());
+        if let Some(expected) = expected {
+            prop_assert_eq!(url.query(), (!expected.is_empty()).then_some(expected.as_str()));
+            prop_assert_eq!(url.fragment(), Some("top"));
+        }
     }
 }
