@@ -1,10 +1,10 @@
 //! The bundle budget: the brotli-compressed total of the release bundle's
 //! wasm, JavaScript, HTML and CSS.
 //!
-//! Issue #5 sets the target at 120 KiB. The bundle does not meet it yet
-//! (135.7 KB at the time of writing; BENCHMARKS.md has the breakdown and the
-//! ideas left), so the test enforces a ceiling just above today's size: the
-//! bundle may only shrink. Lower [`CEILING`] whenever it does, and set it to
+//! Issue #5 sets the target at 120 KB, taken here as 120 KiB. The bundle does
+//! not meet it yet (135,665 B on 2026-11-28; BENCHMARKS.md has the
+//! breakdown, what was tried and the ideas left), so the test enforces a
+//! ceiling just above today's size: the bundle may only shrink. Lower [`CEILING`] whenever it does, and set it to
 //! [`TARGET`] once the target is reached.
 //!
 //! It needs a release build, so it is `#[ignore]`d; `cargo xtask test` runs
@@ -23,9 +23,9 @@ use std::path::{Path, PathBuf};
 /// The target from issue #5, in bytes (brotli, wasm + JS + HTML + CSS).
 const TARGET: u64 = 120 * 1024;
 
-/// What the test enforces meanwhile: today's size plus about 1.5 %, so any
+/// What the test enforces meanwhile: today's size plus about 1 %, so any
 /// real growth fails.
-const CEILING: u64 = 138 * 1024;
+const CEILING: u64 = 134 * 1024;
 
 /// One measured file.
 struct Measured {
