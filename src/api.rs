@@ -173,7 +173,9 @@ pub fn next_page(api_base: &WebUrl, next: Option<&str>) -> Option<WebUrl> {
 
 // ---- the requests ----------------------------------------------------------
 
-/// Fetches and checks `config.json` at `url`.
+/// Fetches and checks `config.json` at `url`. The first call takes over the
+/// request `assets/boot.js` started while the wasm was loading, when it is
+/// for the same URL ([`take_early_config`]); later calls (a retry) fetch anew.
 pub async fn fetch_config(url: &WebUrl) -> Result<Config, Problem> {
     match send(Outgoing {
         method: "GET",
@@ -181,6 +183,7 @@ pub async fn fetch_config(url: &WebUrl) -> Result<Config, Problem> {
         bearer: None,
         form: None,
         timeout_s: CONFIG_TIMEOUT_S,
+        started: take_early_config(url.as_str()),
     })
     .await
     {
@@ -208,6 +211,7 @@ pub async fn token(
         bearer: None,
         form: Some(request.to_form()),
         timeout_s: RELAY_TIMEOUT_S,
+        started: None,
     };
     match send(outgoing).await {
         Ok(reply) => relay_reply(&reply, grant, deployment),
@@ -231,6 +235,7 @@ pub async fn get(
         bearer: Some(token.secret()),
         form: None,
         timeout_s: API_TIMEOUT_S,
+        started: None,
     };
     match send(outgoing).await {
         Ok(reply) => api_status(&reply, permission).map(|()| reply.body),
@@ -248,6 +253,39 @@ struct Outgoing<'a> {
     bearer: Option<&'a str>,
     form: Option<String>,
     timeout_s: u32,
+    /// The same request, already under way: its answer is used instead of
+    /// sending it again.
+    started: Option<Started>,
+}
+
+/// A `fetch` that is already under way, and the controller that aborts it.
+pub struct Started {
+    reply: js_sys::Promise,
+    abort: web_sys::AbortController,
+}
+
+/// The global under which `assets/boot.js` leaves the `config.json` request
+/// it starts before the wasm is loaded: `{ url, reply, abort }`.
+pub const EARLY_CONFIG_GLOBAL: &str = "danceEarlyConfig";
+
+/// Takes (once: the global is deleted) the request for `config.json` that
+/// `assets/boot.js` started, if it is for `url`. Anything else there, or
+/// nothing, gives `None`, and the caller fetches as usual.
+pub fn take_early_config(url: &str) -> Option<Started> {
+    use wasm_bindgen::{JsCast as _, JsValue};
+
+    let global = js_sys::global();
+    let key = JsValue::from_str(EARLY_CONFIG_GLOBAL);
+    let early = js_sys::Reflect::get(&global, &key).ok().filter(JsValue::is_object)?;
+    let _ = js_sys::Reflect::delete_property(global.unchecked_ref::<js_sys::Object>(), &key);
+    let field = |name: &str| js_sys::Reflect::get(&early, &JsValue::from_str(name)).ok();
+    if field("url")?.as_string()? != url {
+        return None;
+    }
+    Some(Started {
+        reply: field("reply")?.dyn_into().ok()?,
+        abort: field("abort")?.dyn_into().ok()?,
+    })
 }
 
 /// Sends a request with `fetch` and reads the whole answer, within the deadline.
@@ -270,34 +308,40 @@ async fn send(outgoing: Outgoing<'_>) -> Result<Reply, Failure> {
         Failure::Network(format!("{what}: {text}"))
     };
 
-    let window = web_sys::window().ok_or_else(|| Failure::Network("no window".to_owned()))?;
-    let init = RequestInit::new();
-    init.set_method(outgoing.method);
-    init.set_mode(RequestMode::Cors);
-    init.set_credentials(RequestCredentials::Omit);
-    init.set_cache(RequestCache::NoStore);
-    init.set_referrer_policy(ReferrerPolicy::NoReferrer);
-    let headers = Headers::new().map_err(|e| network("headers", e))?;
-    if let Some(token) = outgoing.bearer {
-        headers
-            .set("Authorization", &format!("Bearer {token}"))
-            .map_err(|e| network("headers", e))?;
-    }
-    if let Some(form) = &outgoing.form {
-        headers
-            .set("Content-Type", "application/x-www-form-urlencoded")
-            .map_err(|e| network("headers", e))?;
-        init.set_body(&JsValue::from_str(form));
-    }
-    init.set_headers(&headers);
-
     // The deadline: a timer aborts the request (and the body read). Dropping
     // the timer when we return cancels it.
     let timed_out = Rc::new(Cell::new(false));
-    let controller = AbortController::new().ok();
-    if let Some(controller) = &controller {
-        init.set_signal(Some(&controller.signal()));
-    }
+    let (promise, controller) = match outgoing.started {
+        Some(Started { reply, abort }) => (reply, Some(abort)),
+        None => {
+            let window =
+                web_sys::window().ok_or_else(|| Failure::Network("no window".to_owned()))?;
+            let init = RequestInit::new();
+            init.set_method(outgoing.method);
+            init.set_mode(RequestMode::Cors);
+            init.set_credentials(RequestCredentials::Omit);
+            init.set_cache(RequestCache::NoStore);
+            init.set_referrer_policy(ReferrerPolicy::NoReferrer);
+            let headers = Headers::new().map_err(|e| network("headers", e))?;
+            if let Some(token) = outgoing.bearer {
+                headers
+                    .set("Authorization", &format!("Bearer {token}"))
+                    .map_err(|e| network("headers", e))?;
+            }
+            if let Some(form) = &outgoing.form {
+                headers
+                    .set("Content-Type", "application/x-www-form-urlencoded")
+                    .map_err(|e| network("headers", e))?;
+                init.set_body(&JsValue::from_str(form));
+            }
+            init.set_headers(&headers);
+            let controller = AbortController::new().ok();
+            if let Some(controller) = &controller {
+                init.set_signal(Some(&controller.signal()));
+            }
+            (window.fetch_with_str_and_init(outgoing.url, &init), controller)
+        }
+    };
     let _deadline = controller.map(|controller| {
         let timed_out = timed_out.clone();
         gloo_timers::callback::Timeout::new(outgoing.timeout_s.saturating_mul(1000), move || {
@@ -309,7 +353,6 @@ async fn send(outgoing: Outgoing<'_>) -> Result<Reply, Failure> {
         if timed_out.get() { Failure::Timeout(outgoing.timeout_s) } else { network(what, error) }
     };
 
-    let promise = window.fetch_with_str_and_init(outgoing.url, &init);
     let response = JsFuture::from(promise).await.map_err(|e| failed("fetch", e))?;
     let response: Response = response.dyn_into().map_err(|e| failed("fetch", e))?;
     let status = response.status();
