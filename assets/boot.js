@@ -7,20 +7,25 @@ const tag = document.querySelector('script[data-js][data-wasm]');
 // The app's first need is config.json: ask for it now, while the wasm loads,
 // with the same options the app's own requests use. The app takes this
 // request over once (src/api.rs, `take_early_config`); a retry fetches anew.
-if (tag.dataset.config) {
-  const url = new URL(tag.dataset.config, document.baseURI).href;
-  const abort = new AbortController();
-  const reply = fetch(url, {
-    cache: 'no-store',
-    credentials: 'omit',
-    mode: 'cors',
-    referrerPolicy: 'no-referrer',
-    signal: abort.signal,
-  });
-  // The app reports a failure; this keeps the console free of an unhandled one.
-  reply.catch(() => {});
-  globalThis.danceEarlyConfig = { url, reply, abort };
+try {
+  if (tag.dataset.config) {
+    const url = new URL(tag.dataset.config, document.baseURI).href;
+    const abort = new AbortController();
+    const reply = fetch(url, {
+      cache: 'no-store',
+      credentials: 'omit',
+      mode: 'cors',
+      referrerPolicy: 'no-referrer',
+      signal: abort.signal,
+    });
+    // The app reports a failure; this keeps the console free of an unhandled one.
+    reply.catch(() => {});
+    globalThis.danceEarlyConfig = { url, reply, abort };
+  }
+} catch {
+  // Only a head start: without it the app fetches config.json itself.
 }
+
 try {
   const { default: init } = await import(tag.dataset.js);
   await init({ module_or_path: tag.dataset.wasm });

@@ -269,8 +269,9 @@ pub struct Started {
 pub const EARLY_CONFIG_GLOBAL: &str = "danceEarlyConfig";
 
 /// Takes (once: the global is deleted) the request for `config.json` that
-/// `assets/boot.js` started, if it is for `url`. Anything else there, or
-/// nothing, gives `None`, and the caller fetches as usual.
+/// `assets/boot.js` started, if it is for `url` (a request for another URL is
+/// aborted). Anything else there, or nothing, gives `None`, and the caller
+/// fetches as usual.
 pub fn take_early_config(url: &str) -> Option<Started> {
     use wasm_bindgen::{JsCast as _, JsValue};
 
@@ -279,13 +280,13 @@ pub fn take_early_config(url: &str) -> Option<Started> {
     let early = js_sys::Reflect::get(&global, &key).ok().filter(JsValue::is_object)?;
     let _ = js_sys::Reflect::delete_property(global.unchecked_ref::<js_sys::Object>(), &key);
     let field = |name: &str| js_sys::Reflect::get(&early, &JsValue::from_str(name)).ok();
+    let abort: web_sys::AbortController = field("abort")?.dyn_into().ok()?;
     if field("url")?.as_string()? != url {
+        // Not the file this app reads: stop it rather than let it run on.
+        abort.abort();
         return None;
     }
-    Some(Started {
-        reply: field("reply")?.dyn_into().ok()?,
-        abort: field("abort")?.dyn_into().ok()?,
-    })
+    Some(Started { reply: field("reply")?.dyn_into().ok()?, abort })
 }
 
 /// Sends a request with `fetch` and reads the whole answer, within the deadline.

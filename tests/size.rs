@@ -2,10 +2,11 @@
 //! wasm, JavaScript, HTML and CSS.
 //!
 //! Issue #5 sets the target at 120 KB, taken here as 120 KiB. The bundle does
-//! not meet it yet (135,665 B on 2026-11-28; BENCHMARKS.md has the
+//! not meet it yet (136,553 B on 2026-11-28; BENCHMARKS.md has the
 //! breakdown, what was tried and the ideas left), so the test enforces a
-//! ceiling just above today's size: the bundle may only shrink. Lower [`CEILING`] whenever it does, and set it to
-//! [`TARGET`] once the target is reached.
+//! ceiling just above today's size: the bundle may only shrink. Lower
+//! [`CEILING`] whenever it does, and set it to [`TARGET`] once the target is
+//! reached.
 //!
 //! It needs a release build, so it is `#[ignore]`d; `cargo xtask test` runs
 //! it after `trunk build --release` with `DANCE_DIST` set to the dist
@@ -23,7 +24,7 @@ use std::path::{Path, PathBuf};
 /// The target from issue #5, in bytes (brotli, wasm + JS + HTML + CSS).
 const TARGET: u64 = 120 * 1024;
 
-/// What the test enforces meanwhile: today's size plus about 1 %, so any
+/// What the test enforces meanwhile: today's size plus about 0.5 %, so any
 /// real growth fails.
 const CEILING: u64 = 134 * 1024;
 

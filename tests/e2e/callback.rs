@@ -106,7 +106,8 @@ async fn reload_after_return() {
 /// Scenario 5: the callback URL opened again by hand, in the tab that is
 /// signed in. The issue allows a second exchange that fails cleanly; the app
 /// does better: it attempts none (the stored attempt was consumed) and, as
-/// the tab holds a session, keeps showing the profile.
+/// the tab holds a session, keeps showing the profile. Signed out, the
+/// same URL is a "state missing" problem with a way out.
 #[tokio::test]
 #[ignore = "end-to-end: run by cargo xtask test"]
 async fn code_replay() {
@@ -134,6 +135,22 @@ async fn code_replay() {
             after.api_requests_total > before.api_requests_total,
             "the profile after the replay was not loaded with the session's token: {}",
             show(&after)
+        );
+
+        // Signed out, the same callback is a clear problem with a way out,
+        // and still reaches no token endpoint.
+        stack.browser.click("sign-out").await?;
+        stack.browser.wait_id("sign-in").await?;
+        stack.browser.goto(&callback).await?;
+        let title = stack.browser.wait_problem("state-missing").await?;
+        ensure!(!title.is_empty(), "the problem view has no title");
+        ensure_clean_address(&stack.browser.url().await?)?;
+        ensure!(stack.browser.has("sign-in-again").await?, "the problem view offers no way out");
+        let last = stack.counters();
+        ensure!(
+            last.token_requests_total == before.token_requests_total,
+            "opening the used callback signed out reached the token endpoint: {}",
+            show(&last)
         );
         Ok(())
     })

@@ -544,8 +544,8 @@ fn the_browsers_url_parser_gives_the_same_parts() {
 // ---- config.json requested by boot.js ---------------------------------------
 
 /// Leaves what `assets/boot.js` leaves: `{ url, reply, abort }`, the reply
-/// being an answer already in hand with `body`.
-fn leave_early_config(url: &str, body: &str) {
+/// being an answer already in hand with `body`. Returns its controller.
+fn leave_early_config(url: &str, body: &str) -> web_sys::AbortController {
     let early = js_sys::Object::new();
     let response = web_sys::Response::new_with_opt_str(Some(body)).expect("a response");
     let set = |name: &str, value: &wasm_bindgen::JsValue| {
@@ -553,9 +553,11 @@ fn leave_early_config(url: &str, body: &str) {
     };
     set("url", &url.into());
     set("reply", &js_sys::Promise::resolve(&response));
-    set("abort", &web_sys::AbortController::new().expect("a controller"));
+    let abort = web_sys::AbortController::new().expect("a controller");
+    set("abort", &abort);
     js_sys::Reflect::set(&js_sys::global(), &oauth_dance::api::EARLY_CONFIG_GLOBAL.into(), &early)
         .expect("set the global");
+    abort
 }
 
 fn early_config_left() -> bool {
@@ -570,19 +572,21 @@ fn early_config_left() -> bool {
 async fn the_first_config_load_takes_over_boot_js_request() {
     let url = "http://127.0.0.1:1/app/config.json";
     let body = include_str!("../../config.json").replace("demo-client", "from-boot-js");
-    leave_early_config(url, &body);
+    let abort = leave_early_config(url, &body);
     let parsed = WebUrl::parse(url).expect("url");
     let config = oauth_dance::api::fetch_config(&parsed).await.expect("the early answer is used");
     assert_eq!(config.client_id.as_str(), "from-boot-js");
     assert!(!early_config_left(), "the early request was not taken");
+    assert!(!abort.signal().aborted(), "the request the app used was aborted");
 }
 
-/// A request boot.js started for another address is not used, and is
-/// dropped all the same.
+/// A request boot.js started for another address is not used: it is
+/// aborted and dropped.
 #[wasm_bindgen_test]
 fn an_early_request_for_another_address_is_not_used() {
-    leave_early_config("http://127.0.0.1:1/other/config.json", "{}");
+    let abort = leave_early_config("http://127.0.0.1:1/other/config.json", "{}");
     assert!(oauth_dance::api::take_early_config("http://127.0.0.1:1/app/config.json").is_none());
     assert!(!early_config_left(), "a mismatched early request was left behind");
+    assert!(abort.signal().aborted(), "a mismatched early request runs on");
     assert!(oauth_dance::api::take_early_config("http://127.0.0.1:1/other/config.json").is_none());
 }
