@@ -30,8 +30,9 @@
 //! - **BroadcastChannel** (`"oauth-dance"`) carries the result: after a
 //!   refresh the tab posts `{lineage, generation, session}`. Every tab of the
 //!   same lineage at an older generation adopts the session into its own
-//!   session storage and abandons its pending lock request (an
-//!   `AbortSignal`). A tab that finds the lock taken also posts
+//!   session storage and stops waiting for the lock (it withdraws the
+//!   request with an `AbortSignal`, and should the browser grant it anyway,
+//!   gives the lock straight back). A tab that finds the lock taken also posts
 //!   `{lineage, generation, ask: true}`; any tab further along answers with
 //!   its session, so a tab that was away (navigated elsewhere, discarded)
 //!   when the news went out catches up instead of using its dead token.
@@ -229,6 +230,33 @@ pub struct Tokens {
 /// The channel's message handler, kept alive as long as the keeper.
 type Listener = Closure<dyn FnMut(web_sys::MessageEvent)>;
 
+/// Where the outcome of one lock request goes. Whoever takes the sender
+/// first decides: the lock callback (it refreshes), or an abandonment (a
+/// newer session arrived, or the wait timed out), which drops it.
+type Reply = Rc<RefCell<Option<oneshot::Sender<Result<Session, Problem>>>>>;
+
+/// A lock request that waits for another tab.
+struct Waiter {
+    reply: Reply,
+    controller: Option<web_sys::AbortController>,
+}
+
+impl Waiter {
+    /// Ends the wait now and withdraws the request. Dropping the sender is
+    /// what wakes the waiting refresh: the abort alone is not enough, as
+    /// Chromium can leave a request that is aborted within milliseconds of
+    /// being made in the queue, its promise never settling (seen in the
+    /// end-to-end suite, about one run in ten). If such a request is granted
+    /// later, its callback finds no sender and returns at once, releasing
+    /// the lock.
+    fn abandon(&self) {
+        self.reply.borrow_mut().take();
+        if let Some(controller) = &self.controller {
+            controller.abort();
+        }
+    }
+}
+
 /// The shared state behind [`Tokens`].
 struct Inner {
     session: RefCell<Option<Session>>,
@@ -243,9 +271,9 @@ struct Inner {
     /// Keeps the lock of the generation this tab last refreshed away from;
     /// dropping it releases that lock.
     held: RefCell<Option<oneshot::Sender<()>>>,
-    /// Lock requests waiting for another tab; aborted when a newer session
-    /// arrives.
-    waiting: RefCell<Vec<web_sys::AbortController>>,
+    /// Lock requests waiting for another tab; abandoned when a newer
+    /// session arrives.
+    waiting: RefCell<Vec<Rc<Waiter>>>,
 }
 
 impl Drop for Inner {
@@ -368,25 +396,29 @@ impl Tokens {
     }
 
     /// Requests the lock of `stale`'s generation and refreshes while holding
-    /// it; gives up when a newer session arrives from another tab (the
-    /// request is aborted) or after [`WAIT_FOR_OTHER_TAB_MS`].
+    /// it; gives up when a newer session arrives from another tab (the wait
+    /// is abandoned) or after [`WAIT_FOR_OTHER_TAB_MS`].
     async fn refresh_under_lock(
         &self,
         (locks, request): (JsValue, js_sys::Function),
         stale: Session,
     ) -> Result<Session, Problem> {
         let (tx, rx) = oneshot::channel::<Result<Session, Problem>>();
-        let reply = Rc::new(RefCell::new(Some(tx)));
-        let controller = web_sys::AbortController::new().ok();
+        let reply: Reply = Rc::new(RefCell::new(Some(tx)));
+        let waiter = Rc::new(Waiter {
+            reply: reply.clone(),
+            controller: web_sys::AbortController::new().ok(),
+        });
         let options = js_sys::Object::new();
-        if let Some(controller) = &controller {
+        if let Some(controller) = &waiter.controller {
             let _ =
                 js_sys::Reflect::set(&options, &JsValue::from_str("signal"), &controller.signal());
-            self.inner.waiting.borrow_mut().push(controller.clone());
         }
-        let deadline = controller
-            .clone()
-            .map(|c| gloo_timers::callback::Timeout::new(WAIT_FOR_OTHER_TAB_MS, move || c.abort()));
+        self.inner.waiting.borrow_mut().push(waiter.clone());
+        let deadline = {
+            let waiter = waiter.clone();
+            gloo_timers::callback::Timeout::new(WAIT_FOR_OTHER_TAB_MS, move || waiter.abandon())
+        };
 
         let (this, slot, name, task) =
             (self.clone(), reply.clone(), stale.lock_name(), stale.clone());
@@ -416,10 +448,10 @@ impl Tokens {
         });
         match request.call3(&locks, &JsValue::from_str(&name), &options, &callback) {
             Ok(promise) => {
-                // When the request ends without running the callback (aborted),
-                // dropping the sender wakes the wait below. Awaiting the
-                // promise also keeps its rejection from being reported as
-                // unhandled.
+                // When the request ends without running the callback (it
+                // failed), dropping the sender wakes the wait below. Awaiting
+                // the promise also keeps an abort's rejection from being
+                // reported as unhandled.
                 wasm_bindgen_futures::spawn_local(async move {
                     if let Ok(promise) = promise.dyn_into::<js_sys::Promise>() {
                         let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
@@ -437,9 +469,7 @@ impl Tokens {
         self.post(&Message::ask(&stale));
         let outcome = rx.await;
         drop(deadline);
-        if let Some(controller) = &controller {
-            self.inner.waiting.borrow_mut().retain(|c| c != controller);
-        }
+        self.inner.waiting.borrow_mut().retain(|w| !Rc::ptr_eq(w, &waiter));
         match outcome {
             Ok(result) => result,
             // Abandoned: a newer session arrived, or the wait timed out.
@@ -492,12 +522,11 @@ impl Tokens {
         self.abandon_waits();
     }
 
-    /// Aborts this tab's lock requests that wait for another tab.
+    /// Ends this tab's waits for another tab's refresh.
     fn abandon_waits(&self) {
-        let waiting: Vec<web_sys::AbortController> =
-            self.inner.waiting.borrow_mut().drain(..).collect();
-        for controller in waiting {
-            controller.abort();
+        let waiting: Vec<Rc<Waiter>> = self.inner.waiting.borrow_mut().drain(..).collect();
+        for waiter in waiting {
+            waiter.abandon();
         }
     }
 
