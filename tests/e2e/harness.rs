@@ -341,8 +341,28 @@ impl Stack {
             Ok(other) => other.to_string(),
             Err(error) => format!("(unreadable: {error})"),
         };
+        // Which refresh locks are held or waited for tells a stuck
+        // cross-tab refresh from a slow network.
+        let locks = match self
+            .browser
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 if (!navigator.locks) { done('(no Web Locks)'); return; }
+                 navigator.locks.query().then(
+                     (q) => done(JSON.stringify({ held: q.held.map((l) => l.name),
+                                                  pending: q.pending.map((l) => l.name) })),
+                     (e) => done('(query failed: ' + e + ')'));",
+                vec![],
+            )
+            .await
+        {
+            Ok(Value::String(locks)) => locks,
+            Ok(other) => other.to_string(),
+            Err(error) => format!("(unreadable: {error})"),
+        };
         format!(
-            "  address bar: {url}\n  page text:\n    {}\n  fakebucket counters: {}\n  static server requests: {:?}",
+            "  address bar: {url}\n  page text:\n    {}\n  web locks: {locks}\n  fakebucket counters: {}\n  static server requests: {:?}",
             text.replace('\n', "\n    "),
             show(&self.counters()),
             self.site.requests(),

@@ -23,10 +23,58 @@ impl io::Write for Capture {
     }
 }
 
+/// The process-wide default subscriber while this test runs: it wants every
+/// event and drops them all.
+///
+/// `tracing` decides once per call site, for the whole process, whether
+/// anybody is interested in it, and asks the subscriber of whichever thread
+/// first reaches it. The other tests of this binary run on other threads
+/// with no subscriber; when one of them reached, say, the relay's access
+/// log line first, that line was marked "nobody listens" and this test's
+/// thread-local capture never saw it (one run in a few, in the full suite).
+/// With this one as the global default, every call site is always of
+/// interest: events on other threads come here and vanish; those on the
+/// test's thread go to its capture.
+struct Keeper;
+
+impl tracing::Subscriber for Keeper {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::always()
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::TRACE)
+    }
+
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, _: &tracing::Event<'_>) {}
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
 // A current-thread runtime (the default of `tokio::test`): the relay,
 // fakebucket and the client all run on this thread, under this subscriber.
 #[tokio::test]
 async fn no_secret_code_verifier_or_token_is_ever_logged() {
+    // Only this test sets a global default in this binary. Installing it
+    // re-asks every call site known so far.
+    let _ = tracing::subscriber::set_global_default(Keeper);
     let capture = Capture::default();
     let sink = capture.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -35,6 +83,10 @@ async fn no_secret_code_verifier_or_token_is_ever_logged() {
         .with_writer(move || sink.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Re-ask once more, now that both subscribers are in place: a call site
+    // first reached by another thread in the instant before the keeper was
+    // installed may have been marked uninteresting after all.
+    tracing::callsite::rebuild_interest_cache();
 
     let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
     let relay = Relay::start(relay_config(&fakebucket)).await;
