@@ -494,6 +494,11 @@ impl Tokens {
         };
         let request = TokenRequest::RefreshToken { refresh_token: previous };
         match api::token(&self.inner.relay_url, &request, &self.inner.deployment).await {
+            // Signed out (here or in another tab) while the request was in
+            // flight: the new tokens are not kept, stored or shared.
+            Ok(_) if self.current().is_none() => {
+                Err(Problem::session_expired("signed out during the refresh"))
+            }
             Ok(response) => {
                 let session = Session::from_response(response, now_ms(), Some(&stale));
                 self.replace(session.clone());

@@ -3,6 +3,7 @@
 
 use crate::harness::{ADA, Mount, Stack, scenario, show};
 use anyhow::{Context as _, Result, ensure};
+use fakebucket::{Fault, FaultTarget};
 use fantoccini::wd::WindowHandle;
 use serde_json::Value;
 use std::time::Duration;
@@ -205,6 +206,55 @@ async fn two_tabs_one_was_away_during_the_refresh() {
     })
     .await;
 }
+
+/// Signing out while a refresh is on its way: when the answer arrives, its
+/// tokens are not stored, so the sign-out stands and a reload shows the
+/// landing page.
+#[tokio::test]
+#[ignore = "end-to-end: run by cargo xtask test"]
+async fn sign_out_while_a_refresh_is_in_flight() {
+    scenario("sign_out_while_a_refresh_is_in_flight", Mount::Root, async |stack| {
+        stack.open_landing("").await?;
+        stack.sign_in().await?;
+        stack
+            .fakebucket
+            .inject_fault(Fault::delay(FaultTarget::Token, REFRESH_DELAY))
+            .map_err(|e| anyhow::anyhow!("injecting a fault: {e}"))?;
+        stack.fakebucket.advance_clock(PAST_EXPIRY);
+        stack.browser.reload().await?;
+        // fakebucket has the refresh request and holds it.
+        stack.wait_counters("the refresh request", |c| c.faults_served == 1).await?;
+        stack.browser.click("sign-out").await?;
+        stack.browser.wait_id("sign-in").await?;
+        ensure!(refreshes(stack).1 == 0, "the refresh was answered before the sign-out");
+        stack
+            .wait_counters("the refresh answered", |c| c.token("refresh_token", "ok") == 1)
+            .await?;
+        // The relay passes the answer on within milliseconds; give the page
+        // ample time to (wrongly) keep it.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let session = stack.browser.session_storage().await?;
+        ensure!(
+            !keys(&session).contains(&"oauth-dance:session"),
+            "the refreshed session was stored after signing out"
+        );
+        let before = stack.counters().api_requests_total;
+        stack.browser.reload().await?;
+        stack.browser.wait_id("sign-in").await?;
+        ensure!(!stack.browser.has("display-name").await?, "signed in again after a reload");
+        ensure!(
+            stack.counters().api_requests_total == before,
+            "the API was called after signing out: {}",
+            show(&stack.counters())
+        );
+        Ok(())
+    })
+    .await;
+}
+
+/// How long fakebucket holds the refresh in
+/// [`sign_out_while_a_refresh_is_in_flight`]: long enough to sign out first.
+const REFRESH_DELAY: Duration = Duration::from_secs(3);
 
 /// Scenario 10: signing out removes the tokens from storage, and a reload
 /// shows the landing page.
