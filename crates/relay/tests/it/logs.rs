@@ -74,7 +74,8 @@ impl tracing::Subscriber for Keeper {
 async fn no_secret_code_verifier_or_token_is_ever_logged() {
     // Only this test sets a global default in this binary. Installing it
     // re-asks every call site known so far.
-    let _ = tracing::subscriber::set_global_default(Keeper);
+    tracing::subscriber::set_global_default(Keeper)
+        .expect("no other test of this binary sets a global subscriber");
     let capture = Capture::default();
     let sink = capture.clone();
     let subscriber = tracing_subscriber::fmt()
