@@ -257,6 +257,21 @@ impl Waiter {
     }
 }
 
+/// Withdraws a [`Waiter`] when dropped: abandons it (harmless once it is
+/// answered, as the sender is gone and a granted lock ignores its signal)
+/// and takes it off the list.
+struct Withdraw<'a> {
+    inner: &'a Inner,
+    waiter: Rc<Waiter>,
+}
+
+impl Drop for Withdraw<'_> {
+    fn drop(&mut self) {
+        self.waiter.abandon();
+        self.inner.waiting.borrow_mut().retain(|w| !Rc::ptr_eq(w, &self.waiter));
+    }
+}
+
 /// The shared state behind [`Tokens`].
 struct Inner {
     session: RefCell<Option<Session>>,
@@ -415,6 +430,9 @@ impl Tokens {
                 js_sys::Reflect::set(&options, &JsValue::from_str("signal"), &controller.signal());
         }
         self.inner.waiting.borrow_mut().push(waiter.clone());
+        // However this wait ends (an answer, an abandonment, or this future
+        // being dropped), the request is withdrawn and forgotten.
+        let _withdraw = Withdraw { inner: &self.inner, waiter: waiter.clone() };
         let deadline = {
             let waiter = waiter.clone();
             gloo_timers::callback::Timeout::new(WAIT_FOR_OTHER_TAB_MS, move || waiter.abandon())
@@ -469,7 +487,6 @@ impl Tokens {
         self.post(&Message::ask(&stale));
         let outcome = rx.await;
         drop(deadline);
-        self.inner.waiting.borrow_mut().retain(|w| !Rc::ptr_eq(w, &waiter));
         match outcome {
             Ok(result) => result,
             // Abandoned: a newer session arrived, or the wait timed out.
