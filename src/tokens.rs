@@ -8,6 +8,8 @@
 //! (a laptop asleep past the timer), [`Tokens::get`] refreshes once
 //! and retries the call once. A refusal of the refresh ends the session
 //! with a clear signed-out state; there is no second attempt and no loop.
+//! An answer that arrives after the person signed out is dropped, never
+//! stored.
 //!
 //! # Several tabs, one rotating refresh token
 //! Bitbucket rotates refresh tokens: each refresh kills the token it used.
