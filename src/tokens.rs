@@ -67,7 +67,7 @@ use yew::Callback;
 /// The prefix of the Web Locks that serialise refreshes across tabs.
 pub const REFRESH_LOCK: &str = "oauth-dance:refresh:";
 /// How long a tab waits for another tab's refresh before giving up.
-const WAIT_FOR_OTHER_TAB_MS: u32 = 30_000;
+pub const WAIT_FOR_OTHER_TAB_MS: u32 = 30_000;
 /// The BroadcastChannel on which tabs share rotated tokens.
 pub const CHANNEL: &str = "oauth-dance";
 /// The most a refresh is brought forward: five minutes.
@@ -285,6 +285,8 @@ struct Inner {
     listener: RefCell<Option<Listener>>,
     timer: RefCell<Option<gloo_timers::callback::Timeout>>,
     in_tab: futures::lock::Mutex<()>,
+    /// [`WAIT_FOR_OTHER_TAB_MS`], unless a test shortened it.
+    wait_ms: std::cell::Cell<u32>,
     /// Keeps the lock of the generation this tab last refreshed away from;
     /// dropping it releases that lock.
     held: RefCell<Option<oneshot::Sender<()>>>,
@@ -321,6 +323,7 @@ impl Tokens {
             listener: RefCell::new(None),
             timer: RefCell::new(None),
             in_tab: futures::lock::Mutex::new(()),
+            wait_ms: std::cell::Cell::new(WAIT_FOR_OTHER_TAB_MS),
             held: RefCell::new(None),
             waiting: RefCell::new(Vec::new()),
         });
@@ -335,6 +338,13 @@ impl Tokens {
             *inner.listener.borrow_mut() = Some(listener);
         }
         Self { inner }
+    }
+
+    /// Waits at most `ms` for another tab's refresh instead of
+    /// [`WAIT_FOR_OTHER_TAB_MS`], so that tests can reach the deadline.
+    pub fn with_wait_for_other_tab(self, ms: u32) -> Self {
+        self.inner.wait_ms.set(ms);
+        self
     }
 
     /// Loads a session saved by an earlier page load of this tab. Returns
@@ -414,7 +424,7 @@ impl Tokens {
 
     /// Requests the lock of `stale`'s generation and refreshes while holding
     /// it; gives up when a newer session arrives from another tab (the wait
-    /// is abandoned) or after [`WAIT_FOR_OTHER_TAB_MS`].
+    /// is abandoned) or after [`WAIT_FOR_OTHER_TAB_MS`] (or what a test set).
     async fn refresh_under_lock(
         &self,
         (locks, request): (JsValue, js_sys::Function),
@@ -435,9 +445,10 @@ impl Tokens {
         // However this wait ends (an answer, an abandonment, or this future
         // being dropped), the request is withdrawn and forgotten.
         let _withdraw = Withdraw { inner: &self.inner, waiter: waiter.clone() };
+        let wait_ms = self.inner.wait_ms.get();
         let deadline = {
             let waiter = waiter.clone();
-            gloo_timers::callback::Timeout::new(WAIT_FOR_OTHER_TAB_MS, move || waiter.abandon())
+            gloo_timers::callback::Timeout::new(wait_ms, move || waiter.abandon())
         };
 
         let (this, slot, name, task) =
@@ -494,7 +505,7 @@ impl Tokens {
             // Abandoned: a newer session arrived, or the wait timed out.
             Err(oneshot::Canceled) => match self.fresher_than(&stale)? {
                 Some(fresher) => Ok(fresher),
-                None => Err(Problem::relay_slow(WAIT_FOR_OTHER_TAB_MS / 1000)
+                None => Err(Problem::relay_slow(wait_ms.div_ceil(1000))
                     .with_detail("waited for another tab's refresh")),
             },
         }

@@ -11,7 +11,7 @@ use dance_protocol::{AccessToken, RefreshToken};
 use futures::channel::oneshot;
 use oauth_dance::config::Config;
 use oauth_dance::flow::{self, Next};
-use oauth_dance::problem::{Deployment, Permission, Problem};
+use oauth_dance::problem::{Deployment, Permission, Problem, ProblemKind};
 use oauth_dance::profile::Profile;
 use oauth_dance::storage::{Key, SessionStore};
 use oauth_dance::tokens::{TokenEvent, Tokens};
@@ -295,6 +295,114 @@ async fn within_ten_seconds<T>(future: impl std::future::Future<Output = T>) -> 
     }
 }
 
+/// Makes `navigator.locks.request` ignore its `signal`, as Chromium can for a
+/// request aborted right after it is made; [`DeafLocks::remove`] undoes it.
+/// (Only for the three-argument form the keeper uses.)
+struct DeafLocks {
+    locks: JsValue,
+    _request: wasm_bindgen::closure::Closure<dyn Fn(JsValue, JsValue, JsValue) -> JsValue>,
+}
+
+impl DeafLocks {
+    fn install() -> Self {
+        let window = web_sys::window().expect("window");
+        let locks =
+            js_sys::Reflect::get(&window.navigator(), &"locks".into()).expect("navigator.locks");
+        let original: js_sys::Function = js_sys::Reflect::get(&locks, &"request".into())
+            .expect("request")
+            .dyn_into()
+            .expect("a function");
+        let request = {
+            let locks = locks.clone();
+            wasm_bindgen::closure::Closure::<dyn Fn(JsValue, JsValue, JsValue) -> JsValue>::new(
+                move |name: JsValue, _options: JsValue, callback: JsValue| {
+                    original
+                        .call3(&locks, &name, &js_sys::Object::new(), &callback)
+                        .expect("request")
+                },
+            )
+        };
+        js_sys::Reflect::set(&locks, &"request".into(), request.as_ref()).expect("patched");
+        Self { locks, _request: request }
+    }
+
+    fn remove(self) {
+        js_sys::Reflect::delete_property(
+            self.locks.unchecked_ref::<js_sys::Object>(),
+            &"request".into(),
+        )
+        .expect("unpatched");
+    }
+}
+
+/// Counts the page's `fetch` calls (still making them) until removed.
+struct CountingFetch {
+    original: JsValue,
+    calls: Rc<std::cell::Cell<u32>>,
+    _fetch: wasm_bindgen::closure::Closure<dyn Fn(JsValue, JsValue) -> JsValue>,
+}
+
+impl CountingFetch {
+    fn install() -> Self {
+        let window: JsValue = web_sys::window().expect("window").into();
+        let original = js_sys::Reflect::get(&window, &"fetch".into()).expect("fetch");
+        let calls = Rc::new(std::cell::Cell::new(0));
+        let fetch = {
+            let (window, calls) = (window.clone(), calls.clone());
+            let original: js_sys::Function = original.clone().dyn_into().expect("a function");
+            wasm_bindgen::closure::Closure::<dyn Fn(JsValue, JsValue) -> JsValue>::new(
+                move |input: JsValue, init: JsValue| {
+                    calls.set(calls.get() + 1);
+                    original.call2(&window, &input, &init).expect("fetch")
+                },
+            )
+        };
+        js_sys::Reflect::set(&window, &"fetch".into(), fetch.as_ref()).expect("patched");
+        Self { original, calls, _fetch: fetch }
+    }
+
+    /// Puts the real `fetch` back; returns how often it was called.
+    fn remove(self) -> u32 {
+        let window: JsValue = web_sys::window().expect("window").into();
+        js_sys::Reflect::set(&window, &"fetch".into(), &self.original).expect("unpatched");
+        self.calls.get()
+    }
+}
+
+/// A tab that gives up waiting for another tab's refresh (no news came)
+/// reports it, keeps its session, and never refreshes later, even when the
+/// browser kept its withdrawn lock request and grants it once the other tab
+/// lets go: the refresh token it holds may be dead by then.
+#[wasm_bindgen_test]
+async fn a_wait_that_timed_out_never_refreshes_later() {
+    let relay = WebUrl::parse("http://127.0.0.1:9/token").expect("url");
+    let keeper =
+        Tokens::new(None, relay, deployment(), Callback::noop()).with_wait_for_other_tab(200);
+    let stale = keeper.start(tokens_response("refresh-0"));
+    let release = hold_lock(&stale.lock_name()).await;
+    let deaf = DeafLocks::install();
+    let fetches = CountingFetch::install();
+    let outcome = within_ten_seconds(keeper.refresh(stale.clone())).await;
+    deaf.remove();
+    // The other tab lets go, and the browser grants the request this tab
+    // gave up on. Locks are granted in order: once this next request has
+    // the lock, the abandoned one has had its turn.
+    let _ = release.call0(&JsValue::NULL);
+    let again = within_ten_seconds(hold_lock(&stale.lock_name())).await;
+    let calls = fetches.remove();
+    if let Some(again) = &again {
+        let _ = again.call0(&JsValue::NULL);
+    }
+
+    let problem = outcome
+        .expect("still waiting 10 s after a 200 ms deadline")
+        .expect_err("no newer session came, so the wait fails");
+    assert_eq!(problem.kind, ProblemKind::RelaySlow, "{problem:?}");
+    assert!(again.is_some(), "the lock is still taken after the abandoned request was granted");
+    assert_eq!(calls, 0, "the abandoned request refreshed after all");
+    assert_eq!(keeper.current(), Some(stale), "the session is untouched");
+}
+
 /// Chromium can leave a lock request that is aborted within milliseconds of
 /// being made in the queue, its promise never settling (it made the
 /// end-to-end "tab that was away" scenario fail about one run in ten). The
@@ -309,22 +417,7 @@ async fn a_newer_session_ends_the_wait_even_if_the_browser_ignores_the_abort() {
     let stale = keeper.start(tokens_response("refresh-0"));
     let release = hold_lock(&stale.lock_name()).await;
     // From here on, lock requests ignore their signal.
-    let locks =
-        js_sys::Reflect::get(&web_sys::window().expect("window").navigator(), &"locks".into())
-            .expect("navigator.locks");
-    let original: js_sys::Function = js_sys::Reflect::get(&locks, &"request".into())
-        .expect("request")
-        .dyn_into()
-        .expect("a function");
-    let deaf = {
-        let (locks, original) = (locks.clone(), original.clone());
-        wasm_bindgen::closure::Closure::<dyn Fn(JsValue, JsValue, JsValue) -> JsValue>::new(
-            move |name: JsValue, _options: JsValue, callback: JsValue| {
-                original.call3(&locks, &name, &js_sys::Object::new(), &callback).expect("request")
-            },
-        )
-    };
-    js_sys::Reflect::set(&locks, &"request".into(), deaf.as_ref()).expect("patched");
+    let deaf = DeafLocks::install();
     let refreshing = {
         let keeper = keeper.clone();
         let stale = stale.clone();
@@ -335,10 +428,8 @@ async fn a_newer_session_ends_the_wait_even_if_the_browser_ignores_the_abort() {
             .await;
     // Undo the patch and let the lock go before asserting, so that a failure
     // here leaves nothing behind for the other tests of this page.
-    js_sys::Reflect::delete_property(locks.unchecked_ref::<js_sys::Object>(), &"request".into())
-        .expect("unpatched");
+    deaf.remove();
     let _ = release.call0(&JsValue::NULL);
-    drop(deaf);
     let (refreshed, newer) =
         outcome.expect("still waiting after 10 s, although another tab sent a newer session");
     assert_eq!(refreshed.expect("the waiting tab takes the broadcast session"), newer);
