@@ -225,15 +225,21 @@ fn sign_in_remembers_a_deep_link_on_this_origin() {
 
 // ---- cross-tab machinery -------------------------------------------------------
 
-/// Takes the Web Lock `name` as another tab would, returning once it is
-/// granted; the lock is held until the returned function is called.
-async fn hold_lock(name: &str) -> js_sys::Function {
+/// `navigator.locks` and its `request` method as the page sees it now.
+fn lock_manager() -> (JsValue, js_sys::Function) {
     let navigator = web_sys::window().expect("window").navigator();
     let locks = js_sys::Reflect::get(&navigator, &"locks".into()).expect("navigator.locks");
-    let request: js_sys::Function = js_sys::Reflect::get(&locks, &"request".into())
+    let request = js_sys::Reflect::get(&locks, &"request".into())
         .expect("request")
         .dyn_into()
         .expect("a function");
+    (locks, request)
+}
+
+/// Takes the Web Lock `name` as another tab would, returning once it is
+/// granted; the lock is held until the returned function is called.
+async fn hold_lock(name: &str) -> js_sys::Function {
+    let (locks, request) = lock_manager();
     let mut release = None;
     let held = js_sys::Promise::new(&mut |resolve, _reject| release = Some(resolve));
     let (granted, is_granted) = oneshot::channel::<()>();
@@ -257,11 +263,7 @@ async fn a_tab_waiting_for_another_tabs_refresh_adopts_its_tokens_and_never_refr
 
     // "Another tab" is refreshing generation 0: it holds that lock.
     let release = hold_lock(&stale.lock_name()).await;
-    let refreshing = {
-        let keeper = keeper.clone();
-        let stale = stale.clone();
-        async move { keeper.refresh(stale).await }
-    };
+    let refreshing = keeper.refresh(stale.clone());
     // ... and then broadcasts the rotated session, as a refresh does.
     let other_tab = async { broadcast_rotation(&stale) };
     let (refreshed, newer) = futures::future::join(refreshing, other_tab).await;
@@ -305,13 +307,7 @@ struct DeafLocks {
 
 impl DeafLocks {
     fn install() -> Self {
-        let window = web_sys::window().expect("window");
-        let locks =
-            js_sys::Reflect::get(&window.navigator(), &"locks".into()).expect("navigator.locks");
-        let original: js_sys::Function = js_sys::Reflect::get(&locks, &"request".into())
-            .expect("request")
-            .dyn_into()
-            .expect("a function");
+        let (locks, original) = lock_manager();
         let request = {
             let locks = locks.clone();
             wasm_bindgen::closure::Closure::<dyn Fn(JsValue, JsValue, JsValue) -> JsValue>::new(
@@ -418,11 +414,7 @@ async fn a_newer_session_ends_the_wait_even_if_the_browser_ignores_the_abort() {
     let release = hold_lock(&stale.lock_name()).await;
     // From here on, lock requests ignore their signal.
     let deaf = DeafLocks::install();
-    let refreshing = {
-        let keeper = keeper.clone();
-        let stale = stale.clone();
-        async move { keeper.refresh(stale).await }
-    };
+    let refreshing = keeper.refresh(stale.clone());
     let outcome =
         within_ten_seconds(futures::future::join(refreshing, async { broadcast_rotation(&stale) }))
             .await;
