@@ -255,21 +255,28 @@ async fn hold_lock(name: &str) -> js_sys::Function {
 
 #[wasm_bindgen_test]
 async fn a_tab_waiting_for_another_tabs_refresh_adopts_its_tokens_and_never_refreshes() {
-    // This tab's relay is unreachable from the test page: if the keeper
-    // refreshed on its own, the refresh would fail and the test with it.
-    let relay = WebUrl::parse("http://127.0.0.1:9/token").expect("url");
-    let keeper = Tokens::new(None, relay, deployment(), Callback::noop());
-    let stale = keeper.start(tokens_response("refresh-0"));
-
-    // "Another tab" is refreshing generation 0: it holds that lock.
-    let release = hold_lock(&stale.lock_name()).await;
+    let (keeper, stale, release) = behind_another_tab(Tokens::new).await;
     let refreshing = keeper.refresh(stale.clone());
-    // ... and then broadcasts the rotated session, as a refresh does.
+    // "Another tab", which holds the lock, broadcasts the rotated session.
     let other_tab = async { broadcast_rotation(&stale) };
     let (refreshed, newer) = futures::future::join(refreshing, other_tab).await;
     let _ = release.call0(&JsValue::NULL);
     assert_eq!(refreshed.expect("the waiting tab takes the broadcast session"), newer);
     assert_eq!(keeper.current(), Some(newer));
+}
+
+/// A signed-in keeper made by `make`, whose session's refresh lock
+/// "another tab" holds until the returned function is called. Its relay is
+/// unreachable from the test page: if it refreshed on its own, the refresh
+/// would fail and the test with it.
+async fn behind_another_tab(
+    make: impl FnOnce(Option<SessionStore>, WebUrl, Deployment, Callback<TokenEvent>) -> Tokens,
+) -> (Tokens, oauth_dance::tokens::Session, js_sys::Function) {
+    let relay = WebUrl::parse("http://127.0.0.1:9/token").expect("url");
+    let keeper = make(None, relay, deployment(), Callback::noop());
+    let stale = keeper.start(tokens_response("refresh-0"));
+    let release = hold_lock(&stale.lock_name()).await;
+    (keeper, stale, release)
 }
 
 /// Posts, as another tab that just refreshed would, the session that
@@ -371,11 +378,10 @@ impl CountingFetch {
 /// lets go: the refresh token it holds may be dead by then.
 #[wasm_bindgen_test]
 async fn a_wait_that_timed_out_never_refreshes_later() {
-    let relay = WebUrl::parse("http://127.0.0.1:9/token").expect("url");
-    let keeper =
-        Tokens::new(None, relay, deployment(), Callback::noop()).with_wait_for_other_tab(200);
-    let stale = keeper.start(tokens_response("refresh-0"));
-    let release = hold_lock(&stale.lock_name()).await;
+    let (keeper, stale, release) = behind_another_tab(|store, relay, deployment, on_event| {
+        Tokens::new(store, relay, deployment, on_event).with_wait_for_other_tab(200)
+    })
+    .await;
     let deaf = DeafLocks::install();
     let fetches = CountingFetch::install();
     let outcome = within_ten_seconds(keeper.refresh(stale.clone())).await;
@@ -408,10 +414,7 @@ async fn a_wait_that_timed_out_never_refreshes_later() {
 /// abandoned request, it is given straight back.
 #[wasm_bindgen_test]
 async fn a_newer_session_ends_the_wait_even_if_the_browser_ignores_the_abort() {
-    let relay = WebUrl::parse("http://127.0.0.1:9/token").expect("url");
-    let keeper = Tokens::new(None, relay, deployment(), Callback::noop());
-    let stale = keeper.start(tokens_response("refresh-0"));
-    let release = hold_lock(&stale.lock_name()).await;
+    let (keeper, stale, release) = behind_another_tab(Tokens::new).await;
     // From here on, lock requests ignore their signal.
     let deaf = DeafLocks::install();
     let refreshing = keeper.refresh(stale.clone());
