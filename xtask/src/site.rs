@@ -141,14 +141,67 @@ pub(crate) fn write_not_found_page(dist: &Path) -> Result<()> {
 }
 
 /// The byte range of the `content` value of the CSP meta tag in `html`.
+/// Attributes may come in any order and any quoting: the release build's
+/// minified `index.html` has `content="..." http-equiv=Content-Security-Policy`.
 fn csp_content_range(html: &str) -> Option<std::ops::Range<usize>> {
-    const MARK: &str = "http-equiv=\"Content-Security-Policy\"";
-    const CONTENT: &str = "content=\"";
-    let meta = html.find(MARK)?;
-    let tag_end = html[meta..].find('>').map_or(html.len(), |end| meta + end);
-    let start = html[meta..tag_end].find(CONTENT).map(|at| meta + at + CONTENT.len())?;
-    let end = html[start..tag_end].find('"').map(|at| start + at)?;
-    Some(start..end)
+    let lower = html.to_ascii_lowercase();
+    tags(&lower, "meta").find_map(|tag| {
+        let equiv = attribute(&lower, tag.clone(), "http-equiv")?;
+        (lower[equiv].trim() == "content-security-policy")
+            .then(|| attribute(&lower, tag, "content"))
+            .flatten()
+    })
+}
+
+/// The byte ranges of every `<name ...>` start tag in `lower` (an
+/// ASCII-lowercased page), from `<` to just before `>`.
+pub(crate) fn tags<'a>(
+    lower: &'a str,
+    name: &'a str,
+) -> impl Iterator<Item = std::ops::Range<usize>> + 'a {
+    let open = format!("<{name}");
+    lower.match_indices(open.as_str()).map(|(at, _)| at).collect::<Vec<_>>().into_iter().filter_map(
+        move |at| {
+            let after = at + open.len();
+            // `<basefont>` is not `<base>`.
+            if !lower[after..]
+                .starts_with(|c: char| c.is_ascii_whitespace() || c == '>' || c == '/')
+            {
+                return None;
+            }
+            Some(at..lower[at..].find('>').map_or(lower.len(), |end| at + end))
+        },
+    )
+}
+
+/// The byte range of the value of attribute `name` in the start tag at
+/// `tag` of `lower`: quoted with `"` or `'`, or bare up to a space.
+pub(crate) fn attribute(
+    lower: &str,
+    tag: std::ops::Range<usize>,
+    name: &str,
+) -> Option<std::ops::Range<usize>> {
+    let text = &lower[tag.clone()];
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(found) = text[from..].find(name).map(|at| from + at) {
+        from = found + name.len();
+        // A whole attribute name: after a space, followed by `=`.
+        if found == 0 || !bytes[found - 1].is_ascii_whitespace() {
+            continue;
+        }
+        let rest = text[from..].trim_start();
+        let Some(value) = rest.strip_prefix('=').map(str::trim_start) else { continue };
+        let start = text.len() - value.len();
+        let (start, len) = match value.chars().next() {
+            Some(quote @ ('"' | '\'')) => {
+                (start + 1, value[1..].find(quote).unwrap_or(value.len() - 1))
+            }
+            _ => (start, value.find(|c: char| c.is_ascii_whitespace()).unwrap_or(value.len())),
+        };
+        return Some(tag.start + start..tag.start + start + len);
+    }
+    None
 }
 
 /// The sources of `directive` in the CSP meta tag of `html`: `None` when
@@ -196,25 +249,8 @@ pub(crate) fn set_csp_sources(html: &str, directive: &str, origins: &[String]) -
 /// URL there).
 pub(crate) fn base_href(html: &str) -> Option<String> {
     let lower = html.to_ascii_lowercase();
-    let mut from = 0;
-    while let Some(at) = lower[from..].find("<base").map(|at| from + at) {
-        from = at + 5;
-        // `<basefont>` and the like are other tags.
-        if !lower[from..].starts_with(|c: char| c.is_ascii_whitespace() || c == '>' || c == '/') {
-            continue;
-        }
-        let end = lower[at..].find('>').map_or(lower.len(), |end| at + end);
-        let tag = &html[at..end];
-        let lower_tag = &lower[at..end];
-        let value_at = lower_tag.find("href=")? + 5;
-        let rest = &tag[value_at..];
-        let value = match rest.chars().next() {
-            Some(quote @ ('"' | '\'')) => rest[1..].split(quote).next().unwrap_or_default(),
-            _ => rest.split(|c: char| c.is_ascii_whitespace() || c == '>').next().unwrap_or(""),
-        };
-        return Some(value.to_owned());
-    }
-    None
+    let tag = tags(&lower, "base").next()?;
+    attribute(&lower, tag, "href").map(|value| html[value].to_owned())
 }
 
 #[cfg(test)]
@@ -295,6 +331,34 @@ mod tests {
         );
         assert_eq!(csp_sources(PAGE, "font-src"), None);
         assert_eq!(csp_sources("<p>none</p>", "connect-src"), None);
+    }
+
+    #[test]
+    fn a_minified_page_with_attributes_in_any_order_is_read_and_patched() {
+        // What trunk's release minifier writes (`minify = "on_release"`).
+        let page = "<meta content=no-referrer name=referrer><meta content=\"default-src 'none'; \
+                    connect-src 'self' http://127.0.0.1:8787\" http-equiv=Content-Security-Policy>\
+                    <base href=/repo/>";
+        assert_eq!(
+            csp_sources(page, "connect-src"),
+            Some(vec!["'self'".to_owned(), "http://127.0.0.1:8787".to_owned()])
+        );
+        assert_eq!(csp_sources(page, "default-src"), Some(vec!["'none'".to_owned()]));
+        let patched = set_csp_sources(page, "connect-src", &["https://relay.example".to_owned()]);
+        assert!(
+            patched.contains(
+                "content=\"default-src 'none'; connect-src 'self' https://relay.example\" \
+                 http-equiv=Content-Security-Policy>"
+            ),
+            "{patched}"
+        );
+        assert_eq!(base_href(page).as_deref(), Some("/repo/"));
+        // A `content` that is only part of another attribute's value is not one.
+        assert_eq!(
+            csp_sources("<meta name=x http-equiv=content-security-policy>", "img-src"),
+            None
+        );
+        assert_eq!(csp_sources("<meta http-equiv=refresh content=\"img-src x\">", "img-src"), None);
     }
 
     #[test]
