@@ -70,7 +70,7 @@ pub fn relay_reply(
     deployment: &Deployment,
 ) -> Result<TokenResponse, Problem> {
     if reply.status == 200 {
-        let tokens: TokenResponse = serde_json::from_str(&reply.body)
+        let tokens: TokenResponse = crate::json::from_str(&reply.body)
             .map_err(|e| Problem::malformed("The sign-in relay", format!("token response: {e}")))?;
         if tokens.token_type != "bearer" {
             return Err(Problem::malformed(
@@ -80,7 +80,7 @@ pub fn relay_reply(
         }
         return Ok(tokens);
     }
-    let error: Option<TokenError> = serde_json::from_str(&reply.body).ok();
+    let error: Option<TokenError> = crate::json::from_str(&reply.body).ok();
     let code = error.as_ref().map(|e| e.error.clone());
     let description = error.as_ref().and_then(|e| e.error_description.clone()).unwrap_or_default();
     let detail = match &error {
@@ -118,7 +118,7 @@ pub fn api_status(reply: &Reply, permission: Permission) -> Result<(), Problem> 
     if reply.status == 200 {
         return Ok(());
     }
-    let error = serde_json::from_str::<ApiError>(&reply.body).ok();
+    let error = crate::json::from_str::<ApiError>(&reply.body).ok();
     let text = error.as_ref().map(|e| e.error.message.as_str()).unwrap_or_default();
     match reply.status {
         401 if error.as_ref().is_some_and(ApiError::is_token_expired) => {
@@ -144,7 +144,7 @@ pub fn api_status(reply: &Reply, permission: Permission) -> Result<(), Problem> 
 
 /// Reads a successful API body into `T`.
 pub fn parse_api<T: DeserializeOwned>(body: &str) -> Result<T, Problem> {
-    serde_json::from_str(body).map_err(|e| Problem::malformed("Bitbucket", e.to_string()))
+    crate::json::from_str(body).map_err(|e| Problem::malformed("Bitbucket", e.to_string()))
 }
 
 /// Reads an answer of Bitbucket's API into `T`, or the problem:

@@ -467,7 +467,7 @@ mod tests {
     fn stored_flows_round_trip_as_json() {
         let f = flow("s1");
         let json = serde_json::to_string(&f).expect("serialises");
-        assert_eq!(serde_json::from_str::<PendingFlow>(&json).expect("parses"), f);
+        assert_eq!(crate::json::from_str::<PendingFlow>(&json).expect("parses"), f);
         assert!(
             format!("{f:?}").contains("[redacted]"),
             "Debug never prints the state or verifier"

@@ -27,6 +27,9 @@
 //! - [`browser`]: small helpers over the window, history and performance marks.
 //! - [`weburl`]: URLs parsed by the browser's own `URL` (the `url` crate in
 //!   native tests), so the bundle carries no URL parser.
+//! - [`json`]: JSON parsed by the browser's own `JSON.parse` (serde_json in
+//!   native tests) and read by the shared serde types, so the bundle carries
+//!   no JSON parser.
 //!
 //! Invariants: the secret never reaches this code; no token ever goes in a
 //! URL; the callback leaves the address bar before any network request; the
@@ -39,6 +42,7 @@ pub mod auth;
 pub mod browser;
 pub mod config;
 pub mod flow;
+pub mod json;
 pub mod problem;
 pub mod profile;
 pub mod storage;

@@ -84,13 +84,13 @@ impl SessionStore {
 
     /// Reads a JSON value; an unreadable one counts as absent.
     pub fn get_json<T: DeserializeOwned>(&self, key: Key) -> Option<T> {
-        serde_json::from_str(&self.get(key)?).ok()
+        crate::json::from_str(&self.get(key)?).ok()
     }
 
     /// Reads and deletes a JSON value; an unreadable one counts as absent
     /// (and is deleted all the same).
     pub fn take_json<T: DeserializeOwned>(&self, key: Key) -> Option<T> {
-        serde_json::from_str(&self.take(key)?).ok()
+        crate::json::from_str(&self.take(key)?).ok()
     }
 
     /// Stores a JSON value.

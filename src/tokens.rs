@@ -615,7 +615,8 @@ impl Tokens {
 
     /// Handles a message from another tab.
     fn receive(&self, data: Option<&str>) {
-        let Some(message) = data.and_then(|text| serde_json::from_str::<Message>(text).ok()) else {
+        let Some(message) = data.and_then(|text| crate::json::from_str::<Message>(text).ok())
+        else {
             return;
         };
         match adopt(self.current().as_ref(), message) {
@@ -755,13 +756,13 @@ mod tests {
         );
         let out = serde_json::to_string(&Message::signed_out(&session)).expect("serialises");
         assert_eq!(out, format!(r#"{{"lineage":"{}","generation":0}}"#, session.lineage));
-        assert_eq!(serde_json::from_str::<Message>(&text).expect("parses"), message);
+        assert_eq!(crate::json::from_str::<Message>(&text).expect("parses"), message);
         let ask = serde_json::to_string(&Message::ask(&session)).expect("serialises");
         assert_eq!(
             ask,
             format!(r#"{{"lineage":"{}","generation":0,"ask":true}}"#, session.lineage)
         );
-        assert_eq!(serde_json::from_str::<Message>(&ask).expect("parses"), Message::ask(&session));
+        assert_eq!(crate::json::from_str::<Message>(&ask).expect("parses"), Message::ask(&session));
         let debug = format!("{session:?}");
         assert!(!debug.contains("\"at\"") && !debug.contains("r2"), "{debug}");
     }

@@ -746,3 +746,68 @@ fn an_early_request_for_another_address_is_not_used() {
     assert!(abort.signal().aborted(), "a mismatched early request runs on");
     assert!(oauth_dance::api::take_early_config("http://127.0.0.1:1/other/config.json").is_none());
 }
+
+// ---- JSON through the browser's JSON.parse ----------------------------------
+
+#[wasm_bindgen_test]
+fn json_parse_builds_the_tree_the_native_tests_expect() {
+    use oauth_dance::json::{Json, MAX_DEPTH, parse};
+    assert_eq!(
+        parse(r#"{"b": [1, -2, 0.5, "é\u00e9", null, true], "a": {}, "b": false}"#),
+        Ok(Json::Object(vec![
+            ("b".to_owned(), Json::Bool(false)),
+            ("a".to_owned(), Json::Object(vec![])),
+        ])),
+        "a repeated key keeps its place and takes the last value"
+    );
+    assert_eq!(
+        parse(r#"[1, -2, 0.5, "é\u00e9", null, true, 9007199254740993]"#),
+        Ok(Json::Array(vec![
+            Json::Number(1.0),
+            Json::Number(-2.0),
+            Json::Number(0.5),
+            Json::String("éé".to_owned()),
+            Json::Null,
+            Json::Bool(true),
+            Json::Number(9_007_199_254_740_992.0),
+        ]))
+    );
+    let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    assert!(parse(&deep(MAX_DEPTH)).is_ok());
+    let error = parse(&deep(MAX_DEPTH + 1)).expect_err("too deep");
+    assert!(error.to_string().contains("nested"), "{error}");
+    for bad in ["", "{", "[] []", "{'a': 1}", "[1,]", "NaN"] {
+        let error = parse(bad).expect_err(bad);
+        assert!(!error.to_string().is_empty(), "{bad}: JSON.parse's message is kept");
+    }
+}
+
+#[wasm_bindgen_test]
+fn bitbucket_payloads_read_through_json_parse_as_serde_json_reads_them() {
+    use dance_protocol::bitbucket::{ApiError, Email, Paginated, User};
+    use dance_protocol::token::TokenError;
+    use oauth_dance::json::from_str;
+    fn same<T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(text: &str) {
+        let direct = serde_json::from_str::<T>(text).ok();
+        assert_eq!(from_str::<T>(text).ok(), direct, "{text}");
+    }
+    for text in [
+        r#"{"display_name":"Alice","has_2fa_enabled":null,"location":null,"links":{"avatar":{"href":"https://a.test/x.png"}},"created_on":"2019-02-19T10:36:46.361566-08:00"}"#,
+        r#"{"display_name":null,"links":null}"#,
+        r#"{"display_name":5}"#,
+        r#"{"values":[{"email":"a@b.test","is_primary":null,"is_confirmed":true,"type":"email"}],"next":"https://api.test/2.0/user/emails?page=2","page":1,"pagelen":10,"size":11}"#,
+        r#"{"values":[{"is_primary":true}]}"#,
+        r#"{"type":"error","error":{"message":"Access token expired."}}"#,
+        r#"{"type":"error","error":{"message":"m","detail":{"required":["email"],"granted":["account"]}}}"#,
+        r#"{"type":"error","error":{"message":"m","detail":"text"}}"#,
+        r#"{"error":"invalid_grant","error_description":"The code has expired."}"#,
+        r#"{"access_token":"a","token_type":"bearer","expires_in":"7200","scopes":"account email"}"#,
+        r#"{"access_token":"a","token_type":"bearer","expires_in":7200,"refresh_token":"r","scope":"account"}"#,
+    ] {
+        same::<User>(text);
+        same::<Paginated<Email>>(text);
+        same::<ApiError>(text);
+        same::<TokenError>(text);
+        same::<TokenResponse>(text);
+    }
+}
