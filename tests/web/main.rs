@@ -29,6 +29,10 @@ use yew::{AttrValue, Callback};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+/// The bundle's allocator (src/main.rs), so these tests run on it too.
+#[global_allocator]
+static ALLOCATOR: rlsf::GlobalTlsf = rlsf::GlobalTlsf::new();
+
 // ---- helpers ----------------------------------------------------------------
 
 fn document() -> web_sys::Document {
@@ -810,4 +814,27 @@ fn bitbucket_payloads_read_through_json_parse_as_serde_json_reads_them() {
         same::<TokenError>(text);
         same::<TokenResponse>(text);
     }
+}
+
+#[wasm_bindgen_test]
+fn the_bundles_allocator_reuses_freed_memory() {
+    // Many short-lived allocations of mixed sizes, up to a few wasm pages,
+    // as parsing and rendering make: memory must stop growing once the
+    // freed blocks are reused.
+    let pages = || core::arch::wasm32::memory_size(0);
+    let churn = || {
+        for round in 0..200usize {
+            let sizes = [8, 24, 100, 1_000, 4_096, 70_000, 200_000];
+            let blocks: Vec<Vec<u8>> = sizes
+                .iter()
+                .map(|&n| vec![u8::try_from(round % 251).unwrap_or(0); n + round])
+                .collect();
+            assert!(blocks.iter().zip(sizes).all(|(b, n)| b.len() == n + round));
+        }
+    };
+    churn();
+    let after_first = pages();
+    churn();
+    churn();
+    assert_eq!(pages(), after_first, "memory grew although every block was freed");
 }
