@@ -10,9 +10,17 @@
 //! natively, and the browser tests exercise `JSON.parse`.
 //!
 //! What follows from reading through `JSON.parse`, on both sides alike:
-//! - numbers are `f64`s: integers are exact up to 2^53 and `1.0` reads as `1`;
-//! - a key given twice keeps its first position and its last value;
-//! - nesting deeper than [`MAX_DEPTH`] is refused rather than recursed into.
+//! - numbers are `f64`s: integers are exact up to 2^53 and `1.0` reads as `1`
+//!   (serde_json refuses `7200.0` where an integer is wanted; we read 7200);
+//! - a key given twice keeps its first position and its last value (serde_json
+//!   refuses a repeated field of a struct);
+//! - nesting deeper than [`MAX_DEPTH`] is refused rather than recursed into;
+//! - syntax errors say where, never quote the text (it may hold a token).
+//!
+//! And what only the browser does, which the app never meets in practice:
+//! a lone surrogate escape (`"\ud800"`) reads as U+FFFD where serde_json
+//! refuses it; `1e400` reads as infinity where serde_json refuses it; and
+//! `Object.entries` lists integer-like keys (`"2"`) first.
 //!
 //! Serialising (the app's own session records) still goes through
 //! `serde_json::to_string`, whose writer is small.
@@ -36,7 +44,8 @@ pub enum Json {
     String(String),
     /// An array.
     Array(Vec<Json>),
-    /// An object: its keys in order, each once.
+    /// An object: its keys in order (in the browser, integer-like keys
+    /// first), each once.
     Object(Vec<(String, Json)>),
 }
 
@@ -117,9 +126,13 @@ impl<'de> de::Deserializer<'de> for Json {
         match self {
             Self::Null => visitor.visit_unit(),
             Self::Bool(b) => visitor.visit_bool(b),
-            // Whole numbers go to the integer visitor, as serde_json's would
-            // (no type the app reads holds a negative integer).
-            Self::Number(n) if n.fract() == 0.0 && (0.0..1.8e19).contains(&n) => {
+            // Whole non-negative numbers go to the integer visitor. JSON.parse
+            // can't tell `7200.0` from `7200`, so unlike serde_json both read
+            // as an integer; negative numbers go to the float visitor (no
+            // type the app reads holds a negative integer).
+            Self::Number(n)
+                if n.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&n) =>
+            {
                 visitor.visit_u64(n as u64)
             }
             Self::Number(n) => visitor.visit_f64(n),
@@ -261,13 +274,19 @@ mod backend {
 
     pub(super) fn parse(text: &str) -> Result<Json, JsonError> {
         let value = js_sys::JSON::parse(text).map_err(|error| {
-            JsonError(
-                error
-                    .dyn_ref::<js_sys::Error>()
-                    .map_or_else(|| "not JSON".to_owned(), |e| String::from(e.message())),
-            )
+            let message = error.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message()));
+            JsonError(syntax_error(message.as_deref().unwrap_or_default()))
         })?;
         tree(&value, 0)
+    }
+
+    /// JSON.parse's message without the text it quotes (Chromium quotes up
+    /// to the whole input, which may be a token response): only where.
+    fn syntax_error(message: &str) -> String {
+        match message.find(" at position ") {
+            Some(at) => format!("not valid JSON{}", &message[at..]),
+            None => "not valid JSON".to_owned(),
+        }
     }
 
     fn tree(value: &JsValue, depth: usize) -> Result<Json, JsonError> {
@@ -496,6 +515,21 @@ mod tests {
             let _ = both::<User>(text);
             let _ = both::<Paginated<Email>>(text);
         }
+    }
+
+    #[test]
+    fn whole_numbers_read_as_integers_however_written() {
+        // JSON.parse can't tell these apart; serde_json refuses the second.
+        let read = |text: &str| from_str::<TokenResponse>(text).map(|t| t.expires_in);
+        let at =
+            |n: &str| format!(r#"{{"access_token":"a","token_type":"bearer","expires_in":{n}}}"#);
+        assert_eq!(read(&at("7200")), Ok(Some(7200)));
+        assert_eq!(read(&at("7200.0")), Ok(Some(7200)));
+        assert!(serde_json::from_str::<TokenResponse>(&at("7200.0")).is_err());
+        // The largest whole numbers still read as integers (rounded, as f64s).
+        assert_eq!(read(&at("18446744073709549568")), Ok(Some(18_446_744_073_709_549_568)));
+        assert!(read(&at("7200.5")).is_err());
+        assert!(read(&at("-1")).is_err());
     }
 
     #[test]

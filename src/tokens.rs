@@ -72,6 +72,10 @@ pub const WAIT_FOR_OTHER_TAB_MS: u32 = 30_000;
 pub const CHANNEL: &str = "oauth-dance";
 /// The most a refresh is brought forward: five minutes.
 const MAX_MARGIN_MS: u64 = 300_000;
+/// The longest token lifetime taken at its word: ten years. Longer ones (a
+/// broken or hostile answer) are read as this, so every time the session
+/// stores stays a whole number JSON.parse reads exactly (below 2^53).
+const MAX_LIFETIME_S: u64 = 10 * 365 * 24 * 3600;
 
 /// The tokens of one signed-in session. `Debug` redacts the tokens.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,7 +108,7 @@ impl Session {
     /// answer has no new refresh token, the `previous` one stays valid
     /// (RFC 6749 6).
     pub fn from_response(response: TokenResponse, now_ms: u64, previous: Option<&Session>) -> Self {
-        let lifetime_ms = response.expires_in.map(|s| s.saturating_mul(1000));
+        let lifetime_ms = response.expires_in.map(|s| s.min(MAX_LIFETIME_S) * 1000);
         Self {
             access_token: response.access_token,
             refresh_token: response
@@ -772,5 +776,19 @@ mod tests {
         assert!(is_final(&Problem::session_expired("invalid_grant")));
         assert!(!is_final(&Problem::relay_slow(20)));
         assert!(!is_final(&Problem::upstream_unavailable("502")));
+    }
+
+    #[test]
+    fn an_absurd_lifetime_is_capped_so_the_stored_session_reads_back() {
+        let response: TokenResponse = crate::json::from_str(
+            r#"{"access_token":"a","token_type":"bearer","refresh_token":"r","expires_in":18446744073709549568}"#,
+        )
+        .expect("reads");
+        let now = 1_700_000_000_000;
+        let session = Session::from_response(response, now, None);
+        assert_eq!(session.expires_at_ms, Some(now + MAX_LIFETIME_S * 1000));
+        assert!(session.expires_at_ms.is_some_and(|ms| ms < 1 << 53));
+        let stored = serde_json::to_string(&session).expect("writes");
+        assert_eq!(crate::json::from_str::<Session>(&stored).expect("reads back"), session);
     }
 }

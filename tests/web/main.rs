@@ -31,7 +31,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 /// The bundle's allocator (src/main.rs), so these tests run on it too.
 #[global_allocator]
-static ALLOCATOR: rlsf::GlobalTlsf = rlsf::GlobalTlsf::new();
+static ALLOCATOR: rlsf::SmallGlobalTlsf = rlsf::SmallGlobalTlsf::new();
 
 // ---- helpers ----------------------------------------------------------------
 
@@ -787,6 +787,27 @@ fn json_parse_builds_the_tree_the_native_tests_expect() {
 }
 
 #[wasm_bindgen_test]
+fn json_parse_errors_say_where_but_never_quote_the_text() {
+    use oauth_dance::json::{Json, parse};
+    let secret = "SECRET-TOKEN-TAIL";
+    for bad in [format!(r#"{{"access_token":"{secret}","expires_in":x}}"#), secret.to_owned()] {
+        let error = parse(&bad).expect_err("not JSON").to_string();
+        assert!(error.starts_with("not valid JSON"), "{error}");
+        assert!(!error.contains("SECRET") && !error.contains("TAIL"), "quotes the text: {error}");
+    }
+    // What only the browser does (src/json.rs lists it).
+    assert_eq!(parse(r#""\ud800""#), Ok(Json::String("\u{fffd}".to_owned())));
+    assert_eq!(parse("1e400"), Ok(Json::Number(f64::INFINITY)));
+    assert_eq!(
+        parse(r#"{"b":1,"2":2}"#),
+        Ok(Json::Object(vec![
+            ("2".to_owned(), Json::Number(2.0)),
+            ("b".to_owned(), Json::Number(1.0)),
+        ]))
+    );
+}
+
+#[wasm_bindgen_test]
 fn bitbucket_payloads_read_through_json_parse_as_serde_json_reads_them() {
     use dance_protocol::bitbucket::{ApiError, Email, Paginated, User};
     use dance_protocol::token::TokenError;
@@ -817,18 +838,17 @@ fn bitbucket_payloads_read_through_json_parse_as_serde_json_reads_them() {
 }
 
 #[wasm_bindgen_test]
-fn the_bundles_allocator_reuses_freed_memory() {
+fn the_bundles_allocator_reuses_freed_memory_and_bounds_growth() {
+    const PAGE: usize = 65_536;
+    let pages = || core::arch::wasm32::memory_size(0);
     // Many short-lived allocations of mixed sizes, up to a few wasm pages,
     // as parsing and rendering make: memory must stop growing once the
     // freed blocks are reused.
-    let pages = || core::arch::wasm32::memory_size(0);
     let churn = || {
         for round in 0..200usize {
             let sizes = [8, 24, 100, 1_000, 4_096, 70_000, 200_000];
-            let blocks: Vec<Vec<u8>> = sizes
-                .iter()
-                .map(|&n| vec![u8::try_from(round % 251).unwrap_or(0); n + round])
-                .collect();
+            let fill = u8::try_from(round % 251).unwrap_or(0);
+            let blocks: Vec<Vec<u8>> = sizes.iter().map(|&n| vec![fill; n + round]).collect();
             assert!(blocks.iter().zip(sizes).all(|(b, n)| b.len() == n + round));
         }
     };
@@ -837,4 +857,17 @@ fn the_bundles_allocator_reuses_freed_memory() {
     churn();
     churn();
     assert_eq!(pages(), after_first, "memory grew although every block was freed");
+    // A buffer grown one byte at a time to 1 MiB, three times over: pools are
+    // never merged, so the first may take about twice its size, and the
+    // later ones must reuse it.
+    let before = pages();
+    for _ in 0..3 {
+        let mut buffer = Vec::new();
+        for i in 0..(1usize << 20) {
+            buffer.push(u8::try_from(i % 256).unwrap_or(0));
+        }
+        assert_eq!(buffer.len(), 1 << 20);
+    }
+    let grown = (pages() - before) * PAGE;
+    assert!(grown <= 3 << 20, "a 1 MiB buffer grew memory by {grown} B");
 }

@@ -78,9 +78,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Benchmarks.
     Bench(bench::BenchArgs),
-    /// Minify the release bundle's JavaScript (run by trunk's post_build hook, see Trunk.toml).
+    /// Minify the release bundle's JavaScript and CSS (run by trunk's post_build hook, see Trunk.toml).
     #[command(hide = true)]
-    MinifyJs,
+    Minify,
 }
 
 fn main() {
@@ -104,6 +104,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Test(args) => test::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => bench::run(&args),
-        Command::MinifyJs => minify::run(),
+        Command::Minify => minify::run(),
     }
 }

@@ -1,15 +1,17 @@
-//! `cargo xtask minify-js`: minifies the release bundle's JavaScript.
+//! `cargo xtask minify`: minifies the release bundle's JavaScript and CSS.
 //!
-//! Trunk minifies `index.html` and `style.css` in release builds
-//! (`minify = "on_release"` in Trunk.toml) but neither wasm-bindgen's glue
-//! nor `boot.js`, which it copies as is. Trunk.toml runs this command as a
-//! `post_build` hook, so every release build (`trunk build --release`,
-//! `cargo xtask build`, `pages`, `demo`) gets it:
+//! Trunk's own minifier can't parse wasm-bindgen's glue (it warns and copies
+//! it as is) and doesn't touch `boot.js` (a copied file), so Trunk.toml leaves
+//! it off and runs this command as a `post_build` hook instead; every release
+//! build (`trunk build --release`, `cargo xtask build`, `pages`, `demo`) gets
+//! it:
 //!
-//! 1. every `*.js` in trunk's staging directory goes through esbuild
-//!    `--minify` (installed by `cargo xtask setup`);
+//! 1. every `*.js` and `*.css` in trunk's staging directory goes through
+//!    esbuild `--minify` (installed by `cargo xtask setup`);
 //! 2. the `integrity` attributes (subresource integrity) that trunk wrote into
 //!    `index.html` for those files are recomputed, since the bytes changed.
+//!
+//! `index.html` itself stays as written: a deployer reads its CSP.
 //!
 //! Debug builds (`trunk serve`, `trunk build`) are left readable.
 
@@ -29,14 +31,14 @@ pub(crate) fn run() -> Result<()> {
         return Ok(());
     }
     let staging = std::env::var_os("TRUNK_STAGING_DIR").map(PathBuf::from).context(
-        "TRUNK_STAGING_DIR is not set: `minify-js` is meant to run as trunk's post_build hook",
+        "TRUNK_STAGING_DIR is not set: `minify` is meant to run as trunk's post_build hook",
     )?;
     let mut scripts = Vec::new();
     for entry in std::fs::read_dir(&staging)
         .with_context(|| format!("could not list {}", staging.display()))?
     {
         let path = entry?.path();
-        if path.extension().is_some_and(|ext| ext == "js") {
+        if path.extension().is_some_and(|ext| ext == "js" || ext == "css") {
             scripts.push(path);
         }
     }
@@ -61,7 +63,7 @@ pub(crate) fn run() -> Result<()> {
     Ok(())
 }
 
-/// Minifies one script in place with esbuild.
+/// Minifies one script or style sheet in place with esbuild.
 fn minify(script: &Path) -> Result<()> {
     let before = std::fs::metadata(script).map(|m| m.len()).unwrap_or_default();
     let status = Command::new("esbuild")

