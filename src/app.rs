@@ -26,7 +26,7 @@ use crate::problem::{Deployment, Permission, Problem};
 use crate::profile::Profile;
 use crate::storage::SessionStore;
 use crate::tokens::{self, TokenEvent, Tokens};
-use crate::views::{Landing, Loading, ProblemView, ProfileView, Shell};
+use crate::views::{Landing, ProblemView, ProfileView, loading, shell};
 use crate::weburl::WebUrl;
 use dance_protocol::bitbucket::{Email, Paginated, User};
 use dance_protocol::token::TokenRequest;
@@ -414,15 +414,13 @@ pub fn screen(props: &ScreenProps) -> Html {
     };
     let cb = &props.callbacks;
     let body = match &*state {
-        AuthState::Loading => html! { <Loading message="Getting things ready…" /> },
-        AuthState::Redirecting => html! { <Loading message="Taking you to Bitbucket…" /> },
-        AuthState::Exchanging => html! { <Loading message="Signing you in…" /> },
+        AuthState::Loading => loading("Getting things ready…"),
+        AuthState::Redirecting => loading("Taking you to Bitbucket…"),
+        AuthState::Exchanging => loading("Signing you in…"),
         AuthState::SignedOut { reason } => html! {
             <Landing href={props.href.clone()} reason={reason.clone()} on_sign_in={cb.sign_in.clone()} />
         },
-        AuthState::SignedIn { profile: ProfileState::Loading } => {
-            html! { <Loading message="Loading your profile…" /> }
-        }
+        AuthState::SignedIn { profile: ProfileState::Loading } => loading("Loading your profile…"),
         AuthState::SignedIn { profile: ProfileState::Ready(profile) } => {
             html! { <ProfileView profile={profile.clone()} /> }
         }
@@ -434,9 +432,5 @@ pub fn screen(props: &ScreenProps) -> Html {
     // Profile problems happen with a session in hand: offer to end it.
     let session_in_hand = state.is_signed_in()
         || matches!(&*state, AuthState::Failed(problem) if problem.kind.is_api());
-    html! {
-        <Shell signed_in={session_in_hand} on_sign_out={cb.sign_out.clone()}>
-            { body }
-        </Shell>
-    }
+    shell(session_in_hand, &cb.sign_out, body)
 }

@@ -1,4 +1,5 @@
-//! The screens, as function components that only render their props.
+//! The screens, as function components that only render their props, and
+//! two plain view functions for what has no state ([`shell`], [`loading`]).
 //!
 //! Views never fetch, store or unwrap: they receive data and callbacks and
 //! turn them into semantic HTML. Every value from Bitbucket is rendered as a
@@ -19,30 +20,17 @@ mod problem;
 mod profile;
 
 pub use landing::{Landing, LandingProps};
-pub use loading::{Loading, LoadingProps};
+pub use loading::loading;
 pub use problem::{ProblemView, ProblemViewProps};
 pub use profile::{ProfileView, ProfileViewProps};
 
 use yew::prelude::*;
 
-/// Properties of [`Shell`].
-#[derive(Properties, PartialEq)]
-pub struct ShellProps {
-    /// Whether to offer "Sign out" in the header.
-    #[prop_or_default]
-    pub signed_in: bool,
-    /// Called by "Sign out".
-    #[prop_or_default]
-    pub on_sign_out: Callback<MouseEvent>,
-    /// The page's content.
-    #[prop_or_default]
-    pub children: Html,
-}
-
-/// The page frame: header with the app's name (and "Sign out" when signed
-/// in), the main content, and a short footer.
-#[function_component(Shell)]
-pub fn shell(props: &ShellProps) -> Html {
+/// The page frame: header with the app's name (and "Sign out" when
+/// `signed_in`), `body` as the main content, and a short footer. A plain view
+/// function rather than a component: it has no state, and each component
+/// costs about 1 KB of wasm in Yew's machinery.
+pub fn shell(signed_in: bool, on_sign_out: &Callback<MouseEvent>, body: Html) -> Html {
     html! {
         <div id="app" class="shell">
             <header class="topbar">
@@ -53,14 +41,14 @@ pub fn shell(props: &ShellProps) -> Html {
                     </svg>
                     {"oauth-dance"}
                 </span>
-                if props.signed_in {
-                    <button id="sign-out" type="button" class="button quiet" onclick={props.on_sign_out.clone()}>
+                if signed_in {
+                    <button id="sign-out" type="button" class="button quiet" onclick={on_sign_out.clone()}>
                         {"Sign out"}
                     </button>
                 }
             </header>
             <main id="main" class="content" tabindex="-1">
-                { props.children.clone() }
+                { body }
             </main>
             <footer class="footer">
                 {"OAuth 2.0 with PKCE. The client secret stays on the relay and never reaches this page."}
