@@ -7,8 +7,11 @@ const tag = document.querySelector('script[data-js][data-wasm]');
 // The app's first need is config.json: ask for it now, while the wasm loads,
 // with the same options the app's own requests use. The app takes this
 // request over once (src/api.rs, `take_early_config`); a retry fetches anew.
+// Not on a return from Bitbucket, though: then the address holds the code,
+// and the app takes it out of the address bar before any request is made.
+const returning = /[?&](code|state|error)=/.test(location.search);
 try {
-  if (tag.dataset.config) {
+  if (tag.dataset.config && !returning) {
     const url = new URL(tag.dataset.config, document.baseURI).href;
     const abort = new AbortController();
     const reply = fetch(url, {

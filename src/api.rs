@@ -89,7 +89,9 @@ pub fn relay_reply(
     };
     match (reply.status, code, grant) {
         (400, Some(ErrorCode::InvalidRequest), Grant::Code)
-            if description.contains("redirect_uri") =>
+            // The relay's allowlist, or Bitbucket's "No callback uri defined
+            // for the OAuth client." (the consumer has no Callback URL).
+            if description.contains("redirect_uri") || description.contains("callback uri") =>
         {
             Err(Problem::relay_refused_redirect(deployment, &description))
         }
@@ -417,6 +419,12 @@ mod tests {
             (
                 400,
                 e("invalid_request", "redirect_uri is not on the relay's allowlist"),
+                Code,
+                "relay-refused-redirect",
+            ),
+            (
+                400,
+                e("invalid_request", "No callback uri defined for the OAuth client."),
                 Code,
                 "relay-refused-redirect",
             ),

@@ -282,6 +282,11 @@ impl Controller {
         }
     }
 
+    /// Whether this tab holds a session (tokens), whatever is on screen.
+    pub fn has_session(&self) -> bool {
+        self.tokens.borrow().as_ref().is_some_and(|tokens| tokens.current().is_some())
+    }
+
     /// Signs out: every token and flow value of this app is removed.
     pub fn sign_out(&self) {
         match self.tokens.borrow().as_ref() {
@@ -378,7 +383,7 @@ pub fn app() -> Html {
     };
     html! {
         <ContextProvider<AuthContext> context={state}>
-            <Screen {callbacks} href={(*href).clone()} />
+            <Screen {callbacks} href={(*href).clone()} has_session={controller.has_session()} />
         </ContextProvider<AuthContext>>
     }
 }
@@ -404,6 +409,9 @@ pub struct ScreenProps {
     /// The prepared sign-in href.
     #[prop_or_default]
     pub href: Option<AttrValue>,
+    /// Whether tokens are stored: a problem shown then offers "Sign out".
+    #[prop_or_default]
+    pub has_session: bool,
 }
 
 /// Picks the view for the current [`AuthState`] (read from the context).
@@ -429,8 +437,9 @@ pub fn screen(props: &ScreenProps) -> Html {
                 on_sign_in={cb.sign_in.clone()} on_reload={cb.reload.clone()} />
         },
     };
-    // Profile problems happen with a session in hand: offer to end it.
+    // A problem with a session in hand (the profile failed to load, a
+    // refresh could not reach the relay) offers to end it.
     let session_in_hand = state.is_signed_in()
-        || matches!(&*state, AuthState::Failed(problem) if problem.kind.is_api());
+        || matches!(&*state, AuthState::Failed(problem) if problem.kind.is_api() || props.has_session);
     shell(session_in_hand, &cb.sign_out, body)
 }

@@ -305,3 +305,95 @@ async fn sign_out() {
     })
     .await;
 }
+
+/// Past the 90-day lifetime of fakebucket's refresh tokens (and so past the
+/// access token's too).
+const PAST_REFRESH_EXPIRY: Duration = Duration::from_secs(91 * 24 * 3600);
+
+/// A refused refresh (Bitbucket's `invalid_request` "Invalid refresh_token")
+/// ends in a clear signed-out state: the landing page says the session
+/// ended, the tokens are gone, and nothing is retried in a loop.
+#[tokio::test]
+#[ignore = "end-to-end: run by cargo xtask test"]
+async fn a_refused_refresh_ends_signed_out() {
+    scenario("a_refused_refresh_ends_signed_out", Mount::Root, async |stack| {
+        stack.open_landing("").await?;
+        stack.sign_in().await?;
+        let (access, refresh) = stored_tokens(stack).await?;
+
+        stack.fakebucket.advance_clock(PAST_REFRESH_EXPIRY);
+        stack.browser.reload().await?;
+        stack.browser.wait_problem("session-expired").await?;
+        stack.browser.wait_id("sign-in").await?;
+        ensure!(
+            !stack.browser.has("sign-out").await?,
+            "\"Sign out\" is offered after the session ended"
+        );
+        let session = stack.browser.session_storage().await?;
+        ensure!(
+            !session.iter().any(|(_, v)| v.contains(&access) || v.contains(&refresh)),
+            "a token is still stored after the refresh was refused: keys {:?}",
+            keys(&session)
+        );
+        // No loop: the one refused refresh, and no further calls.
+        let settled = stack.counters();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let later = stack.counters();
+        let (ok, total) = refreshes(stack);
+        ensure!(ok == 0 && total == 1, "expected one refused refresh: {}", show(&later));
+        ensure!(
+            later.token_requests_total == settled.token_requests_total
+                && later.api_requests_total == settled.api_requests_total,
+            "requests went on after the session ended: {} then {}",
+            show(&settled),
+            show(&later)
+        );
+        stack.screenshot("a_refused_refresh_ends_signed_out-landing").await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// A refresh that can't reach the relay is a problem with two ways out:
+/// "Try again" (which refreshes once the relay is back) and "Sign out".
+#[tokio::test]
+#[ignore = "end-to-end: run by cargo xtask test"]
+async fn a_refresh_without_the_relay_offers_retry_and_sign_out() {
+    scenario("a_refresh_without_the_relay_offers_retry_and_sign_out", Mount::Root, async |stack| {
+        stack.open_landing("").await?;
+        stack.sign_in().await?;
+
+        stack.relay.stop().await;
+        stack.fakebucket.advance_clock(PAST_EXPIRY);
+        stack.browser.reload().await?;
+        stack.browser.wait_problem("relay-unreachable").await?;
+        ensure!(stack.browser.has("retry").await?, "no \"Try again\" for a relay that is down");
+        ensure!(stack.browser.has("sign-out").await?, "no \"Sign out\" while tokens are stored");
+        stack.screenshot("a_refresh_without_the_relay-problem").await?;
+
+        stack.relay.restart().await?;
+        stack.browser.click("retry").await?;
+        stack.wait_profile(ADA).await?;
+        let (ok, total) = refreshes(stack);
+        ensure!(
+            ok == 1 && total == 1,
+            "expected one refresh after the retry: {}",
+            show(&stack.counters())
+        );
+
+        // And "Sign out" from the problem view ends the session.
+        stack.relay.stop().await;
+        stack.fakebucket.advance_clock(PAST_EXPIRY);
+        stack.browser.reload().await?;
+        stack.browser.wait_problem("relay-unreachable").await?;
+        stack.browser.click("sign-out").await?;
+        stack.browser.wait_id("sign-in").await?;
+        let session = stack.browser.session_storage().await?;
+        ensure!(
+            !session.iter().any(|(k, _)| k == "oauth-dance:session"),
+            "the session is still stored after signing out from the problem view"
+        );
+        Ok(())
+    })
+    .await;
+}

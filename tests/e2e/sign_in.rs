@@ -99,6 +99,27 @@ async fn happy_path() {
         let here = stack.browser.url().await?;
         ensure_clean_address(&here)?;
         ensure!(here == *stack.spa(), "after signing in the address is {here}, not {}", stack.spa());
+        // No request left this page while the code was in its address:
+        // every fetch started after the app cleaned it (SECURITY.md).
+        let order = stack
+            .browser
+            .js("const cleaned = performance.getEntriesByName('dance:callback-start')[0]; \
+                 const fetches = performance.getEntriesByType('resource') \
+                   .filter(e => e.initiatorType === 'fetch') \
+                   .map(e => [e.name, e.startTime]); \
+                 return { cleaned: cleaned ? cleaned.startTime : null, fetches };")
+            .await?;
+        let cleaned = order["cleaned"].as_f64().context("no dance:callback-start mark")?;
+        let fetches = order["fetches"].as_array().context("no resource timings")?;
+        ensure!(!fetches.is_empty(), "no fetch was timed: {order}");
+        for fetch in fetches {
+            let started = fetch[1].as_f64().unwrap_or(f64::NEG_INFINITY);
+            ensure!(
+                started >= cleaned,
+                "{} was fetched at {started} ms, before the address was cleaned at {cleaned} ms",
+                fetch[0]
+            );
+        }
 
         ensure_one_exchange(stack)?;
         let counters = stack.counters();
