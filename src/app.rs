@@ -430,7 +430,9 @@ pub fn screen(props: &ScreenProps) -> Html {
         },
         AuthState::SignedIn { profile: ProfileState::Loading } => loading("Loading your profile…"),
         AuthState::SignedIn { profile: ProfileState::Ready(profile) } => {
-            html! { <ProfileView profile={profile.clone()} /> }
+            html! {
+                <ProfileView profile={profile.clone()} on_retry={cb.retry.clone()} on_sign_in={cb.sign_in.clone()} />
+            }
         }
         AuthState::Failed(problem) => html! {
             <ProblemView problem={problem.clone()} on_retry={cb.retry.clone()}

@@ -8,10 +8,14 @@ use yew::prelude::*;
 pub struct ProblemViewProps {
     /// What went wrong.
     pub problem: Problem,
-    /// A smaller notice without buttons (above the landing page, or inside
-    /// the profile for emails).
+    /// A smaller notice (above the landing page, or inside the profile for
+    /// emails), without its button unless `with_action`.
     #[prop_or_default]
     pub compact: bool,
+    /// Offer the way out even when `compact` (the emails notice does; the
+    /// notice above the landing page has the sign-in button below it).
+    #[prop_or_default]
+    pub with_action: bool,
     /// Called by "Try again".
     #[prop_or_default]
     pub on_retry: Callback<MouseEvent>,
@@ -39,8 +43,10 @@ pub fn problem_view(props: &ProblemViewProps) -> Html {
     let title_id = format!("{id}-title");
     let explanation_id = format!("{id}-explanation");
     let detail_id = format!("{id}-detail");
-    let checklist_id =
-        if id == "problem" { "checklist".to_owned() } else { format!("{id}-checklist") };
+    // The main view's parts keep short ids (`checklist`, `retry`, ...);
+    // another view's are prefixed with its id.
+    let part = |name: &str| if id == "problem" { name.to_owned() } else { format!("{id}-{name}") };
+    let checklist_id = part("checklist");
     let title = if props.compact {
         html! { <h2 id={title_id.clone()} class="problem-title">{ problem.title.clone() }</h2> }
     } else {
@@ -69,16 +75,15 @@ pub fn problem_view(props: &ProblemViewProps) -> Html {
             </details>
         }
     });
-    let action = (!props.compact).then(|| match problem.way_out {
-        WayOut::Retry => html! {
-            <button id="retry" type="button" class="button primary" onclick={props.on_retry.clone()}>{"Try again"}</button>
-        },
-        WayOut::SignInAgain => html! {
-            <button id="sign-in-again" type="button" class="button primary" onclick={props.on_sign_in.clone()}>{"Sign in again"}</button>
-        },
-        WayOut::Reload => html! {
-            <button id="reload" type="button" class="button primary" onclick={props.on_reload.clone()}>{"Reload the page"}</button>
-        },
+    let action = (!props.compact || props.with_action).then(|| {
+        let (name, label, onclick) = match problem.way_out {
+            WayOut::Retry => ("retry", "Try again", &props.on_retry),
+            WayOut::SignInAgain => ("sign-in-again", "Sign in again", &props.on_sign_in),
+            WayOut::Reload => ("reload", "Reload the page", &props.on_reload),
+        };
+        html! {
+            <button id={part(name)} type="button" class="button primary" onclick={onclick.clone()}>{ label }</button>
+        }
     });
     html! {
         <section {id} {class} role="alert" data-kind={problem.kind.slug()} aria-labelledby={title_id}>

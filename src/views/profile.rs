@@ -10,6 +10,12 @@ use yew::prelude::*;
 pub struct ProfileViewProps {
     /// What to show.
     pub profile: Rc<Profile>,
+    /// The emails notice's "Try again" (loads the profile again).
+    #[prop_or_default]
+    pub on_retry: Callback<MouseEvent>,
+    /// The emails notice's "Sign in again" (after a permission was added).
+    #[prop_or_default]
+    pub on_sign_in: Callback<MouseEvent>,
 }
 
 /// The profile card.
@@ -69,7 +75,8 @@ pub fn profile_view(props: &ProfileViewProps) -> Html {
             </ul>
         },
         Err(problem) => html! {
-            <ProblemView id="emails-problem" problem={problem.clone()} compact=true />
+            <ProblemView id="emails-problem" problem={problem.clone()} compact=true with_action=true
+                on_retry={props.on_retry.clone()} on_sign_in={props.on_sign_in.clone()} />
         },
     };
     html! {

@@ -1,7 +1,10 @@
 //! Things breaking on the way: the relay down during the return (scenario
-//! 8), and Bitbucket's API answering 500 or 429 to the profile call (9).
+//! 8), Bitbucket's API answering 500 or 429 to the profile call (9), and a
+//! consumer without the email permission.
 
-use crate::harness::{ADA, Mount, Stack, ensure_clean_address, scenario, show};
+use crate::harness::{
+    ADA, DESKTOP, Mount, Stack, ensure_clean_address, scenario, scenario_with, show,
+};
 use anyhow::{Result, ensure};
 use fakebucket::{Fault, FaultTarget};
 
@@ -105,5 +108,51 @@ async fn api_429_then_retry() {
     scenario("api_429_then_retry", Mount::Root, async |stack| {
         api_fails_then_retry(stack, 429, "api-rate-limited").await
     })
+    .await;
+}
+
+/// A consumer without the "Account: Email" permission: the profile still
+/// shows, and the emails section says which permission to add, with
+/// "Sign in again" as the way out.
+#[tokio::test]
+#[ignore = "end-to-end: run by cargo xtask test"]
+async fn a_consumer_without_the_email_permission() {
+    let account_only =
+        |consumer: &mut fakebucket::Consumer| consumer.scopes = vec!["account".into()];
+    scenario_with(
+        "a_consumer_without_the_email_permission",
+        Mount::Root,
+        account_only,
+        async |stack| {
+            stack.open_landing("").await?;
+            stack.sign_in().await?;
+            stack.browser.wait_id("emails-problem").await?;
+            let explanation = stack.browser.text("emails-problem-explanation").await?;
+            ensure!(
+                explanation.contains("Account: Email"),
+                "the permission is not named: {explanation:?}"
+            );
+            ensure!(
+                stack.browser.has("emails-problem-sign-in-again").await?,
+                "no way out in the emails notice"
+            );
+            ensure!(
+                !stack.browser.has("problem").await?,
+                "the whole page failed for want of emails"
+            );
+            let counters = stack.counters();
+            ensure!(
+                counters.api(403) == 1,
+                "expected one 403 from /2.0/user/emails: {}",
+                show(&counters)
+            );
+            // The whole page, emails notice included.
+            let height = stack.browser.js("return document.documentElement.scrollHeight").await?;
+            let height = height.as_u64().and_then(|h| u32::try_from(h).ok()).unwrap_or(DESKTOP.1);
+            stack.browser.resize((DESKTOP.0, height.max(DESKTOP.1))).await?;
+            stack.screenshot("a_consumer_without_the_email_permission-profile").await?;
+            stack.browser.resize(DESKTOP).await
+        },
+    )
     .await;
 }

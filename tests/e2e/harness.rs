@@ -119,9 +119,20 @@ pub(crate) async fn scenario(
     mount: Mount,
     body: impl AsyncFnOnce(&mut Stack) -> Result<()>,
 ) {
+    scenario_with(name, mount, |_| {}, body).await;
+}
+
+/// [`scenario`] with fakebucket's consumer changed first by `consumer`
+/// (its permissions, say).
+pub(crate) async fn scenario_with(
+    name: &str,
+    mount: Mount,
+    consumer: impl FnOnce(&mut fakebucket::Consumer),
+    body: impl AsyncFnOnce(&mut Stack) -> Result<()>,
+) {
     let _slot = browser_slot().await;
     let started = Instant::now();
-    let mut stack = match Stack::start(mount).await {
+    let mut stack = match Stack::start(mount, consumer).await {
         Ok(stack) => stack,
         Err(error) => panic!("{name}: the stack did not start: {error:#}"),
     };
@@ -200,7 +211,7 @@ pub(crate) struct Stack {
 }
 
 impl Stack {
-    async fn start(mount: Mount) -> Result<Self> {
+    async fn start(mount: Mount, tweak: impl FnOnce(&mut fakebucket::Consumer)) -> Result<Self> {
         let dist = dist_dir(mount.dist_variable())?;
 
         // The static server's port decides the SPA's URL, which fakebucket
@@ -214,6 +225,7 @@ impl Stack {
 
         let mut consumer = fakebucket::Consumer::demo().with_name("oauth-dance e2e");
         consumer.callback = Some(spa.clone());
+        tweak(&mut consumer);
         let config =
             fakebucket::Config { consumers: vec![consumer], ..fakebucket::Config::default() };
         let fakebucket = fakebucket::spawn(config).await.context("starting fakebucket")?;

@@ -489,6 +489,7 @@ async fn a_setup_problem_renders_its_checklist_and_retry() {
         ProblemViewProps {
             problem,
             compact: false,
+            with_action: false,
             on_retry: Callback::noop(),
             on_sign_in: Callback::noop(),
             on_reload: Callback::noop(),
@@ -525,6 +526,7 @@ async fn a_user_problem_offers_sign_in_again() {
         ProblemViewProps {
             problem: Problem::state_mismatch(),
             compact: false,
+            with_action: false,
             on_retry: Callback::noop(),
             on_sign_in: Callback::from(move |_| {
                 if let Some(tx) = tx.borrow_mut().take() {
@@ -594,7 +596,11 @@ async fn the_profile_renders_text_and_only_https_links() {
     let root = root();
     yew::Renderer::<ProfileView>::with_root_and_props(
         root.clone(),
-        ProfileViewProps { profile: Rc::new(Profile::new(&user, Ok(emails))) },
+        ProfileViewProps {
+            profile: Rc::new(Profile::new(&user, Ok(emails))),
+            on_retry: Callback::noop(),
+            on_sign_in: Callback::noop(),
+        },
     )
     .render();
     yew::scheduler::flush().await;
@@ -634,6 +640,8 @@ async fn a_missing_email_permission_is_explained_inside_the_profile() {
     )
     .expect("user JSON");
     let root = root();
+    let signed_in_again = Rc::new(RefCell::new(0));
+    let counter = signed_in_again.clone();
     yew::Renderer::<ProfileView>::with_root_and_props(
         root.clone(),
         ProfileViewProps {
@@ -641,6 +649,8 @@ async fn a_missing_email_permission_is_explained_inside_the_profile() {
                 &user,
                 Err(Problem::api_forbidden(Permission::Email, "Forbidden")),
             )),
+            on_retry: Callback::noop(),
+            on_sign_in: Callback::from(move |_| *counter.borrow_mut() += 1),
         },
     )
     .render();
@@ -652,6 +662,15 @@ async fn a_missing_email_permission_is_explained_inside_the_profile() {
             .contains("Account: Email")
     );
     assert_eq!(count(&root, "#emails-problem-checklist li"), 1);
+    // Its way out: once the permission is added, a new sign-in gets it.
+    let button = root
+        .query_selector("button#emails-problem-sign-in-again")
+        .ok()
+        .flatten()
+        .expect("a \"Sign in again\" button in the emails notice");
+    assert_eq!(button.text_content().as_deref(), Some("Sign in again"));
+    button.unchecked_into::<web_sys::HtmlElement>().click();
+    assert_eq!(*signed_in_again.borrow(), 1, "the button signs in again");
     let link = root.query_selector("#bitbucket-profile a").ok().flatten().expect("an https link");
     assert_eq!(link.get_attribute("href").as_deref(), Some("https://bitbucket.org/bob/"));
     assert_eq!(link.get_attribute("rel").as_deref(), Some("noopener noreferrer"));
