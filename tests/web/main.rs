@@ -376,6 +376,85 @@ impl CountingFetch {
     }
 }
 
+/// Answers every `fetch` with a fresh token response, as the relay would,
+/// and records when each call was made (ms since the epoch), until removed.
+struct FakeRelay {
+    original: JsValue,
+    calls: Rc<RefCell<Vec<f64>>>,
+    _fetch: wasm_bindgen::closure::Closure<dyn Fn(JsValue, JsValue) -> JsValue>,
+}
+
+impl FakeRelay {
+    fn install() -> Self {
+        let window: JsValue = web_sys::window().expect("window").into();
+        let original = js_sys::Reflect::get(&window, &"fetch".into()).expect("fetch");
+        let calls = Rc::new(RefCell::new(Vec::new()));
+        let fetch = {
+            let (window, calls) = (window.clone(), calls.clone());
+            wasm_bindgen::closure::Closure::<dyn Fn(JsValue, JsValue) -> JsValue>::new(
+                move |_input: JsValue, _init: JsValue| {
+                    calls.borrow_mut().push(js_sys::Date::now());
+                    let n = calls.borrow().len();
+                    let body = format!(
+                        r#"{{"access_token":"fresh-{n}","token_type":"bearer","expires_in":7200,"refresh_token":"rotated-{n}"}}"#
+                    );
+                    let init = js_sys::Object::new();
+                    js_sys::Reflect::set(&init, &"status".into(), &200.into()).expect("status");
+                    let class: js_sys::Function = js_sys::Reflect::get(&window, &"Response".into())
+                        .expect("Response")
+                        .unchecked_into();
+                    let response = js_sys::Reflect::construct(
+                        &class,
+                        &js_sys::Array::of2(&body.into(), &init),
+                    )
+                    .expect("a Response");
+                    js_sys::Promise::resolve(&response).into()
+                },
+            )
+        };
+        js_sys::Reflect::set(&window, &"fetch".into(), fetch.as_ref()).expect("patched");
+        Self { original, calls, _fetch: fetch }
+    }
+
+    /// Puts the real `fetch` back; returns when each call was made.
+    fn remove(self) -> Vec<f64> {
+        let window: JsValue = web_sys::window().expect("window").into();
+        js_sys::Reflect::set(&window, &"fetch".into(), &self.original).expect("unpatched");
+        self.calls.borrow().clone()
+    }
+}
+
+/// A session is refreshed on its own, shortly before its access token
+/// expires (a fifth of its lifetime before, at most five minutes), once.
+#[wasm_bindgen_test]
+async fn a_session_is_refreshed_before_its_access_token_expires() {
+    let store = SessionStore::open().expect("sessionStorage");
+    let keeper =
+        Tokens::new(Some(store), config().relay_url.clone(), deployment(), Callback::noop());
+    let relay = FakeRelay::install();
+    let response: TokenResponse = serde_json::from_str(
+        r#"{"access_token":"first","token_type":"bearer","expires_in":5,"refresh_token":"r1"}"#,
+    )
+    .expect("a token response");
+    let expires_at = keeper.start(response).expires_at_ms.expect("an expiry") as f64;
+    let is_fresh = || keeper.current().is_some_and(|s| s.access_token.secret() == "fresh-1");
+    let refreshed = within_ten_seconds(async {
+        while !is_fresh() {
+            gloo_timers::future::TimeoutFuture::new(100).await;
+        }
+    })
+    .await;
+    let calls = relay.remove();
+    keeper.sign_out();
+    assert!(refreshed.is_some(), "no refresh within 10 s of a token that lives 5 s");
+    assert_eq!(calls.len(), 1, "one refresh, not {}", calls.len());
+    assert!(
+        calls[0] < expires_at,
+        "refreshed at {} ms, after the token expired at {expires_at} ms",
+        calls[0]
+    );
+}
+
 /// A tab that gives up waiting for another tab's refresh (no news came)
 /// reports it, keeps its session, and never refreshes later, even when the
 /// browser kept its withdrawn lock request and grants it once the other tab
