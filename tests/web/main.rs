@@ -906,6 +906,21 @@ fn json_parse_errors_say_where_but_never_quote_the_text() {
 }
 
 #[wasm_bindgen_test]
+fn a_broken_config_json_gets_its_checklist_line_in_this_browser() {
+    let line = |text: &str| {
+        let issues = Config::parse(text).expect_err("not a valid config");
+        assert_eq!(issues.len(), 1, "{text}");
+        format!("{}: {}", issues[0].name, issues[0].fix)
+    };
+    let garbage = line(r#"{"client_id": "abc", oops}"#);
+    assert!(garbage.starts_with("config.json: Must be a valid JSON object"), "{garbage}");
+    assert!(garbage.contains("not valid JSON at position"), "where it breaks: {garbage}");
+    assert!(!garbage.contains("oops"), "the text is quoted: {garbage}");
+    let list = line("[1, 2]");
+    assert!(list.contains("invalid type: an array, expected a JSON object"), "{list}");
+}
+
+#[wasm_bindgen_test]
 fn bitbucket_payloads_read_through_json_parse_as_serde_json_reads_them() {
     use dance_protocol::bitbucket::{ApiError, Email, Paginated, User};
     use dance_protocol::token::TokenError;
