@@ -344,24 +344,7 @@ fn wasm_opt_version(out: &str) -> Option<&str> {
 
 fn install_wasm_opt() -> Result<()> {
     remove_debian_binaryen()?;
-    let package = format!("binaryen@{BINARYEN_VERSION}");
-    if wait_for_running("npm", &["install", &package])? && matches!(check_wasm_opt()?, Found::Ok(_))
-    {
-        return Ok(());
-    }
-    ensure_npm()?;
-    step(format!("installing wasm-opt {BINARYEN_VERSION} from npm ({package}, takes ~10 s)"));
-    util::run(Command::new("npm").args(["install", "-g", &package]))
-        .context("npm could not install binaryen globally (without root, set npm's prefix to a directory you own and on your PATH: `npm config set prefix ~/.local`)")?;
-    if !matches!(check_wasm_opt()?, Found::Ok(_)) {
-        let prefix = util::probe("npm", &["prefix", "-g"]).unwrap_or_default();
-        let found = util::probe("sh", &["-c", "command -v wasm-opt"]).unwrap_or_default();
-        bail!(
-            "npm installed binaryen@{BINARYEN_VERSION} under {prefix}/bin, but the `wasm-opt` found \
-             on PATH is `{found}`: put {prefix}/bin first on PATH or remove the other wasm-opt"
-        );
-    }
-    Ok(())
+    npm_install_global(&format!("binaryen@{BINARYEN_VERSION}"), "wasm-opt", "~10 s", check_wasm_opt)
 }
 
 fn check_esbuild() -> Result<Found> {
@@ -375,23 +358,40 @@ fn check_esbuild() -> Result<Found> {
 }
 
 fn install_esbuild() -> Result<()> {
-    let package = format!("esbuild@{ESBUILD_VERSION}");
-    if wait_for_running("npm", &["install", &package])? && matches!(check_esbuild()?, Found::Ok(_))
-    {
+    // The binary comes from esbuild's platform package (an optional
+    // dependency), so its install script, which npm may skip, is not needed.
+    npm_install_global(&format!("esbuild@{ESBUILD_VERSION}"), "esbuild", "~5 s", check_esbuild)
+}
+
+/// `npm install -g package` (unless another process is already installing
+/// it), then `check` that `command` on PATH is now the right one.
+fn npm_install_global(
+    package: &str,
+    command: &str,
+    takes: &str,
+    check: fn() -> Result<Found>,
+) -> Result<()> {
+    if wait_for_running("npm", &["install", package])? && matches!(check()?, Found::Ok(_)) {
         return Ok(());
     }
     ensure_npm()?;
-    step(format!("installing esbuild {ESBUILD_VERSION} from npm ({package}, takes ~5 s)"));
-    // The package's binary comes from its platform package (an optional
-    // dependency), so its install script, which npm may skip, is not needed.
-    util::run(Command::new("npm").args(["install", "-g", &package]))
-        .context("npm could not install esbuild globally (without root, set npm's prefix to a directory you own and on your PATH: `npm config set prefix ~/.local`)")?;
-    match check_esbuild()? {
-        Found::Ok(_) => Ok(()),
-        Found::Missing(what) => {
-            bail!("npm installed {package}, but the esbuild on PATH is not it: {what}")
-        }
+    step(format!("installing {command} from npm ({package}, takes {takes})"));
+    util::run(Command::new("npm").args(["install", "-g", package])).with_context(|| {
+        format!(
+            "npm could not install {package} globally (without root, set npm's prefix to a \
+             directory you own and on your PATH: `npm config set prefix ~/.local`)"
+        )
+    })?;
+    if let Found::Missing(what) = check()? {
+        let prefix = util::probe("npm", &["prefix", "-g"]).unwrap_or_default();
+        let found =
+            util::probe("sh", &["-c", &format!("command -v {command}")]).unwrap_or_default();
+        bail!(
+            "npm installed {package} under {prefix}/bin, but the `{command}` found on PATH is \
+             `{found}` ({what}): put {prefix}/bin first on PATH or remove the other {command}"
+        );
     }
+    Ok(())
 }
 
 /// Debian's `binaryen` (108) is too old and its files clash with npm's: remove it.
