@@ -523,8 +523,9 @@ fn section(samples: &[Sample], warmup: usize, context: &Context, table: &str) ->
          {wasm_end:.1} ms, and compiling, instantiating and starting it takes {compile:.1} ms \
          more: the app is running at {wasm:.1} ms. The token exchange takes {exchange:.1} ms: \
          {config:.1} ms from the app's start to `config.json` in hand (the app needs the \
-         relay's URL first; `boot.js` asked for the file while the wasm was loading, and the \
-         request's own network time is {config_fetch:.1} ms), then {proper:.1} ms around a relay POST \
+         relay's URL first; on this page, which holds the code in its address, `boot.js` \
+         doesn't ask for the file early, so the app fetches it once it has cleaned the \
+         address, and the request's own network time is {config_fetch:.1} ms), then {proper:.1} ms around a relay POST \
          whose network time is {relay:.1} ms, against {bare_relay:.1} ms for a bare round \
          trip to the relay. The POST is a simple CORS request (no preflight), so its extra \
          {relay_extra:.1} ms over the bare round trip are the relay's work, mostly its own \
