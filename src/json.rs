@@ -453,7 +453,7 @@ mod tests {
     #[test]
     fn every_captured_payload_reads_as_serde_json_reads_it() {
         let schemas: serde_json::Value =
-            serde_json::from_str(include_str!("../../shared/bitbucket/api-schemas.json"))
+            serde_json::from_str(include_str!("../crates/protocol/tests/data/api-schemas.json"))
                 .expect("api-schemas.json");
         let mut seen = 0;
         let mut visit = vec![&schemas];
