@@ -230,11 +230,18 @@ impl Controller {
         let this = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
             let base = &config.api_base;
-            let (user, emails) =
-                futures::future::join(fetch_user(&tokens, base), fetch_emails(&tokens, base)).await;
+            // A site whose consumer doesn't grant `email` (config.json's
+            // scopes) doesn't ask for the addresses.
+            let asks_emails = config.expects_scope("email");
+            let emails =
+                async { if asks_emails { Some(fetch_emails(&tokens, base).await) } else { None } };
+            let (user, emails) = futures::future::join(fetch_user(&tokens, base), emails).await;
             match user {
                 Ok(user) => {
-                    let profile = Profile::new(&user, emails);
+                    let profile = match emails {
+                        Some(emails) => Profile::new(&user, emails),
+                        None => Profile::without_emails(&user),
+                    };
                     browser::mark("dance:profile-loaded");
                     this.dispatch.dispatch(Action::ProfileLoaded(Rc::new(profile)));
                 }

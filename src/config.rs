@@ -34,8 +34,9 @@ pub struct Config {
     pub relay_url: WebUrl,
     /// The API base, `https://api.bitbucket.org/2.0/` (always ends with `/`).
     pub api_base: WebUrl,
-    /// The scopes the consumer is expected to grant (Bitbucket fixes them on
-    /// the consumer, so these only explain refusals).
+    /// The scopes the consumer is expected to grant. Bitbucket fixes them on
+    /// the consumer, so they are not sent; without `email` here, the app
+    /// doesn't ask for email addresses and shows no emails section.
     pub scopes: Vec<String>,
 }
 

@@ -62,13 +62,24 @@ pub struct Profile {
     pub avatar: Option<String>,
     /// The labelled fields, in display order, only those present.
     pub fields: Vec<Field>,
-    /// The email addresses (primary first), or why they couldn't be loaded.
-    pub emails: Result<Vec<EmailRow>, Problem>,
+    /// The email addresses (primary first), or why they couldn't be loaded;
+    /// `None` when this site doesn't ask for them (`email` is not among the
+    /// scopes of its config.json).
+    pub emails: Option<Result<Vec<EmailRow>, Problem>>,
 }
 
 impl Profile {
     /// Builds the model from the API's answers.
     pub fn new(user: &User, emails: Result<Vec<Email>, Problem>) -> Self {
+        Self::build(user, Some(emails))
+    }
+
+    /// The model of a site that doesn't read email addresses.
+    pub fn without_emails(user: &User) -> Self {
+        Self::build(user, None)
+    }
+
+    fn build(user: &User, emails: Option<Result<Vec<Email>, Problem>>) -> Self {
         let display_name = present(&user.display_name)
             .or_else(|| present(&user.nickname))
             .unwrap_or("Bitbucket user")
@@ -110,22 +121,24 @@ impl Profile {
         }
 
         let avatar = user.links.avatar.as_ref().and_then(|l| safe_image(&l.href));
-        let emails = emails.map(|list| {
-            let mut rows: Vec<EmailRow> = list
-                .into_iter()
-                .filter(|e| !e.email.trim().is_empty())
-                .map(|e| EmailRow {
-                    address: e.email,
-                    primary: e.is_primary,
-                    confirmed: e.is_confirmed,
-                })
-                .collect();
-            // Primary first, the rest in Bitbucket's order (a partition,
-            // not a sort: sorting code would weigh more than this list).
-            let (mut first, rest): (Vec<EmailRow>, Vec<EmailRow>) =
-                rows.drain(..).partition(|row| row.primary);
-            first.extend(rest);
-            first
+        let emails = emails.map(|emails| {
+            emails.map(|list| {
+                let mut rows: Vec<EmailRow> = list
+                    .into_iter()
+                    .filter(|e| !e.email.trim().is_empty())
+                    .map(|e| EmailRow {
+                        address: e.email,
+                        primary: e.is_primary,
+                        confirmed: e.is_confirmed,
+                    })
+                    .collect();
+                // Primary first, the rest in Bitbucket's order (a partition,
+                // not a sort: sorting code would weigh more than this list).
+                let (mut first, rest): (Vec<EmailRow>, Vec<EmailRow>) =
+                    rows.drain(..).partition(|row| row.primary);
+                first.extend(rest);
+                first
+            })
         });
         Self { initials: initials(&display_name), display_name, avatar, fields, emails }
     }
@@ -272,7 +285,7 @@ mod tests {
         assert!(
             profile.avatar.as_deref().is_some_and(|a| a.starts_with("https://avatar-management"))
         );
-        assert_eq!(profile.emails.as_ref().map(Vec::len), Ok(1));
+        assert_eq!(profile.emails.as_ref().map(|e| e.as_ref().map(Vec::len)), Some(Ok(1)));
     }
 
     #[test]
@@ -334,7 +347,7 @@ mod tests {
         );
         assert_eq!(p.display_name, "ali");
         assert_eq!(text(&p, "two-factor").as_deref(), Some("On"));
-        let rows = p.emails.expect("emails");
+        let rows = p.emails.expect("asked for").expect("emails");
         assert_eq!(rows.len(), 2, "blank addresses are dropped");
         assert_eq!(rows[0].address, "a@x.test", "primary first");
         assert!(!rows[1].confirmed);
@@ -344,7 +357,10 @@ mod tests {
             Err(Problem::api_forbidden(Permission::Email, "no")),
         );
         assert_eq!(text(&off, "two-factor").as_deref(), Some("Off"));
-        assert!(off.emails.is_err());
+        assert!(off.emails.is_some_and(|e| e.is_err()));
+        let unasked = Profile::without_emails(&user(r#"{"display_name":"Ali"}"#));
+        assert!(unasked.emails.is_none(), "a site that doesn't ask shows no emails section");
+        assert_eq!(unasked.display_name, "Ali");
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub fn profile_view(props: &ProfileViewProps) -> Html {
             </div>
         }
     });
-    let emails = match &profile.emails {
+    let emails = profile.emails.as_ref().map(|emails| match emails {
         Ok(rows) if rows.is_empty() => html! {
             <p id="emails" class="muted">{"Bitbucket shared no email addresses."}</p>
         },
@@ -78,7 +78,7 @@ pub fn profile_view(props: &ProfileViewProps) -> Html {
             <ProblemView id="emails-problem" problem={problem.clone()} compact=true with_action=true
                 on_retry={props.on_retry.clone()} on_sign_in={props.on_sign_in.clone()} />
         },
-    };
+    });
     html! {
         <article id="profile" class="card profile" aria-labelledby="display-name">
             <header class="profile-head">
@@ -94,10 +94,12 @@ pub fn profile_view(props: &ProfileViewProps) -> Html {
                 <h2 id="account-title" class="block-title">{"Account"}</h2>
                 <dl class="facts">{ for facts }</dl>
             </section>
-            <section class="block" aria-labelledby="emails-title">
-                <h2 id="emails-title" class="block-title">{"Email addresses"}</h2>
-                { emails }
-            </section>
+            if let Some(emails) = emails {
+                <section class="block" aria-labelledby="emails-title">
+                    <h2 id="emails-title" class="block-title">{"Email addresses"}</h2>
+                    { emails }
+                </section>
+            }
         </article>
     }
 }

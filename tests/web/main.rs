@@ -756,6 +756,25 @@ async fn a_missing_email_permission_is_explained_inside_the_profile() {
 }
 
 #[wasm_bindgen_test]
+async fn a_site_that_does_not_ask_for_emails_shows_no_emails_section() {
+    let user = serde_json::from_str(r#"{"display_name":"Bob"}"#).expect("user JSON");
+    let root = root();
+    yew::Renderer::<ProfileView>::with_root_and_props(
+        root.clone(),
+        ProfileViewProps {
+            profile: Rc::new(Profile::without_emails(&user)),
+            on_retry: Callback::noop(),
+            on_sign_in: Callback::noop(),
+        },
+    )
+    .render();
+    yew::scheduler::flush().await;
+    assert_eq!(text_of(&root, "#display-name").as_deref(), Some("Bob"));
+    assert_eq!(count(&root, "#emails-title"), 0);
+    assert_eq!(count(&root, "#emails"), 0);
+}
+
+#[wasm_bindgen_test]
 fn the_crash_view_needs_no_app() {
     let root = root();
     oauth_dance::render_crash(&root);
