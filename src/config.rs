@@ -14,11 +14,10 @@
 //!  "scopes": ["account", "email"]}
 //! ```
 
+use crate::json::Json;
 use crate::problem::Setting;
 use crate::weburl::WebUrl;
 use dance_protocol::ClientId;
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use std::fmt;
 
 /// The name of the settings file, relative to the app's base URL.
 pub const CONFIG_FILE: &str = "config.json";
@@ -75,21 +74,24 @@ impl Config {
     /// Parses and checks `config.json`. On failure, returns one checklist
     /// line per problem found, each naming the setting.
     pub fn parse(text: &str) -> Result<Self, Vec<Setting>> {
-        let map = match crate::json::from_str::<Object>(text) {
-            Ok(Object(map)) => map,
-            Err(error) => {
-                return Err(vec![issue(
-                    "config.json",
-                    format!(
-                        "Must be a valid JSON object such as {{\"client_id\": \"...\", ...}}; it isn't \
-                         ({error})."
-                    ),
-                )]);
-            }
+        let why = match crate::json::parse(text) {
+            Ok(Json::Object(map)) => return Self::check(&map),
+            Ok(other) => format!("invalid type: {}, expected a JSON object", other.kind()),
+            Err(error) => error.to_string(),
         };
+        Err(vec![issue(
+            "config.json",
+            format!(
+                "Must be a valid JSON object such as {{\"client_id\": \"...\", ...}}; it isn't \
+                 ({why})."
+            ),
+        )])
+    }
 
+    /// Checks the settings of `config.json`'s object.
+    fn check(map: &[(String, Json)]) -> Result<Self, Vec<Setting>> {
         let mut issues = Vec::new();
-        for (key, _) in &map {
+        for (key, _) in map {
             if !FIELDS.contains(&key.as_str()) {
                 let fix = match suggest(key) {
                     Some(known) => format!("Unknown setting; did you mean \"{known}\"?"),
@@ -99,15 +101,15 @@ impl Config {
             }
         }
 
-        let client_id = client_id(&map, &mut issues);
+        let client_id = client_id(map, &mut issues);
         let authorize_url = endpoint(
-            &map,
+            map,
             "authorize_url",
             "https://bitbucket.org/site/oauth2/authorize",
             &mut issues,
         );
-        let relay_url = endpoint(&map, "relay_url", "https://relay.example/token", &mut issues);
-        let api_base = endpoint(&map, "api_base", "https://api.bitbucket.org/2.0/", &mut issues);
+        let relay_url = endpoint(map, "relay_url", "https://relay.example/token", &mut issues);
+        let api_base = endpoint(map, "api_base", "https://api.bitbucket.org/2.0/", &mut issues);
         if let Some(base) = &api_base {
             if !base.path().ends_with('/') {
                 issues.push(issue(
@@ -121,7 +123,7 @@ impl Config {
                 issues.push(issue("api_base in config.json", "Must not have a query (?...)."));
             }
         }
-        let scopes = scopes(&map, &mut issues);
+        let scopes = scopes(map, &mut issues);
 
         match (client_id, authorize_url, relay_url, api_base) {
             (Some(client_id), Some(authorize_url), Some(relay_url), Some(api_base))
@@ -140,11 +142,10 @@ impl Config {
 }
 
 /// How a wrong value is named in a message.
-fn type_name(value: &Loose) -> &'static str {
+fn type_name(value: &Json) -> &'static str {
     match value {
-        Loose::Text(_) => "a string",
-        Loose::List(_) => "a list",
-        Loose::Other(name) => name,
+        Json::Array(_) => "a list",
+        other => other.kind(),
     }
 }
 
@@ -165,7 +166,7 @@ fn suggest(key: &str) -> Option<&'static str> {
 }
 
 /// Checks `client_id`.
-fn client_id(map: &[(String, Loose)], issues: &mut Vec<Setting>) -> Option<ClientId> {
+fn client_id(map: &[(String, Json)], issues: &mut Vec<Setting>) -> Option<ClientId> {
     let name = "client_id in config.json";
     match get(map, "client_id") {
         None => {
@@ -173,15 +174,15 @@ fn client_id(map: &[(String, Loose)], issues: &mut Vec<Setting>) -> Option<Clien
                 .push(issue(name, "Missing: set it to the Key of your Bitbucket OAuth consumer."));
             None
         }
-        Some(Loose::Text(id)) if id.trim().is_empty() => {
+        Some(Json::String(id)) if id.trim().is_empty() => {
             issues.push(issue(name, "Empty: set it to the Key of your Bitbucket OAuth consumer."));
             None
         }
-        Some(Loose::Text(id)) if id.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+        Some(Json::String(id)) if id.chars().any(|c| c.is_whitespace() || c.is_control()) => {
             issues.push(issue(name, "Must not contain spaces: copy the consumer's Key exactly."));
             None
         }
-        Some(Loose::Text(id)) => Some(ClientId::new(id.clone())),
+        Some(Json::String(id)) => Some(ClientId::new(id.clone())),
         Some(other) => {
             issues.push(issue(
                 name,
@@ -198,7 +199,7 @@ fn client_id(map: &[(String, Loose)], issues: &mut Vec<Setting>) -> Option<Clien
 /// Checks one endpoint URL: absolute, https (http only on loopback), no
 /// credentials, no fragment.
 fn endpoint(
-    map: &[(String, Loose)],
+    map: &[(String, Json)],
     field: &str,
     example: &str,
     issues: &mut Vec<Setting>,
@@ -209,7 +210,7 @@ fn endpoint(
             issues.push(issue(&name, format!("Missing: set it, for example to {example}")));
             return None;
         }
-        Some(Loose::Text(text)) => text,
+        Some(Json::String(text)) => text,
         Some(other) => {
             issues.push(issue(
                 &name,
@@ -259,12 +260,12 @@ fn endpoint(
 }
 
 /// Checks `scopes`, which defaults to `["account", "email"]`.
-fn scopes(map: &[(String, Loose)], issues: &mut Vec<Setting>) -> Vec<String> {
+fn scopes(map: &[(String, Json)], issues: &mut Vec<Setting>) -> Vec<String> {
     let name = "scopes in config.json";
     let Some(value) = get(map, "scopes") else {
         return vec!["account".to_owned(), "email".to_owned()];
     };
-    let Loose::List(items) = value else {
+    let Json::Array(items) = value else {
         issues
             .push(issue(name, "Must be a list of scope names, such as [\"account\", \"email\"]."));
         return Vec::new();
@@ -272,8 +273,8 @@ fn scopes(map: &[(String, Loose)], issues: &mut Vec<Setting>) -> Vec<String> {
     let mut scopes = Vec::new();
     for item in items {
         match item {
-            Loose::Text(scope) if KNOWN_SCOPES.contains(&scope.as_str()) => scopes.push(scope.clone()),
-            Loose::Text(scope) => issues.push(issue(
+            Json::String(scope) if KNOWN_SCOPES.contains(&scope.as_str()) => scopes.push(scope.clone()),
+            Json::String(scope) => issues.push(issue(
                 name,
                 format!("\"{scope}\" is not a Bitbucket scope; this app needs \"account\" and \"email\"."),
             )),
@@ -283,92 +284,9 @@ fn scopes(map: &[(String, Loose)], issues: &mut Vec<Setting>) -> Vec<String> {
     scopes
 }
 
-/// A JSON value, reduced to what checking `config.json` needs. Parsing into
-/// this (rather than `serde_json::Value`) keeps the bundle small.
-#[derive(Debug, PartialEq)]
-enum Loose {
-    /// A string.
-    Text(String),
-    /// An array.
-    List(Vec<Loose>),
-    /// Anything else, by its JSON type name.
-    Other(&'static str),
-}
-
-/// The top-level object of `config.json`, keys in order (duplicates kept).
-struct Object(Vec<(String, Loose)>);
-
-/// Looks up a key (the first occurrence).
-fn get<'a>(map: &'a [(String, Loose)], key: &str) -> Option<&'a Loose> {
+/// Looks up a key.
+fn get<'a>(map: &'a [(String, Json)], key: &str) -> Option<&'a Json> {
     map.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-}
-
-impl<'de> Deserialize<'de> for Loose {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct LooseVisitor;
-        impl<'de> Visitor<'de> for LooseVisitor {
-            type Value = Loose;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Loose, E> {
-                Ok(Loose::Text(v.to_owned()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Loose, E> {
-                Ok(Loose::Text(v))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Loose, E> {
-                Ok(Loose::Other("a boolean"))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Loose, E> {
-                Ok(Loose::Other("a number"))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Loose, E> {
-                Ok(Loose::Other("a number"))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Loose, E> {
-                Ok(Loose::Other("a number"))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Loose, E> {
-                Ok(Loose::Other("null"))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Loose, E> {
-                Ok(Loose::Other("null"))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Loose, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element::<Loose>()? {
-                    items.push(item);
-                }
-                Ok(Loose::List(items))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Loose, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Loose::Other("an object"))
-            }
-        }
-        deserializer.deserialize_any(LooseVisitor)
-    }
-}
-
-impl<'de> Deserialize<'de> for Object {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = Object;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Object, A::Error> {
-                let mut entries = Vec::new();
-                while let Some(entry) = map.next_entry::<String, Loose>()? {
-                    entries.push(entry);
-                }
-                Ok(Object(entries))
-            }
-        }
-        deserializer.deserialize_map(ObjectVisitor)
-    }
 }
 
 #[cfg(test)]

@@ -102,6 +102,11 @@ pub fn parse(text: &str) -> Result<Json, JsonError> {
 }
 
 impl Json {
+    /// The kind of this value, as messages name it: "a string", "an array"...
+    pub fn kind(&self) -> &'static str {
+        kind(&self.unexpected())
+    }
+
     /// The error for a visitor that wanted another kind of value.
     fn invalid<'de, V: Visitor<'de>>(&self, visitor: &V) -> JsonError {
         de::Error::invalid_type(self.unexpected(), visitor)
