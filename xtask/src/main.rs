@@ -4,7 +4,8 @@
 //! Commands:
 //! - `cargo xtask setup`: installs whatever of the toolchain is missing (the
 //!   wasm32 target, trunk 0.21, wasm-bindgen-cli at the version in Cargo.lock,
-//!   wasm-opt from npm's `binaryen@132`, Chromium and ChromeDriver) and skips
+//!   wasm-opt from npm's `binaryen@132`, esbuild from npm, Chromium and
+//!   ChromeDriver, actionlint, the musl target) and skips
 //!   what is present. `--check` only reports.
 //! - `cargo xtask build`: set-up, then `trunk build --release` into `dist/`, then a
 //!   table of every file's size raw, gzipped and brotli-compressed.
@@ -61,8 +62,8 @@ struct Cli {
 /// One subcommand of `cargo xtask`.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Install the missing tools: wasm32 target, trunk, wasm-bindgen-cli, wasm-opt, Chromium,
-    /// actionlint, the musl target.
+    /// Install the missing tools: wasm32 target, trunk, wasm-bindgen-cli, wasm-opt, esbuild,
+    /// Chromium, actionlint, the musl target.
     Setup(setup::SetupArgs),
     /// Build the SPA for release into dist/ and print the size of every file.
     Build(build::BuildArgs),
