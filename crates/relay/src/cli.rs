@@ -6,14 +6,14 @@
 //! (an unreadable secret file, a malformed URL) followed by
 //! [`Config::problems`].
 
-use crate::config::{Config, DEFAULT_TOKEN_URL, Limits, Problem, Severity, default_token_url};
+use dance_relay_core::vars::{entries, parse_token_url};
+use dance_relay_core::{Config, DEFAULT_TOKEN_URL, Limits, Problem, Severity};
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use dance_protocol::{ClientId, ClientSecret};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use url::Url;
 
 /// The `dance-relay` command line.
 #[derive(Debug, Parser)]
@@ -197,13 +197,7 @@ impl Settings {
         let mut problems = Vec::new();
         let client_id = ClientId::new(self.client_id.clone().unwrap_or_default());
         let client_secret = self.secret(&mut problems);
-        let token_url = Url::parse(&self.token_url).unwrap_or_else(|e| {
-            problems.push(Problem::error(
-                "DANCE_TOKEN_URL",
-                format!("`{}` is not a URL ({e})", self.token_url),
-            ));
-            default_token_url()
-        });
+        let token_url = parse_token_url(&self.token_url, &mut problems);
         let listen = self.listen.parse::<SocketAddr>().map_err(|_| {
             problems.push(Problem::error(
                 "DANCE_LISTEN",
@@ -301,29 +295,7 @@ fn warn_if_world_readable(path: &std::path::Path, problems: &mut Vec<Problem>) {
 #[cfg(not(unix))]
 fn warn_if_world_readable(_: &std::path::Path, _: &mut Vec<Problem>) {}
 
-/// List entries without surrounding spaces, empty ones dropped (so that
-/// `a, b,` means `a` and `b`).
-fn entries(values: &[String]) -> Vec<String> {
-    values.iter().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).collect()
-}
-
-/// Parses `500ms`, `10s`, `2m` or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as 500ms, 10s or 1m"))?;
-    match unit.trim() {
-        "ms" => Ok(Duration::from_millis(value)),
-        "s" => Ok(Duration::from_secs(value)),
-        "m" => Ok(Duration::from_secs(value.saturating_mul(60))),
-        _ => Err(format!("`{text}` has an unknown unit; use ms, s or m (500ms, 10s, 1m)")),
-    }
-}
+pub use dance_relay_core::vars::parse_duration;
 
 /// Runs `dance-relay check`: the report to print and whether it passed.
 pub fn check(settings: &Settings) -> (String, bool) {
@@ -349,17 +321,6 @@ mod tests {
     fn parse(args: &[&str]) -> Cli {
         Cli::try_parse_from(std::iter::once("dance-relay").chain(args.iter().copied()))
             .expect("valid command line")
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("1h").expect_err("no hours").contains("unknown unit"));
-        assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("").is_err());
     }
 
     #[test]

@@ -5,18 +5,18 @@
 //! the confidential client that holds the secret. It keeps no state between
 //! requests, so any number of copies behave as one.
 //!
+//! This crate is the native shell around [`dance_relay_core`], which holds
+//! every rule (routes, gates, errors, CORS, the judging of upstream answers,
+//! the configuration checks). The same core runs in the Cloudflare Worker
+//! (`dance-relay-worker`). What is native lives here:
+//!
 //! Map of the modules:
-//! - [`config`]: [`Config`], its [`Limits`], and [`Config::problems`], the
-//!   validation behind `dance-relay check`.
-//! - [`cli`]: flags and `DANCE_*` variables ([`cli::Cli`]) turned into a `Config`.
-//! - `routes`: the HTTP surface (`/token`, `/healthz`, `/metrics`), the order
-//!   of the gates a token request passes, and the access log.
-//! - `cors`: the origin allowlist, enforced by the server, and CORS headers.
-//! - `limits`: the per-address rate limiter and the header size check.
-//! - `upstream`: the pooled client that adds client authentication, and the
-//!   classification of the token endpoint's answers.
-//! - `error`: how every request can end ([`Outcome`]) and the RFC 6749 5.2
-//!   body of each failure.
+//! - [`cli`]: flags and `DANCE_*` variables ([`cli::Cli`]) turned into a
+//!   [`Config`], and `dance-relay check`.
+//! - `routes`: the core's steps with the IO between them (reading the body
+//!   within its deadline, a concurrency slot per exchange), `/metrics`, and
+//!   the access log.
+//! - `upstream`: the pooled reqwest client that sends what the core asks.
 //! - `metrics`: Prometheus counters and the upstream latency histogram.
 //! - `server`: the hyper accept loop with header limits and graceful shutdown.
 //! - [`logging`]: the binary's log output.
@@ -26,18 +26,14 @@
 //! `tower::ServiceExt::oneshot` without any socket.
 
 pub mod cli;
-pub mod config;
-mod cors;
-mod error;
-mod limits;
 pub mod logging;
 mod metrics;
 mod routes;
 mod server;
 mod upstream;
 
-pub use config::{Config, ConfigError, DEFAULT_TOKEN_URL, Limits, Problem, Severity};
-pub use error::Outcome;
+pub use dance_relay_core::config;
+pub use dance_relay_core::{Config, ConfigError, DEFAULT_TOKEN_URL, Limits, Outcome, Problem, Severity};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -72,7 +68,7 @@ pub fn app(config: Config) -> axum::Router {
 
 /// The relay's router, or why its HTTP client could not be built.
 pub fn try_app(config: Config) -> Result<axum::Router, RunError> {
-    let relay = routes::Relay::new(config).map_err(RunError::Client)?;
+    let relay = routes::Relay::new(&config).map_err(RunError::Client)?;
     Ok(routes::router(Arc::new(relay)))
 }
 

@@ -7,7 +7,7 @@
 //!   sending an exchange to the token endpoint until its answer was read.
 //! - `dance_relay_upstream_in_flight`: exchanges waiting on the token endpoint.
 
-use crate::error::Outcome;
+use dance_relay_core::Outcome;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

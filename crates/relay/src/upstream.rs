@@ -1,110 +1,29 @@
-//! The confidential-client side: forwarding a token request to the token
-//! endpoint with HTTP Basic client authentication, and reading its answer.
-//!
-//! One pooled [`reqwest::Client`] (rustls, no redirects, a total deadline per
-//! exchange) serves all requests. Whatever the token endpoint answers is
-//! classified here: tokens, an RFC 6749 error to pass on, or an
-//! [`UpstreamError`] that says what went wrong in the relay's own words. An
-//! upstream body is never passed on as is: only a parsed token response, or
-//! the code and a sanitised description of a parsed OAuth error.
+//! The native transport to the token endpoint: one pooled
+//! [`reqwest::Client`] (rustls, no redirects, a total deadline per exchange)
+//! sends what the core's [`Forward`] describes and reads the answer back.
+//! What the answer means is decided by the core.
 
-use crate::error::{Outcome, server_error, temporarily_unavailable};
 use crate::metrics::Metrics;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use dance_protocol::token::{ErrorCode, TokenError, TokenRequest, TokenResponse};
-use dance_protocol::{ClientId, ClientSecret};
+use dance_relay_core::{Forward, MAX_ANSWER_BYTES, Transport, UpstreamAnswer, is_loopback_host};
 use std::time::{Duration, Instant};
 use url::Url;
 
-/// The largest answer the relay reads from the token endpoint. Bitbucket's
-/// are a few hundred bytes.
-const MAX_ANSWER_BYTES: usize = 64 * 1024;
-
-/// The longest upstream `error_description` passed on.
-const MAX_DESCRIPTION_LEN: usize = 300;
-
-/// What can go wrong between the relay and the token endpoint.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum UpstreamError {
-    /// The token endpoint refused the grant with an RFC 6749 error.
-    #[error("{error}")]
-    OAuth { status: StatusCode, error: TokenError },
-    /// Connection refused, DNS or TLS failure, or a connection that broke.
-    #[error("the authorization server could not be reached")]
-    Unreachable,
-    /// No complete answer within the deadline.
-    #[error("the authorization server did not answer in time")]
-    Timeout,
-    /// A 5xx answer.
-    #[error("the authorization server failed (status {0})")]
-    Failed(u16),
-    /// The token endpoint is rate limiting the relay.
-    #[error("the authorization server is rate limiting this relay; retry later")]
-    RateLimited { retry_after: Option<u64> },
-    /// An answer that is not OAuth.
-    #[error("the authorization server sent an answer the relay does not understand ({0})")]
-    Invalid(&'static str),
-}
-
-impl UpstreamError {
-    pub(crate) fn status(&self) -> StatusCode {
-        match self {
-            Self::OAuth { status, .. } => *status,
-            Self::Unreachable | Self::Failed(_) | Self::Invalid(_) => StatusCode::BAD_GATEWAY,
-            Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        }
-    }
-
-    pub(crate) fn outcome(&self) -> Outcome {
-        match self {
-            Self::OAuth { .. } => Outcome::OauthError,
-            Self::Unreachable => Outcome::UpstreamUnreachable,
-            Self::Timeout => Outcome::UpstreamTimeout,
-            Self::Failed(_) => Outcome::UpstreamFailed,
-            Self::RateLimited { .. } => Outcome::UpstreamRateLimited,
-            Self::Invalid(_) => Outcome::UpstreamInvalid,
-        }
-    }
-
-    pub(crate) fn body(&self) -> TokenError {
-        match self {
-            Self::OAuth { error, .. } => error.clone(),
-            Self::Invalid(_) => TokenError::new(server_error(), self.to_string()),
-            _ => TokenError::new(temporarily_unavailable(), self.to_string()),
-        }
-    }
-
-    pub(crate) fn retry_after(&self) -> Option<u64> {
-        match self {
-            Self::RateLimited { retry_after } => *retry_after,
-            _ => None,
-        }
-    }
-}
-
-/// The token endpoint and the credentials to present to it.
+/// The HTTP client for the token endpoint.
 #[derive(Debug)]
 pub(crate) struct Upstream {
     client: reqwest::Client,
-    token_url: Url,
-    /// `Basic base64(id:secret)`, built once and marked sensitive (its
-    /// `Debug` prints `Sensitive`, and HTTP/2 would never index it).
-    authorization: HeaderValue,
 }
 
 impl Upstream {
     /// A client for `token_url` with a pool sized for `max_concurrency`.
     pub(crate) fn new(
-        token_url: Url,
-        client_id: ClientId,
-        client_secret: ClientSecret,
+        token_url: &Url,
         timeout: Duration,
         max_concurrency: usize,
     ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .use_rustls_tls()
-            .https_only(!crate::config::is_loopback_host(&token_url))
+            .https_only(!is_loopback_host(token_url))
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
@@ -113,38 +32,28 @@ impl Upstream {
             .tcp_nodelay(true)
             .user_agent(concat!("dance-relay/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self {
-            client,
-            token_url,
-            authorization: basic_authorization(&client_id, &client_secret),
-        })
+        Ok(Self { client })
     }
 
-    /// Sends `request` with client authentication and classifies the answer.
-    pub(crate) async fn exchange(
+    /// Sends `forward`'s request and reads the whole answer, timing it.
+    pub(crate) async fn send(
         &self,
-        request: &TokenRequest,
+        forward: &Forward,
         metrics: &Metrics,
-    ) -> Result<TokenResponse, UpstreamError> {
+    ) -> Result<UpstreamAnswer, Transport> {
         let _in_flight = metrics.upstream_started();
         let started = Instant::now();
-        let answer = self.send(request).await;
+        let answer = self.exchange(forward).await;
         metrics.observe_upstream(started.elapsed());
-        let (status, headers, body) = answer?;
-        classify(status, &headers, &body)
+        answer
     }
 
-    async fn send(
-        &self,
-        request: &TokenRequest,
-    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), UpstreamError> {
+    async fn exchange(&self, forward: &Forward) -> Result<UpstreamAnswer, Transport> {
         let mut response = self
             .client
-            .post(self.token_url.clone())
-            .header(header::AUTHORIZATION, self.authorization.clone())
-            .header(header::ACCEPT, "application/json")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(request.to_form())
+            .post(forward.url().clone())
+            .headers(forward.headers().clone())
+            .body(forward.body().to_vec())
             .send()
             .await
             .map_err(|e| transport_error(&e))?;
@@ -153,32 +62,19 @@ impl Upstream {
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
             if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return Err(UpstreamError::Invalid("the answer is too large"));
+                return Err(Transport::TooLarge);
             }
             body.extend_from_slice(&chunk);
         }
-        Ok((status, headers, body))
+        Ok(UpstreamAnswer { status, headers, body })
     }
 }
 
-/// The HTTP Basic credentials of RFC 7617 (Bitbucket wants the id and secret
-/// as they are, without the form-encoding of RFC 6749 2.3.1).
-fn basic_authorization(client_id: &ClientId, client_secret: &ClientSecret) -> HeaderValue {
-    use base64::Engine as _;
-    let credentials = format!("{}:{}", client_id.as_str(), client_secret.secret());
-    let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
-    // Base64 is always a valid header value; the fallback is never used.
-    let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
-        .unwrap_or_else(|_| HeaderValue::from_static("Basic"));
-    value.set_sensitive(true);
-    value
-}
-
 /// Maps a transport failure, logging its kind (never a body or a header).
-fn transport_error(error: &reqwest::Error) -> UpstreamError {
+fn transport_error(error: &reqwest::Error) -> Transport {
     if error.is_timeout() {
         tracing::warn!("token endpoint timed out");
-        UpstreamError::Timeout
+        Transport::TimedOut
     } else {
         // reqwest's message names the URL and the cause (connection refused,
         // DNS, TLS); the URL is configuration and holds no credentials.
@@ -190,173 +86,6 @@ fn transport_error(error: &reqwest::Error) -> UpstreamError {
             source = inner.source();
         }
         tracing::warn!(%cause, "token endpoint unreachable");
-        UpstreamError::Unreachable
-    }
-}
-
-/// Turns the token endpoint's answer into tokens or an error.
-fn classify(
-    status: StatusCode,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<TokenResponse, UpstreamError> {
-    if status.is_success() {
-        return serde_json::from_slice::<TokenResponse>(body).map_err(|_| {
-            UpstreamError::Invalid("a success without a valid RFC 6749 token response")
-        });
-    }
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        let retry_after = headers
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|s| s.min(3600));
-        return Err(UpstreamError::RateLimited { retry_after });
-    }
-    if status.is_server_error() {
-        return Err(UpstreamError::Failed(status.as_u16()));
-    }
-    if status.is_redirection() {
-        return Err(UpstreamError::Invalid("a redirect; check the token URL"));
-    }
-    if status.is_client_error() {
-        let error = serde_json::from_slice::<TokenError>(body)
-            .ok()
-            .and_then(sanitize)
-            .ok_or(UpstreamError::Invalid("an error status without an RFC 6749 error body"))?;
-        let status = if status == StatusCode::UNAUTHORIZED {
-            StatusCode::UNAUTHORIZED
-        } else {
-            StatusCode::BAD_REQUEST
-        };
-        return Err(UpstreamError::OAuth { status, error });
-    }
-    Err(UpstreamError::Invalid("an unexpected status"))
-}
-
-/// Keeps an upstream OAuth error only if its code is a well-formed RFC 6749
-/// code, and its description only if it is short, printable ASCII text (the
-/// RFC's character set). `error_uri` is dropped: it could point anywhere.
-fn sanitize(error: TokenError) -> Option<TokenError> {
-    let code = error.error.as_str();
-    let code_ok = !code.is_empty()
-        && code.len() <= 64
-        && code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if !code_ok {
-        return None;
-    }
-    let description = error.error_description.filter(|d| {
-        d.len() <= MAX_DESCRIPTION_LEN
-            && d.bytes().all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E))
-    });
-    Some(TokenError {
-        error: ErrorCode::from(code),
-        error_description: description,
-        error_uri: None,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn classify_body(status: u16, body: &str) -> Result<TokenResponse, UpstreamError> {
-        classify(StatusCode::from_u16(status).expect("status"), &HeaderMap::new(), body.as_bytes())
-    }
-
-    #[test]
-    fn success_is_normalized() {
-        let tokens = classify_body(
-            200,
-            r#"{"access_token":"a","scopes":"account","expires_in":"7200","token_type":"Bearer"}"#,
-        )
-        .expect("tokens");
-        assert_eq!((tokens.expires_in, tokens.scope.as_deref()), (Some(7200), Some("account")));
-        assert!(matches!(classify_body(200, "<html>ok</html>"), Err(UpstreamError::Invalid(_))));
-        assert!(matches!(classify_body(200, "{}"), Err(UpstreamError::Invalid(_))));
-    }
-
-    #[test]
-    fn oauth_errors_pass_through_with_a_normalized_status() {
-        let Err(UpstreamError::OAuth { status, error }) = classify_body(
-            400,
-            r#"{"error_description":"Invalid refresh_token","error":"invalid_request"}"#,
-        ) else {
-            panic!("expected an OAuth error");
-        };
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(error.error, ErrorCode::InvalidRequest);
-        assert_eq!(error.error_description.as_deref(), Some("Invalid refresh_token"));
-
-        let Err(UpstreamError::OAuth { status, .. }) =
-            classify_body(401, r#"{"error":"invalid_client"}"#)
-        else {
-            panic!("expected an OAuth error");
-        };
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
-        let Err(UpstreamError::OAuth { status, .. }) = classify_body(403, r#"{"error":"x"}"#)
-        else {
-            panic!("expected an OAuth error");
-        };
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-    }
-
-    #[test]
-    fn upstream_internals_are_never_passed_on() {
-        let Err(UpstreamError::OAuth { error, .. }) = classify_body(
-            400,
-            r#"{"error":"invalid_grant","error_description":"Traceback (most recent call last):\n  File \"/srv/app.py\"","error_uri":"https://evil.example/"}"#,
-        ) else {
-            panic!("expected an OAuth error");
-        };
-        assert_eq!((error.error_description, error.error_uri), (None, None));
-        for (status, body) in [
-            (400, "<html>Bad Request</html>"),
-            (404, r#"{"type":"error","error":{"message":"Resource not found"}}"#),
-            (400, r#"{"error":"<script>alert(1)</script>"}"#),
-            (302, ""),
-            (101, ""),
-        ] {
-            let error = classify_body(status, body).expect_err("refused");
-            assert!(matches!(error, UpstreamError::Invalid(_)), "{status} {body}: {error:?}");
-            assert_eq!(error.body().error.as_str(), "server_error");
-        }
-        let error = classify_body(503, "<html>down for maintenance</html>").expect_err("refused");
-        assert_eq!(
-            (error.status(), error.body().error.as_str()),
-            (StatusCode::BAD_GATEWAY, "temporarily_unavailable")
-        );
-        assert!(!error.to_string().contains("maintenance"));
-    }
-
-    #[test]
-    fn basic_credentials_are_encoded_once_and_hidden_from_debug() {
-        let value =
-            basic_authorization(&ClientId::new("demo-client"), &ClientSecret::new("demo-secret"));
-        assert_eq!(value.to_str().expect("ASCII"), "Basic ZGVtby1jbGllbnQ6ZGVtby1zZWNyZXQ=");
-        assert!(value.is_sensitive());
-        let upstream = Upstream::new(
-            "http://127.0.0.1:9/token".parse().expect("url"),
-            ClientId::new("demo-client"),
-            ClientSecret::new("demo-secret"),
-            std::time::Duration::from_secs(1),
-            4,
-        )
-        .expect("a client");
-        let printed = format!("{upstream:?}");
-        assert!(
-            !printed.contains("ZGVtby1jbGllbnQ6ZGVtby1zZWNyZXQ")
-                && !printed.contains("demo-secret"),
-            "{printed}"
-        );
-    }
-
-    #[test]
-    fn rate_limits_carry_retry_after() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::RETRY_AFTER, "30".parse().expect("value"));
-        let error = classify(StatusCode::TOO_MANY_REQUESTS, &headers, b"").expect_err("limited");
-        assert_eq!(error.retry_after(), Some(30));
-        assert_eq!(error.status(), StatusCode::TOO_MANY_REQUESTS);
+        Transport::Unreachable
     }
 }

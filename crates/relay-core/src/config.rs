@@ -1,10 +1,12 @@
 //! The relay's configuration and its validation.
 //!
 //! [`Config`] is plain data with no command-line parsing in it, so tests and
-//! embedders build it directly; the binary builds it from flags and `DANCE_*`
-//! variables in [`crate::cli`]. [`Config::problems`] is the one place that
+//! embedders build it directly. The native binary builds it from flags and
+//! `DANCE_*` variables (its `cli` module); the Worker from its vars and
+//! secrets through [`crate::vars`]. [`Config::problems`] is the one place that
 //! knows what a sound configuration looks like: `dance-relay check` prints its
-//! findings and [`crate::run`] refuses to start on any error among them.
+//! findings, the native relay refuses to start on any error among them, and a
+//! misconfigured Worker answers every request with them.
 
 use dance_protocol::{ClientId, ClientSecret};
 use std::fmt;
@@ -128,7 +130,7 @@ impl Config {
 }
 
 /// Bitbucket's token URL as a parsed [`Url`].
-pub(crate) fn default_token_url() -> Url {
+pub fn default_token_url() -> Url {
     // The constant is a valid URL; `check_token_url`'s test proves it.
     Url::parse(DEFAULT_TOKEN_URL).unwrap_or_else(|_| unreachable!("DEFAULT_TOKEN_URL is valid"))
 }
@@ -188,7 +190,7 @@ fn list(problems: &[Problem]) -> String {
 }
 
 /// Whether a URL host is the local machine, where plain http is acceptable.
-pub(crate) fn is_loopback_host(url: &Url) -> bool {
+pub fn is_loopback_host(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),

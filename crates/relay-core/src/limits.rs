@@ -1,6 +1,11 @@
-//! Per-client rate limiting and the request-size checks done by the relay
-//! itself (the HTTP layer in [`crate::server`] enforces the hard header cap
-//! and the header deadline).
+//! Per-client rate limiting and the header-size check done by the relay
+//! itself (the native shell's HTTP layer also enforces a hard header cap and
+//! a header deadline; on Workers, Cloudflare's front end does).
+//!
+//! The core has no clock: every check is given `now`, the time since any
+//! fixed point the shell chooses (the native relay's start, or the Unix
+//! epoch in a Worker), so the same arithmetic runs everywhere and tests move
+//! time by hand.
 //!
 //! The rate limiter is a token bucket per client address: each address may
 //! spend `per_minute` requests at once and regains them at `per_minute / 60`
@@ -11,14 +16,11 @@
 //! can be, the table is cleared. That keeps memory bounded under a flood from
 //! many addresses at the price of forgetting budgets in that rare case.
 
-use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, Request};
+use http::HeaderMap;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Mutex;
-#[cfg(test)]
 use std::time::Duration;
-use std::time::Instant;
 
 /// How many client addresses the limiter tracks at most.
 pub(crate) const MAX_TRACKED: usize = 65_536;
@@ -35,7 +37,7 @@ pub(crate) struct RateLimiter {
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
     tokens: f64,
-    updated: Instant,
+    updated: Duration,
 }
 
 impl RateLimiter {
@@ -57,7 +59,7 @@ impl RateLimiter {
 
     /// Spends one request of `client`'s budget, or says in how many whole
     /// seconds (at least 1) the next request will be allowed.
-    pub(crate) fn check(&self, client: IpAddr, now: Instant) -> Result<(), u64> {
+    pub(crate) fn check(&self, client: IpAddr, now: Duration) -> Result<(), u64> {
         let key = bucket_key(client);
         // A poisoned lock only means another request panicked mid-update; the
         // counters are still usable.
@@ -65,7 +67,7 @@ impl RateLimiter {
         if !buckets.contains_key(&key) && buckets.len() >= self.max_tracked {
             let (capacity, per_second) = (self.capacity, self.per_second);
             buckets.retain(|_, b| {
-                let elapsed = now.saturating_duration_since(b.updated).as_secs_f64();
+                let elapsed = now.saturating_sub(b.updated).as_secs_f64();
                 b.tokens + elapsed * per_second < capacity
             });
             if buckets.len() >= self.max_tracked {
@@ -73,7 +75,7 @@ impl RateLimiter {
             }
         }
         let bucket = buckets.entry(key).or_insert(Bucket { tokens: self.capacity, updated: now });
-        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+        let elapsed = now.saturating_sub(bucket.updated).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.capacity);
         bucket.updated = now;
         if bucket.tokens >= 1.0 {
@@ -109,17 +111,13 @@ fn bucket_key(ip: IpAddr) -> IpAddr {
 }
 
 /// The address a request is rate limited under: the last `X-Forwarded-For`
-/// entry when the proxy is trusted and the entry parses, else the TCP peer,
-/// else (in tests without a socket) the unspecified address.
-pub(crate) fn client_ip<B>(request: &Request<B>, trust_proxy: bool) -> IpAddr {
-    if trust_proxy && let Some(ip) = last_forwarded_for(request.headers()) {
+/// entry when the proxy is trusted and the entry parses, else the peer the
+/// shell saw, else (in tests without a socket) the unspecified address.
+pub(crate) fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, trust_proxy: bool) -> IpAddr {
+    if trust_proxy && let Some(ip) = last_forwarded_for(headers) {
         return ip;
     }
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
-        .unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED))
+    peer.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED))
 }
 
 /// The right-most address of all `X-Forwarded-For` headers: the one our own
@@ -144,10 +142,12 @@ mod tests {
         text.parse().expect("ip")
     }
 
+    const T0: Duration = Duration::from_secs(1_000);
+
     #[test]
     fn allows_a_burst_then_refuses_with_retry_after() {
         let limiter = RateLimiter::new(3);
-        let t0 = Instant::now();
+        let t0 = T0;
         for _ in 0..3 {
             assert_eq!(limiter.check(ip("192.0.2.1"), t0), Ok(()));
         }
@@ -160,7 +160,7 @@ mod tests {
     #[test]
     fn ipv6_is_counted_per_64_and_mapped_ipv4_as_ipv4() {
         let limiter = RateLimiter::new(1);
-        let t0 = Instant::now();
+        let t0 = T0;
         assert_eq!(limiter.check(ip("2001:db8:1:2::1"), t0), Ok(()));
         assert!(limiter.check(ip("2001:db8:1:2:ffff::9"), t0).is_err());
         assert_eq!(limiter.check(ip("2001:db8:1:3::1"), t0), Ok(()));
@@ -171,7 +171,7 @@ mod tests {
     #[test]
     fn the_table_stays_bounded() {
         let limiter = RateLimiter::with_table_size(10, 4);
-        let t0 = Instant::now();
+        let t0 = T0;
         for i in 0..4u8 {
             assert!(limiter.check(IpAddr::from([10, 0, 0, i]), t0).is_ok());
         }
@@ -190,18 +190,14 @@ mod tests {
 
     #[test]
     fn forwarded_for_is_used_only_when_trusted() {
-        let mut request = Request::new(());
-        request.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 5000))));
-        request
-            .headers_mut()
-            .append("x-forwarded-for", "203.0.113.9, 198.51.100.1".parse().expect("v"));
-        request
-            .headers_mut()
-            .append("x-forwarded-for", "1.2.3.4, 192.0.2.44:1234".parse().expect("v"));
-        assert_eq!(client_ip(&request, false), ip("127.0.0.1"));
-        assert_eq!(client_ip(&request, true), ip("192.0.2.44"));
-        request.headers_mut().insert("x-forwarded-for", "garbage".parse().expect("v"));
-        assert_eq!(client_ip(&request, true), ip("127.0.0.1"));
-        assert_eq!(client_ip(&Request::new(()), true), ip("::"));
+        let peer = Some(ip("127.0.0.1"));
+        let mut headers = HeaderMap::new();
+        headers.append("x-forwarded-for", "203.0.113.9, 198.51.100.1".parse().expect("v"));
+        headers.append("x-forwarded-for", "1.2.3.4, 192.0.2.44:1234".parse().expect("v"));
+        assert_eq!(client_ip(&headers, peer, false), ip("127.0.0.1"));
+        assert_eq!(client_ip(&headers, peer, true), ip("192.0.2.44"));
+        headers.insert("x-forwarded-for", "garbage".parse().expect("v"));
+        assert_eq!(client_ip(&headers, peer, true), ip("127.0.0.1"));
+        assert_eq!(client_ip(&HeaderMap::new(), None, true), ip("::"));
     }
 }

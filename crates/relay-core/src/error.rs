@@ -1,15 +1,16 @@
 //! Every way a request can end, and the RFC 6749 5.2 answer for each failure.
 //!
 //! [`Outcome`] names how a request ended; it labels the metrics and the access
-//! log. [`RelayError`] is the one error type of the request path: it knows its
-//! status, its RFC 6749 5.2 body and its outcome, and turns into a response
+//! log, and every answer that ends a request carries it as an extension.
+//! [`RelayError`] is the one error type of the request path: it knows its
+//! status, its RFC 6749 5.2 body and its outcome, and turns into an answer
 //! that never carries upstream internals or any secret. The crate README's
 //! error table documents the same mapping for the SPA.
 
+use crate::Answer;
 use crate::upstream::UpstreamError;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use dance_protocol::token::{ErrorCode, TokenError, TokenRequestError};
+use http::{HeaderValue, StatusCode, header};
 
 /// How a request to the relay ended. The label is stable: it is a metric label
 /// value and a log field.
@@ -105,7 +106,7 @@ impl Outcome {
     }
 
     /// The position of this outcome in [`Outcome::ALL`].
-    pub(crate) fn index(self) -> usize {
+    pub fn index(self) -> usize {
         Self::ALL.iter().position(|o| *o == self).unwrap_or(0)
     }
 }
@@ -215,8 +216,9 @@ pub(crate) fn server_error() -> ErrorCode {
     ErrorCode::Other("server_error".to_owned())
 }
 
-impl IntoResponse for RelayError {
-    fn into_response(self) -> Response {
+impl RelayError {
+    /// The answer: status, RFC 6749 5.2 body, and the headers this error needs.
+    pub(crate) fn into_answer(self) -> Answer {
         let mut response = json_response(self.status(), &self.body(), self.outcome());
         let retry_after = match &self {
             Self::RateLimited { retry_after } => Some(*retry_after),
@@ -238,12 +240,13 @@ pub(crate) fn json_response(
     status: StatusCode,
     body: &impl serde::Serialize,
     outcome: Outcome,
-) -> Response {
+) -> Answer {
     // Our bodies are plain structs of strings and numbers, which always
     // serialize; the fallback only keeps the type system honest.
     let bytes =
         serde_json::to_vec(body).unwrap_or_else(|_| br#"{"error":"server_error"}"#.to_vec());
-    let mut response = (status, bytes).into_response();
+    let mut response = Answer::new(bytes);
+    *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -8,9 +8,9 @@
 //! (never `*`, never credentials) and expose `Retry-After`. Every `/token`
 //! answer varies by `Origin`, so caches never mix them up.
 
+use crate::Answer;
 use crate::error::{Outcome, RelayError};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use std::collections::HashSet;
 
 /// How long browsers may cache a preflight answer, in seconds.
@@ -55,7 +55,7 @@ fn printable(origin: &str) -> String {
 
 /// Adds the headers every `/token` answer carries, and the CORS headers when
 /// the request came from an allowed origin.
-pub(crate) fn decorate(response: &mut Response, origin: Option<&HeaderValue>) {
+pub(crate) fn decorate(response: &mut Answer, origin: Option<&HeaderValue>) {
     let headers = response.headers_mut();
     headers.append(header::VARY, HeaderValue::from_static("origin"));
     if let Some(origin) = origin {
@@ -71,16 +71,17 @@ pub(crate) fn decorate(response: &mut Response, origin: Option<&HeaderValue>) {
 /// [`PREFLIGHT_MAX_AGE`]); the browser compares it with what it asked for. A
 /// disallowed one gets the same 403 as its POST would. Without `Origin` (when
 /// that is allowed) it is not a preflight: the answer just lists the methods.
-pub(crate) fn preflight(policy: &OriginPolicy, headers: &HeaderMap) -> Response {
+pub(crate) fn preflight(policy: &OriginPolicy, headers: &HeaderMap) -> Answer {
     let origin = match policy.check(headers) {
         Ok(origin) => origin,
         Err(refusal) => {
-            let mut response = refusal.into_response();
+            let mut response = refusal.into_answer();
             decorate(&mut response, None);
             return response;
         }
     };
-    let mut response = StatusCode::NO_CONTENT.into_response();
+    let mut response = Answer::default();
+    *response.status_mut() = StatusCode::NO_CONTENT;
     response.extensions_mut().insert(Outcome::Preflight);
     let out = response.headers_mut();
     out.insert(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"));

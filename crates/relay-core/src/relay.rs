@@ -1,0 +1,497 @@
+//! The relay as a sans-IO state machine: the shell reads, the core decides.
+//!
+//! A request moves through at most three steps, each a plain function call
+//! with no IO, no clock and no runtime:
+//!
+//! 1. [`Relay::request`] sees the method, path, headers, the client's
+//!    address and the time. It routes (`/token`, `/healthz`, anything else)
+//!    and runs the gates that need no body, in this order: header size (431),
+//!    origin (403, nothing else happens), rate limit (429), content type
+//!    (415). It returns an [`Answer`] or asks for the body ([`Step::ReadBody`]).
+//! 2. [`Relay::read`] gets the body the shell read, at most
+//!    [`Relay::body_limit`] bytes, or why it could not be read (413, 408,
+//!    400). It parses the form, checks the grant (400) and the
+//!    `redirect_uri` allowlist (400), and returns an [`Answer`] or the
+//!    request to forward ([`AfterBody::Forward`]).
+//! 3. [`Relay::answered`] gets what the token endpoint answered, or why
+//!    nothing came back, and returns the normalised [`Answer`].
+//!
+//! A shell may refuse a [`Forward`] with [`Relay::busy`] (503) when it has no
+//! capacity left; the native binary does so when its concurrency slots stay
+//! taken. Every answer that ends a request carries its
+//! [`Outcome`](crate::Outcome) as an extension, for metrics and logs.
+
+use crate::Answer;
+use crate::config::Config;
+use crate::cors::{self, OriginPolicy};
+use crate::error::{Outcome, RelayError, json_response};
+use crate::limits::{self, RateLimiter};
+use crate::upstream::{self, Transport, UpstreamAnswer, UpstreamError};
+use dance_protocol::token::TokenRequest;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::time::Duration;
+use url::Url;
+
+/// The relay's rules over one configuration. Build it once and share it by
+/// every request: it holds the rate limiter's table.
+///
+/// `Debug` is safe to print: the client authentication is marked sensitive.
+#[derive(Debug)]
+pub struct Relay {
+    origins: OriginPolicy,
+    redirect_uris: HashSet<String>,
+    limiter: Option<RateLimiter>,
+    trust_proxy: bool,
+    max_body_bytes: usize,
+    max_header_bytes: usize,
+    token_url: Url,
+    /// `Basic base64(id:secret)`, built once and marked sensitive (its
+    /// `Debug` prints `Sensitive`).
+    authorization: HeaderValue,
+}
+
+/// What to do after [`Relay::request`].
+#[derive(Debug)]
+#[must_use]
+pub enum Step {
+    /// Send this answer; the request is over.
+    Answer(Answer),
+    /// A token request that passed every gate of its head: read the body
+    /// (at most [`Relay::body_limit`] bytes) and call [`Relay::read`].
+    ReadBody(ReadBody),
+}
+
+/// A token request waiting for its body.
+#[derive(Debug)]
+#[must_use]
+pub struct ReadBody {
+    origin: Option<HeaderValue>,
+}
+
+/// The body of a token request, as the shell could read it.
+#[derive(Debug, Clone, Copy)]
+pub enum Body<'a> {
+    /// The whole body, within the limit.
+    Read(&'a [u8]),
+    /// The body is longer than [`Relay::body_limit`].
+    TooLarge,
+    /// The body did not arrive within the shell's deadline.
+    TimedOut,
+    /// The body could not be read (the connection broke, say).
+    Unreadable,
+}
+
+/// What to do after [`Relay::read`].
+#[derive(Debug)]
+#[must_use]
+pub enum AfterBody {
+    /// Send this answer; the request is over.
+    Answer(Answer),
+    /// Send [`Forward`]'s request to the token endpoint, then call
+    /// [`Relay::answered`].
+    Forward(Forward),
+}
+
+/// The request to send to the token endpoint, with client authentication.
+#[derive(Debug)]
+#[must_use]
+pub struct Forward {
+    origin: Option<HeaderValue>,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    url: Url,
+}
+
+impl Forward {
+    /// Where to send it (a `POST`).
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// Its headers: `Authorization` (marked sensitive), `Accept` and
+    /// `Content-Type`.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// Its form body.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+}
+
+impl Relay {
+    /// The rules of `config`, used as given: validate it first (the native
+    /// relay refuses to start on errors, the Worker answers them instead).
+    pub fn new(config: &Config) -> Self {
+        let limits = &config.limits;
+        Self {
+            origins: OriginPolicy::new(&config.allowed_origins, config.allow_missing_origin),
+            redirect_uris: config.allowed_redirect_uris.iter().cloned().collect(),
+            limiter: (limits.rate_limit_per_minute > 0)
+                .then(|| RateLimiter::new(limits.rate_limit_per_minute)),
+            trust_proxy: config.trust_proxy,
+            max_body_bytes: limits.max_body_bytes,
+            max_header_bytes: limits.max_header_bytes,
+            token_url: config.token_url.clone(),
+            authorization: upstream::basic_authorization(&config.client_id, &config.client_secret),
+        }
+    }
+
+    /// Step 1: route a request and run the gates of its head.
+    ///
+    /// `peer` is the client's address as the shell knows it (the TCP peer,
+    /// or the address Cloudflare reports); with `trust_proxy` set the last
+    /// `X-Forwarded-For` entry wins. `now` is the time since any fixed point
+    /// of the shell's choosing, the same for every call.
+    pub fn request(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        peer: Option<IpAddr>,
+        now: Duration,
+    ) -> Step {
+        if limits::header_bytes(headers) > self.max_header_bytes {
+            let mut answer = RelayError::HeadersTooLarge { limit: self.max_header_bytes }.into_answer();
+            let origin = self.origins.check(headers).ok().flatten();
+            cors::decorate(&mut answer, origin.as_ref());
+            return Step::Answer(answer);
+        }
+        match (path, method) {
+            ("/token", &Method::POST) => self.token_head(headers, peer, now),
+            ("/token", &Method::OPTIONS) => Step::Answer(cors::preflight(&self.origins, headers)),
+            ("/token", _) => Step::Answer(RelayError::MethodNotAllowed.into_answer()),
+            ("/healthz", &Method::GET | &Method::HEAD) => Step::Answer(healthz()),
+            ("/healthz", _) => Step::Answer(wrong_method("GET, HEAD")),
+            _ => Step::Answer(RelayError::NotFound.into_answer()),
+        }
+    }
+
+    /// The gates of a `POST /token` head: origin, rate limit, content type.
+    fn token_head(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<IpAddr>,
+        now: Duration,
+    ) -> Step {
+        let origin = match self.origins.check(headers) {
+            Ok(origin) => origin,
+            Err(refusal) => return Step::Answer(refuse(refusal, None)),
+        };
+        if let Some(limiter) = &self.limiter {
+            let client = limits::client_ip(headers, peer, self.trust_proxy);
+            if let Err(retry_after) = limiter.check(client, now) {
+                return Step::Answer(refuse(RelayError::RateLimited { retry_after }, origin.as_ref()));
+            }
+        }
+        if !is_form(headers) {
+            return Step::Answer(refuse(RelayError::UnsupportedMediaType, origin.as_ref()));
+        }
+        Step::ReadBody(ReadBody { origin })
+    }
+
+    /// The most bytes of body a token request may have.
+    pub fn body_limit(&self) -> usize {
+        self.max_body_bytes
+    }
+
+    /// Step 2: judge the body of a token request.
+    pub fn read(&self, request: ReadBody, body: Body<'_>) -> AfterBody {
+        let ReadBody { origin } = request;
+        match self.form(body) {
+            Ok(form) => AfterBody::Forward(Forward {
+                headers: self.upstream_headers(),
+                body: form.to_form().into_bytes(),
+                url: self.token_url.clone(),
+                origin,
+            }),
+            Err(error) => AfterBody::Answer(refuse(error, origin.as_ref())),
+        }
+    }
+
+    /// The body parsed and checked: a token request the relay may forward.
+    fn form(&self, body: Body<'_>) -> Result<TokenRequest, RelayError> {
+        let bytes = match body {
+            Body::Read(bytes) if bytes.len() <= self.max_body_bytes => bytes,
+            Body::Read(_) | Body::TooLarge => {
+                return Err(RelayError::BodyTooLarge { limit: self.max_body_bytes });
+            }
+            Body::TimedOut => return Err(RelayError::BodyTimeout),
+            Body::Unreadable => return Err(RelayError::BodyUnreadable),
+        };
+        let request = TokenRequest::parse_form(bytes)?;
+        if let TokenRequest::AuthorizationCode { redirect_uri, .. } = &request
+            && !self.redirect_uris.contains(redirect_uri)
+        {
+            return Err(RelayError::RedirectUriNotAllowed);
+        }
+        Ok(request)
+    }
+
+    fn upstream_headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::with_capacity(3);
+        headers.insert(header::AUTHORIZATION, self.authorization.clone());
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        headers
+    }
+
+    /// Refuses a request the shell has no capacity to forward (503, retry
+    /// shortly).
+    pub fn busy(&self, forward: Forward) -> Answer {
+        refuse(RelayError::Busy, forward.origin.as_ref())
+    }
+
+    /// Step 3: the answer to the browser, from what the token endpoint said.
+    pub fn answered(&self, forward: Forward, answer: Result<UpstreamAnswer, Transport>) -> Answer {
+        let result = answer
+            .map_err(UpstreamError::from)
+            .and_then(|a| upstream::classify(a.status, &a.headers, &a.body));
+        let mut response = match result {
+            Ok(tokens) => json_response(StatusCode::OK, &tokens, Outcome::Ok),
+            Err(error) => RelayError::Upstream(error).into_answer(),
+        };
+        cors::decorate(&mut response, forward.origin.as_ref());
+        response
+    }
+}
+
+/// The refusal's answer, with CORS headers for an allowed origin.
+fn refuse(error: RelayError, origin: Option<&HeaderValue>) -> Answer {
+    let mut answer = error.into_answer();
+    cors::decorate(&mut answer, origin);
+    answer
+}
+
+/// `GET /healthz`: a plain `ok`, never cached.
+fn healthz() -> Answer {
+    let mut answer = Answer::new(b"ok\n".to_vec());
+    let headers = answer.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    answer
+}
+
+/// An empty 405 for a known path that is not the token endpoint.
+fn wrong_method(allow: &'static str) -> Answer {
+    let mut answer = Answer::default();
+    *answer.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    answer.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+    answer
+}
+
+/// Whether the `Content-Type` is a UTF-8 form: the media type in any case,
+/// optionally with a `charset` of UTF-8 and other parameters.
+fn is_form(headers: &HeaderMap) -> bool {
+    let mut values = headers.get_all(header::CONTENT_TYPE).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return false;
+    };
+    let Ok(text) = value.to_str() else {
+        return false;
+    };
+    let mut parts = text.split(';');
+    let media_type = parts.next().unwrap_or_default().trim();
+    if !media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return false;
+    }
+    parts.all(|param| match param.split_once('=') {
+        Some((name, value)) if name.trim().eq_ignore_ascii_case("charset") => {
+            let value = value.trim().trim_matches('"');
+            value.eq_ignore_ascii_case("utf-8") || value.eq_ignore_ascii_case("utf8")
+        }
+        Some(_) => true,
+        None => param.trim().is_empty(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dance_protocol::{ClientId, ClientSecret};
+
+    const ORIGIN: &str = "https://user.github.io";
+
+    fn relay() -> Relay {
+        let mut config = Config::new(ClientId::new("key"), ClientSecret::new("secret"));
+        config.allowed_origins = vec![ORIGIN.into()];
+        config.allowed_redirect_uris = vec!["https://user.github.io/repo/".into()];
+        config.limits.rate_limit_per_minute = 2;
+        Relay::new(&config)
+    }
+
+    fn form(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, value.parse().expect("value"));
+        headers
+    }
+
+    fn token_headers() -> HeaderMap {
+        let mut headers = form("application/x-www-form-urlencoded");
+        headers.insert(header::ORIGIN, ORIGIN.parse().expect("value"));
+        headers
+    }
+
+    fn outcome(answer: &Answer) -> Option<Outcome> {
+        answer.extensions().get::<Outcome>().copied()
+    }
+
+    #[test]
+    fn content_types() {
+        for ok in [
+            "application/x-www-form-urlencoded",
+            "Application/X-WWW-Form-Urlencoded",
+            "application/x-www-form-urlencoded;charset=UTF-8",
+            "application/x-www-form-urlencoded; charset=\"utf-8\"",
+            "application/x-www-form-urlencoded; foo=bar",
+        ] {
+            assert!(is_form(&form(ok)), "{ok}");
+        }
+        for bad in [
+            "application/json",
+            "text/plain",
+            "multipart/form-data; boundary=x",
+            "application/x-www-form-urlencoded; charset=latin1",
+            "application/x-www-form-urlencoded; junk",
+            "application/x-www-form-urlencodedx",
+            "",
+        ] {
+            assert!(!is_form(&form(bad)), "{bad}");
+        }
+        assert!(!is_form(&HeaderMap::new()));
+        let mut twice = form("application/x-www-form-urlencoded");
+        twice.append(header::CONTENT_TYPE, "application/x-www-form-urlencoded".parse().expect("v"));
+        assert!(!is_form(&twice));
+    }
+
+    #[test]
+    fn a_code_exchange_walks_all_three_steps() {
+        let relay = relay();
+        let now = Duration::from_secs(5);
+        let Step::ReadBody(read) =
+            relay.request(&Method::POST, "/token", &token_headers(), None, now)
+        else {
+            panic!("the head passes");
+        };
+        let body = b"grant_type=authorization_code&code=c0de&redirect_uri=https%3A%2F%2Fuser.github.io%2Frepo%2F&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let AfterBody::Forward(forward) = relay.read(read, Body::Read(body)) else {
+            panic!("the body passes");
+        };
+        assert_eq!(forward.url().as_str(), crate::DEFAULT_TOKEN_URL);
+        assert_eq!(forward.headers()[header::AUTHORIZATION], "Basic a2V5OnNlY3JldA==");
+        assert!(forward.headers()[header::AUTHORIZATION].is_sensitive());
+        assert_eq!(
+            std::str::from_utf8(forward.body()).expect("text"),
+            "grant_type=authorization_code&code=c0de&redirect_uri=https%3A%2F%2Fuser.github.io%2Frepo%2F&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        );
+        let answer = relay.answered(
+            forward,
+            Ok(UpstreamAnswer {
+                status: StatusCode::OK,
+                headers: HeaderMap::new(),
+                body: br#"{"access_token":"a","refresh_token":"r","scopes":"account","expires_in":7200,"token_type":"bearer"}"#.to_vec(),
+            }),
+        );
+        assert_eq!(answer.status(), 200);
+        assert_eq!(outcome(&answer), Some(Outcome::Ok));
+        assert_eq!(answer.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], ORIGIN);
+        assert_eq!(
+            std::str::from_utf8(answer.body()).expect("text"),
+            r#"{"access_token":"a","token_type":"bearer","expires_in":7200,"refresh_token":"r","scope":"account"}"#
+        );
+    }
+
+    #[test]
+    fn the_head_gates_run_in_order() {
+        let relay = relay();
+        let now = Duration::from_secs(5);
+        let answer_of = |step: Step| match step {
+            Step::Answer(answer) => answer,
+            Step::ReadBody(_) => panic!("expected an answer"),
+        };
+        // A foreign origin is refused before anything else, without CORS.
+        let mut foreign = token_headers();
+        foreign.insert(header::ORIGIN, "https://evil.example".parse().expect("v"));
+        let answer = answer_of(relay.request(&Method::POST, "/token", &foreign, None, now));
+        assert_eq!((answer.status(), outcome(&answer)), (StatusCode::FORBIDDEN, Some(Outcome::RefusedOrigin)));
+        assert!(answer.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+        // The rate limit counts before the content type is looked at.
+        let mut json = token_headers();
+        json.insert(header::CONTENT_TYPE, "application/json".parse().expect("v"));
+        for _ in 0..2 {
+            let answer = answer_of(relay.request(&Method::POST, "/token", &json, None, now));
+            assert_eq!(answer.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        }
+        let answer = answer_of(relay.request(&Method::POST, "/token", &json, None, now));
+        assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(answer.headers()[header::RETRY_AFTER], "30");
+        // Other addresses have their own budget.
+        let other = Some(IpAddr::from([192, 0, 2, 1]));
+        assert!(matches!(
+            relay.request(&Method::POST, "/token", &token_headers(), other, now),
+            Step::ReadBody(_)
+        ));
+    }
+
+    #[test]
+    fn bodies_that_cannot_be_forwarded_are_refused() {
+        let relay = relay();
+        let read = || ReadBody { origin: Some(HeaderValue::from_static(ORIGIN)) };
+        let status = |after: AfterBody| match after {
+            AfterBody::Answer(answer) => answer.status().as_u16(),
+            AfterBody::Forward(_) => 0,
+        };
+        let too_long = vec![b'a'; relay.body_limit() + 1];
+        assert_eq!(status(relay.read(read(), Body::Read(&too_long))), 413);
+        assert_eq!(status(relay.read(read(), Body::TooLarge)), 413);
+        assert_eq!(status(relay.read(read(), Body::TimedOut)), 408);
+        assert_eq!(status(relay.read(read(), Body::Unreadable)), 400);
+        assert_eq!(status(relay.read(read(), Body::Read(b"grant_type=password"))), 400);
+        let elsewhere = b"grant_type=authorization_code&code=c&redirect_uri=https%3A%2F%2Fevil.example%2F&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        assert_eq!(status(relay.read(read(), Body::Read(elsewhere))), 400);
+        assert_eq!(status(relay.read(read(), Body::Read(b"grant_type=refresh_token&refresh_token=r"))), 0);
+    }
+
+    #[test]
+    fn routes() {
+        let relay = relay();
+        let now = Duration::ZERO;
+        let answer = |method: Method, path: &str| match relay.request(&method, path, &HeaderMap::new(), None, now) {
+            Step::Answer(answer) => answer,
+            Step::ReadBody(_) => panic!("expected an answer"),
+        };
+        let health = answer(Method::GET, "/healthz");
+        assert_eq!((health.status().as_u16(), health.body().as_slice()), (200, &b"ok\n"[..]));
+        assert_eq!(answer(Method::POST, "/healthz").headers()[header::ALLOW], "GET, HEAD");
+        assert_eq!(answer(Method::GET, "/token").headers()[header::ALLOW], "POST, OPTIONS");
+        assert_eq!(answer(Method::GET, "/metrics").status(), 404);
+        assert_eq!(outcome(&answer(Method::GET, "/nope")), Some(Outcome::NotFound));
+    }
+
+    #[test]
+    fn transport_failures_become_rfc_6749_errors() {
+        let relay = relay();
+        for (transport, status, code) in [
+            (Transport::Unreachable, 502, "temporarily_unavailable"),
+            (Transport::TimedOut, 504, "temporarily_unavailable"),
+            (Transport::TooLarge, 502, "server_error"),
+        ] {
+            let forward = Forward {
+                origin: None,
+                headers: HeaderMap::new(),
+                body: Vec::new(),
+                url: relay.token_url.clone(),
+            };
+            let answer = relay.answered(forward, Err(transport));
+            assert_eq!(answer.status().as_u16(), status, "{transport:?}");
+            let json: serde_json::Value = serde_json::from_slice(answer.body()).expect("JSON");
+            assert_eq!(json["error"], code, "{transport:?}");
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! The relay's settings as text: the `DANCE_*` variables, read into a
+//! [`Config`] with every problem reported at once.
+//!
+//! A Cloudflare Worker gets its settings as text vars and secrets and reads
+//! them with [`Config::from_vars`]; the native binary reads the same
+//! variables through clap (its `cli` module), using the helpers here for the
+//! values that need more than a number or a flag. [`Config::to_vars`] is the
+//! inverse, for whoever writes a Worker's settings (the local `workerd`
+//! launcher, the demo).
+
+use crate::config::{Config, Limits, Problem, default_token_url};
+use dance_protocol::{ClientId, ClientSecret};
+use std::time::Duration;
+use url::Url;
+
+/// The OAuth consumer's Key.
+pub const CLIENT_ID: &str = "DANCE_CLIENT_ID";
+/// The OAuth consumer's Secret (a Worker secret, never a plain var).
+pub const CLIENT_SECRET: &str = "DANCE_CLIENT_SECRET";
+/// Where token requests are forwarded.
+pub const TOKEN_URL: &str = "DANCE_TOKEN_URL";
+/// Comma-separated origins allowed to call `/token`.
+pub const ALLOWED_ORIGINS: &str = "DANCE_ALLOWED_ORIGINS";
+/// Comma-separated redirect URIs a code exchange may name.
+pub const ALLOWED_REDIRECT_URIS: &str = "DANCE_ALLOWED_REDIRECT_URIS";
+/// Whether requests without `Origin` are served.
+pub const ALLOW_MISSING_ORIGIN: &str = "DANCE_ALLOW_MISSING_ORIGIN";
+/// The largest request body, in bytes.
+pub const MAX_BODY_BYTES: &str = "DANCE_MAX_BODY_BYTES";
+/// The largest request header section, in bytes.
+pub const MAX_HEADER_BYTES: &str = "DANCE_MAX_HEADER_BYTES";
+/// The upstream deadline (`500ms`, `10s`, `1m`).
+pub const UPSTREAM_TIMEOUT: &str = "DANCE_UPSTREAM_TIMEOUT";
+/// Requests per minute per client address; 0 turns the limit off.
+pub const RATE_LIMIT: &str = "DANCE_RATE_LIMIT";
+
+/// Every variable [`Config::from_vars`] reads, in the order `to_vars` writes them.
+pub const ALL: [&str; 10] = [
+    CLIENT_ID,
+    CLIENT_SECRET,
+    TOKEN_URL,
+    ALLOWED_ORIGINS,
+    ALLOWED_REDIRECT_URIS,
+    ALLOW_MISSING_ORIGIN,
+    MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    UPSTREAM_TIMEOUT,
+    RATE_LIMIT,
+];
+
+impl Config {
+    /// Reads a configuration from variables, `lookup(name)` giving each
+    /// one's value or `None` when it is not set. Unset settings take the same
+    /// defaults as the native binary's. Returns the configuration (with
+    /// harmless placeholders where a value could not be read) and every
+    /// problem, those of reading the values first, then [`Config::problems`].
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> (Config, Vec<Problem>) {
+        let mut problems = Vec::new();
+        let client_id = ClientId::new(lookup(CLIENT_ID).unwrap_or_default());
+        let client_secret = ClientSecret::new(lookup(CLIENT_SECRET).unwrap_or_default());
+        let token_url = match lookup(TOKEN_URL) {
+            Some(text) => parse_token_url(&text, &mut problems),
+            None => default_token_url(),
+        };
+        let list = |name: &str| entries(&[lookup(name).unwrap_or_default()]);
+        let defaults = Limits::default();
+        let allow_missing_origin = read(&lookup, ALLOW_MISSING_ORIGIN, parse_bool, &mut problems);
+        let max_body_bytes = read(&lookup, MAX_BODY_BYTES, parse_count, &mut problems);
+        let max_header_bytes = read(&lookup, MAX_HEADER_BYTES, parse_count, &mut problems);
+        let upstream_timeout = read(&lookup, UPSTREAM_TIMEOUT, parse_duration, &mut problems);
+        let rate_limit = read(&lookup, RATE_LIMIT, parse_count, &mut problems);
+        let config = Config {
+            client_id,
+            client_secret,
+            token_url,
+            allowed_origins: list(ALLOWED_ORIGINS),
+            allowed_redirect_uris: list(ALLOWED_REDIRECT_URIS),
+            allow_missing_origin: allow_missing_origin.unwrap_or(false),
+            trust_proxy: false,
+            limits: Limits {
+                max_body_bytes: max_body_bytes.unwrap_or(defaults.max_body_bytes),
+                max_header_bytes: max_header_bytes.unwrap_or(defaults.max_header_bytes),
+                upstream_timeout: upstream_timeout.unwrap_or(defaults.upstream_timeout),
+                rate_limit_per_minute: rate_limit.unwrap_or(defaults.rate_limit_per_minute),
+                ..defaults
+            },
+        };
+        problems.extend(config.problems());
+        (config, problems)
+    }
+
+    /// The variables that [`Config::from_vars`] reads back into this
+    /// configuration, the secret included (write it as a secret, not a
+    /// plain var). Settings that only the native binary has (the proxy
+    /// trust, the concurrency cap, the deadlines for headers and bodies) are
+    /// not among them.
+    pub fn to_vars(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (CLIENT_ID, self.client_id.as_str().to_owned()),
+            (CLIENT_SECRET, self.client_secret.secret().to_owned()),
+            (TOKEN_URL, self.token_url.to_string()),
+            (ALLOWED_ORIGINS, self.allowed_origins.join(",")),
+            (ALLOWED_REDIRECT_URIS, self.allowed_redirect_uris.join(",")),
+            (ALLOW_MISSING_ORIGIN, self.allow_missing_origin.to_string()),
+            (MAX_BODY_BYTES, self.limits.max_body_bytes.to_string()),
+            (MAX_HEADER_BYTES, self.limits.max_header_bytes.to_string()),
+            (UPSTREAM_TIMEOUT, format!("{}ms", self.limits.upstream_timeout.as_millis())),
+            (RATE_LIMIT, self.limits.rate_limit_per_minute.to_string()),
+        ]
+    }
+}
+
+/// The value of variable `name`, parsed, or `None` when it is unset or
+/// unreadable (then with a problem saying why).
+fn read<T>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    parse: impl Fn(&str) -> Result<T, String>,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    let text = lookup(name)?;
+    parse(&text).map_err(|message| problems.push(Problem::error(name, message))).ok()
+}
+
+/// The token URL, or the default with a problem saying why `text` is not one.
+pub fn parse_token_url(text: &str, problems: &mut Vec<Problem>) -> Url {
+    Url::parse(text).unwrap_or_else(|e| {
+        problems.push(Problem::error(TOKEN_URL, format!("`{text}` is not a URL ({e})")));
+        default_token_url()
+    })
+}
+
+/// List entries without surrounding spaces, empty ones dropped (so that
+/// `a, b,` means `a` and `b`). Each value may itself be a comma-separated list.
+pub fn entries(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// Parses `500ms`, `10s`, `2m` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 500ms, 10s or 1m"))?;
+    match unit.trim() {
+        "ms" => Ok(Duration::from_millis(value)),
+        "s" => Ok(Duration::from_secs(value)),
+        "m" => Ok(Duration::from_secs(value.saturating_mul(60))),
+        _ => Err(format!("`{text}` has an unknown unit; use ms, s or m (500ms, 10s, 1m)")),
+    }
+}
+
+/// Parses the flag spellings the native binary accepts: true/false, 1/0,
+/// yes/no, on/off, y/n, in any case; empty means false.
+fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" | "y" => Ok(true),
+        "false" | "0" | "no" | "off" | "n" | "" => Ok(false),
+        _ => Err(format!("`{text}` is not true or false")),
+    }
+}
+
+/// Parses a whole number that fits its setting.
+fn parse_count<T: std::str::FromStr>(text: &str) -> Result<T, String> {
+    let digits = text.trim();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("`{text}` is not a whole number"));
+    }
+    digits.parse().map_err(|_| format!("`{text}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Severity;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> (Config, Vec<Problem>) {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_vars(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("1h").expect_err("no hours").contains("unknown unit"));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn a_worker_configuration_reads_back_what_was_written() {
+        let mut config = Config::new(ClientId::new("key"), ClientSecret::new("s3cret"));
+        config.token_url = "http://127.0.0.1:9090/site/oauth2/access_token".parse().expect("url");
+        config.allowed_origins = vec!["https://a.example".into(), "http://127.0.0.1:8080".into()];
+        config.allowed_redirect_uris = vec!["https://a.example/app/".into()];
+        config.limits.upstream_timeout = Duration::from_millis(1500);
+        config.limits.rate_limit_per_minute = 0;
+        config.limits.max_body_bytes = 4096;
+        let vars = config.to_vars();
+        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (read, problems) = from(&pairs);
+        assert_eq!(problems, vec![]);
+        assert_eq!(format!("{read:?}"), format!("{config:?}"));
+        assert_eq!(read.client_secret.secret(), "s3cret");
+        assert_eq!(vars.iter().map(|(k, _)| *k).collect::<Vec<_>>(), ALL);
+    }
+
+    #[test]
+    fn unset_settings_take_the_binary_defaults() {
+        let (config, problems) = from(&[
+            (CLIENT_ID, "key"),
+            (CLIENT_SECRET, "secret"),
+            (ALLOWED_ORIGINS, " https://a.example , "),
+            (ALLOWED_REDIRECT_URIS, "https://a.example/"),
+        ]);
+        assert_eq!(problems, vec![]);
+        assert_eq!(config.limits, Limits::default());
+        assert_eq!(config.token_url.as_str(), crate::DEFAULT_TOKEN_URL);
+        assert_eq!(config.allowed_origins, ["https://a.example"]);
+        assert!(!config.allow_missing_origin && !config.trust_proxy);
+    }
+
+    #[test]
+    fn unreadable_values_are_reported_together_with_the_checks() {
+        let (_, problems) = from(&[
+            (TOKEN_URL, "not a url"),
+            (MAX_BODY_BYTES, "lots"),
+            (UPSTREAM_TIMEOUT, "1h"),
+            (ALLOW_MISSING_ORIGIN, "perhaps"),
+            (RATE_LIMIT, "99999999999"),
+        ]);
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        let joined = text.join("\n");
+        for expected in [
+            "error: DANCE_TOKEN_URL: `not a url` is not a URL",
+            "error: DANCE_MAX_BODY_BYTES: `lots` is not a whole number",
+            "error: DANCE_UPSTREAM_TIMEOUT: `1h` has an unknown unit",
+            "error: DANCE_ALLOW_MISSING_ORIGIN: `perhaps` is not true or false",
+            "error: DANCE_RATE_LIMIT: `99999999999` is too large",
+            "error: DANCE_CLIENT_ID: the client id is empty",
+            "error: DANCE_CLIENT_SECRET: the client secret is empty",
+            "error: DANCE_ALLOWED_ORIGINS: no origin is allowed",
+        ] {
+            assert!(joined.contains(expected), "missing {expected:?} in\n{joined}");
+        }
+        assert!(problems.iter().all(|p| p.severity == Severity::Error));
+    }
+
+    #[test]
+    fn flags_take_every_usual_spelling() {
+        for (text, value) in [("true", true), ("ON", true), ("1", true), ("no", false), ("", false)]
+        {
+            assert_eq!(parse_bool(text), Ok(value), "{text}");
+        }
+    }
+}
