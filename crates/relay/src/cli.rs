@@ -299,19 +299,7 @@ pub use dance_relay_core::vars::parse_duration;
 
 /// Runs `dance-relay check`: the report to print and whether it passed.
 pub fn check(settings: &Settings) -> (String, bool) {
-    let problems = settings.problems();
-    let errors = problems.iter().filter(|p| p.severity == Severity::Error).count();
-    let mut report: String = problems.iter().map(|p| format!("{p}\n")).collect();
-    if errors == 0 {
-        let warnings = problems.len();
-        report.push_str(&format!(
-            "configuration OK{}\n",
-            if warnings > 0 { format!(" ({warnings} warning(s))") } else { String::new() }
-        ));
-    } else {
-        report.push_str(&format!("configuration has {errors} error(s)\n"));
-    }
-    (report, errors == 0)
+    dance_relay_core::config::report(&settings.problems())
 }
 
 #[cfg(test)]
