@@ -18,6 +18,8 @@
 //!   the outside and says what to change for each problem.
 //! - `cargo xtask relay-release`: the relay as one static (musl) binary, as
 //!   `deploy/Dockerfile` builds it, smoke-tested.
+//! - `cargo xtask worker-build`: the relay as a Cloudflare Worker
+//!   (`worker-build --release` in `crates/relay-worker`, tools local only).
 //! - `cargo xtask test`: set-up, then every test in order: native workspace tests,
 //!   wasm tests in headless Chromium, the release build, its size budget, the
 //!   end-to-end suite.
@@ -31,7 +33,8 @@
 //! Module map: [`setup`] (tool checks and installs), [`build`] (trunk and the
 //! size table), [`site`] (config.json, the CSP and 404.html of a built site),
 //! [`pages`] (the GitHub Pages build), [`doctor`] (deployment checks),
-//! [`relay`] (the relay's static release and its deployment files), [`test`]
+//! [`relay`] (the relay's static release and its deployment files), [`worker`]
+//! (the relay's Worker build and the environment to run it), [`test`]
 //! (the test phases), [`demo`] (child processes and logs), [`serve`] (the
 //! static file server of the demo), [`bench`], and [`util`] (paths, progress
 //! lines, running programs).
@@ -48,6 +51,7 @@ mod setup;
 mod site;
 mod test;
 mod util;
+mod worker;
 
 use clap::{Parser, Subcommand};
 
@@ -73,6 +77,8 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Build the relay as one static binary (musl) and smoke-test it.
     RelayRelease(relay::RelayReleaseArgs),
+    /// Build the relay's Cloudflare Worker (worker-build, with the local tools only).
+    WorkerBuild(worker::WorkerBuildArgs),
     /// Run every test: native, wasm in headless Chromium, release build, size budget, end-to-end.
     Test(test::TestArgs),
     /// Run the whole stack on loopback and print the URL to open.
@@ -102,6 +108,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pages(args) => pages::run(&args).map(|_| ()),
         Command::Doctor(args) => doctor::run(&args),
         Command::RelayRelease(args) => relay::run(&args).map(|_| ()),
+        Command::WorkerBuild(args) => worker::run(&args).map(|_| ()),
         Command::Test(args) => test::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => bench::run(&args),

@@ -398,12 +398,13 @@ fn check_worker_build() -> Result<Found> {
 }
 
 fn install_worker_build() -> Result<()> {
-    if wait_for_running_install("worker-build")? && matches!(check_worker_build()?, Found::Ok(_))
-    {
+    if wait_for_running_install("worker-build")? && matches!(check_worker_build()?, Found::Ok(_)) {
         return Ok(());
     }
     // It links OpenSSL (for its downloads, which we never let it make).
-    if !Path::new("/usr/include/openssl/ssl.h").exists() || util::probe("pkg-config", &["--version"]).is_none() {
+    if !Path::new("/usr/include/openssl/ssl.h").exists()
+        || util::probe("pkg-config", &["--version"]).is_none()
+    {
         if util::is_root() && util::is_debian() {
             step("installing libssl-dev and pkg-config with apt-get (worker-build needs them)");
             util::run(apt_get().args(["install", "-y", "libssl-dev", "pkg-config"]))?;

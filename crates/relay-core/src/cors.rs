@@ -35,7 +35,10 @@ impl OriginPolicy {
         let Some(origin) = values.next() else {
             return if self.allow_missing { Ok(None) } else { Err(RelayError::OriginMissing) };
         };
-        if values.next().is_some() {
+        // A comma never appears in an origin: it means the header was sent
+        // more than once and folded into one line on the way (as the
+        // Workers runtime, like every Fetch implementation, does).
+        if values.next().is_some() || origin.as_bytes().contains(&b',') {
             return Err(RelayError::OriginRepeated);
         }
         match origin.to_str() {

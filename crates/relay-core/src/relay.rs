@@ -155,7 +155,8 @@ impl Relay {
         now: Duration,
     ) -> Step {
         if limits::header_bytes(headers) > self.max_header_bytes {
-            let mut answer = RelayError::HeadersTooLarge { limit: self.max_header_bytes }.into_answer();
+            let mut answer =
+                RelayError::HeadersTooLarge { limit: self.max_header_bytes }.into_answer();
             let origin = self.origins.check(headers).ok().flatten();
             cors::decorate(&mut answer, origin.as_ref());
             return Step::Answer(answer);
@@ -171,12 +172,7 @@ impl Relay {
     }
 
     /// The gates of a `POST /token` head: origin, rate limit, content type.
-    fn token_head(
-        &self,
-        headers: &HeaderMap,
-        peer: Option<IpAddr>,
-        now: Duration,
-    ) -> Step {
+    fn token_head(&self, headers: &HeaderMap, peer: Option<IpAddr>, now: Duration) -> Step {
         let origin = match self.origins.check(headers) {
             Ok(origin) => origin,
             Err(refusal) => return Step::Answer(refuse(refusal, None)),
@@ -184,7 +180,10 @@ impl Relay {
         if let Some(limiter) = &self.limiter {
             let client = limits::client_ip(headers, peer, self.trust_proxy);
             if let Err(retry_after) = limiter.check(client, now) {
-                return Step::Answer(refuse(RelayError::RateLimited { retry_after }, origin.as_ref()));
+                return Step::Answer(refuse(
+                    RelayError::RateLimited { retry_after },
+                    origin.as_ref(),
+                ));
             }
         }
         if !is_form(headers) {
@@ -419,7 +418,10 @@ mod tests {
         let mut foreign = token_headers();
         foreign.insert(header::ORIGIN, "https://evil.example".parse().expect("v"));
         let answer = answer_of(relay.request(&Method::POST, "/token", &foreign, None, now));
-        assert_eq!((answer.status(), outcome(&answer)), (StatusCode::FORBIDDEN, Some(Outcome::RefusedOrigin)));
+        assert_eq!(
+            (answer.status(), outcome(&answer)),
+            (StatusCode::FORBIDDEN, Some(Outcome::RefusedOrigin))
+        );
         assert!(answer.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
         // The rate limit counts before the content type is looked at.
         let mut json = token_headers();
@@ -455,14 +457,23 @@ mod tests {
         assert_eq!(status(relay.read(read(), Body::Read(b"grant_type=password"))), 400);
         let elsewhere = b"grant_type=authorization_code&code=c&redirect_uri=https%3A%2F%2Fevil.example%2F&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         assert_eq!(status(relay.read(read(), Body::Read(elsewhere))), 400);
-        assert_eq!(status(relay.read(read(), Body::Read(b"grant_type=refresh_token&refresh_token=r"))), 0);
+        assert_eq!(
+            status(relay.read(read(), Body::Read(b"grant_type=refresh_token&refresh_token=r"))),
+            0
+        );
     }
 
     #[test]
     fn routes() {
         let relay = relay();
         let now = Duration::ZERO;
-        let answer = |method: Method, path: &str| match relay.request(&method, path, &HeaderMap::new(), None, now) {
+        let answer = |method: Method, path: &str| match relay.request(
+            &method,
+            path,
+            &HeaderMap::new(),
+            None,
+            now,
+        ) {
             Step::Answer(answer) => answer,
             Step::ReadBody(_) => panic!("expected an answer"),
         };

@@ -117,7 +117,10 @@ pub struct UpstreamAnswer {
 
 /// The HTTP Basic credentials of RFC 7617 (Bitbucket wants the id and secret
 /// as they are, without the form-encoding of RFC 6749 2.3.1).
-pub(crate) fn basic_authorization(client_id: &ClientId, client_secret: &ClientSecret) -> HeaderValue {
+pub(crate) fn basic_authorization(
+    client_id: &ClientId,
+    client_secret: &ClientSecret,
+) -> HeaderValue {
     use base64::Engine as _;
     let credentials = format!("{}:{}", client_id.as_str(), client_secret.secret());
     let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
@@ -269,10 +272,8 @@ mod tests {
             basic_authorization(&ClientId::new("demo-client"), &ClientSecret::new("demo-secret"));
         assert_eq!(value.to_str().expect("ASCII"), "Basic ZGVtby1jbGllbnQ6ZGVtby1zZWNyZXQ=");
         assert!(value.is_sensitive());
-        let mut config = crate::Config::new(
-            ClientId::new("demo-client"),
-            ClientSecret::new("demo-secret"),
-        );
+        let mut config =
+            crate::Config::new(ClientId::new("demo-client"), ClientSecret::new("demo-secret"));
         config.token_url = "http://127.0.0.1:9/token".parse().expect("url");
         let printed = format!("{:?}", crate::Relay::new(&config));
         assert!(

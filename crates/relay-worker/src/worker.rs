@@ -32,7 +32,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 use worker::{
     AbortController, Context, Date, Delay, Env, Fetch, Headers, Request, RequestInit,
-    RequestRedirect, Response, ResponseBuilder, event,
+    RequestRedirect, Response, event,
 };
 
 /// The relay of this isolate, or the report of what is wrong with its settings.
@@ -143,8 +143,8 @@ impl Shell {
             let fetch = Fetch::Request(request);
             let mut response =
                 fetch.send_with_signal(&signal).await.map_err(|_| Transport::Unreachable)?;
-            let status = StatusCode::from_u16(response.status_code())
-                .map_err(|_| Transport::Unreachable)?;
+            let status =
+                StatusCode::from_u16(response.status_code()).map_err(|_| Transport::Unreachable)?;
             let headers = header_map(response.headers());
             let body = response.bytes().await.map_err(|_| Transport::Unreachable)?;
             if body.len() > MAX_ANSWER_BYTES {
@@ -186,10 +186,11 @@ fn into_response(answer: Answer) -> worker::Result<Response> {
             headers.append(name.as_str(), value)?;
         }
     }
-    let builder =
-        ResponseBuilder::new().with_status(parts.status.as_u16()).with_headers(headers);
-    // A body must be null for 204 and similar statuses, or the runtime throws.
-    Ok(if body.is_empty() { builder.empty() } else { builder.from_bytes(body)? })
+    // A body must be null for 204 and similar statuses, or the runtime
+    // throws. The headers are set last: `from_bytes` would add its own
+    // content type.
+    let response = if body.is_empty() { Response::empty()? } else { Response::from_bytes(body)? };
+    Ok(response.with_status(parts.status.as_u16()).with_headers(headers))
 }
 
 /// Every request's answer while the settings have errors.
@@ -201,5 +202,5 @@ fn misconfigured(report: &str) -> worker::Result<Response> {
         "dance-relay-worker is misconfigured; fix these settings (wrangler.toml [vars], or \
          `wrangler secret put` for the secret) and deploy again:\n\n{report}"
     );
-    ResponseBuilder::new().with_status(500).with_headers(headers).from_bytes(body.into_bytes())
+    Ok(Response::from_bytes(body.into_bytes())?.with_status(500).with_headers(headers))
 }

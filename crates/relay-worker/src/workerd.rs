@@ -229,10 +229,8 @@ mod tests {
 
     #[test]
     fn settings_become_quoted_text_bindings() {
-        let vars = [
-            ("DANCE_CLIENT_ID", "key".to_owned()),
-            ("DANCE_CLIENT_SECRET", "a\"b\\c".to_owned()),
-        ];
+        let vars =
+            [("DANCE_CLIENT_ID", "key".to_owned()), ("DANCE_CLIENT_SECRET", "a\"b\\c".to_owned())];
         let text = config(&vars, SocketAddr::from(([127, 0, 0, 1], 8787)));
         assert!(text.contains(r#"(name = "DANCE_CLIENT_ID", text = "key"),"#), "{text}");
         assert!(text.contains(r#"(name = "DANCE_CLIENT_SECRET", text = "a\"b\\c"),"#), "{text}");

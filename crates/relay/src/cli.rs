@@ -6,11 +6,11 @@
 //! (an unreadable secret file, a malformed URL) followed by
 //! [`Config::problems`].
 
-use dance_relay_core::vars::{entries, parse_token_url};
-use dance_relay_core::{Config, DEFAULT_TOKEN_URL, Limits, Problem, Severity};
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use dance_protocol::{ClientId, ClientSecret};
+use dance_relay_core::vars::{entries, parse_token_url};
+use dance_relay_core::{Config, DEFAULT_TOKEN_URL, Limits, Problem, Severity};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -33,7 +33,9 @@ mod server;
 mod upstream;
 
 pub use dance_relay_core::config;
-pub use dance_relay_core::{Config, ConfigError, DEFAULT_TOKEN_URL, Limits, Outcome, Problem, Severity};
+pub use dance_relay_core::{
+    Config, ConfigError, DEFAULT_TOKEN_URL, Limits, Outcome, Problem, Severity,
+};
 
 use std::future::Future;
 use std::sync::Arc;

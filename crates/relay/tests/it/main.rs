@@ -1,6 +1,16 @@
-//! Integration tests of dance-relay: the relay on `127.0.0.1:0` in front of
+//! Integration tests of the relay: the relay on `127.0.0.1:0` in front of
 //! fakebucket, also on loopback and in-process, or the router alone through
 //! `oneshot` for refusals that must never reach upstream.
+//!
+//! One list of cases, two targets: every case written with
+//! [`on_both_targets!`] runs once against the native relay (module
+//! `native`) and once against the Cloudflare Worker (`dance-relay-worker`)
+//! running in a local workerd on loopback (module `worker`). The Worker
+//! cases are `#[ignore]`d because they need the built Worker and workerd;
+//! `cargo xtask test` builds both and runs them with `--ignored worker::`.
+//! Cases that only make sense for the native binary (its metrics, its
+//! concurrency slots, its socket deadlines, its command line, its logs)
+//! are plain tests.
 //!
 //! Modules:
 //! - `exchange`: good exchanges, refresh with rotation, upstream OAuth errors.
@@ -23,9 +33,55 @@ use axum::body::Body;
 use axum::http::{Request, Response};
 use dance_protocol::{ClientId, ClientSecret, PkceVerifier};
 use dance_relay::Config;
+use dance_relay_worker::workerd::{Installation, Workerd};
 use std::net::SocketAddr;
 use tokio::sync::oneshot;
 use tower::ServiceExt as _;
+
+/// Which relay a case runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// `dance-relay`, in-process on loopback (or its router without a socket).
+    Native,
+    /// `dance-relay-worker` in a local workerd on loopback.
+    Worker,
+}
+
+/// Writes each case twice: `native::NAME` and `worker::NAME` (ignored unless
+/// asked for), each given its [`Target`] as `target`.
+macro_rules! on_both_targets {
+    ($($(#[doc = $doc:literal])* async fn $name:ident($target:ident) $body:block)*) => {
+        /// The cases against the native relay.
+        mod native {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                $(#[doc = $doc])*
+                #[tokio::test]
+                async fn $name() {
+                    let $target = crate::Target::Native;
+                    $body
+                }
+            )*
+        }
+
+        /// The same cases against the Worker in workerd.
+        mod worker {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                $(#[doc = $doc])*
+                #[tokio::test]
+                #[ignore = "needs the built Worker and workerd: `cargo xtask test` runs it"]
+                async fn $name() {
+                    let $target = crate::Target::Worker;
+                    $body
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_targets;
 
 /// The SPA's origin in every test.
 pub(crate) const ORIGIN: &str = "http://127.0.0.1:8080";
@@ -48,9 +104,11 @@ pub(crate) struct Relay {
     pub(crate) addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), dance_relay::RunError>>>,
+    workerd: Option<Workerd>,
 }
 
 impl Relay {
+    /// The native relay.
     pub(crate) async fn start(config: Config) -> Self {
         let listener =
             tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
@@ -59,7 +117,34 @@ impl Relay {
         let task = tokio::spawn(dance_relay::run(listener, config, async move {
             let _ = stopped.await;
         }));
-        Self { addr, stop: Some(stop), task: Some(task) }
+        Self { addr, stop: Some(stop), task: Some(task), workerd: None }
+    }
+
+    /// The relay of `target` with `config`.
+    pub(crate) async fn start_on(target: Target, config: Config) -> Self {
+        match target {
+            Target::Native => Self::start(config).await,
+            Target::Worker => {
+                let installation = Installation::from_env().unwrap_or_else(|e| panic!("{e}"));
+                let vars = config.to_vars();
+                let workerd =
+                    tokio::task::spawn_blocking(move || Workerd::start(&installation, &vars, None))
+                        .await
+                        .expect("the start task")
+                        .unwrap_or_else(|e| panic!("workerd did not start: {e}"));
+                Self { addr: workerd.addr(), stop: None, task: None, workerd: Some(workerd) }
+            }
+        }
+    }
+
+    /// Whether this is the native relay (which has `/metrics`).
+    pub(crate) fn is_native(&self) -> bool {
+        self.workerd.is_none()
+    }
+
+    /// What workerd logged, for failure messages (empty for the native relay).
+    pub(crate) fn log(&self) -> String {
+        self.workerd.as_ref().map(Workerd::log).unwrap_or_default()
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -171,6 +256,54 @@ pub(crate) async fn post_token(
         .expect("the relay answers")
 }
 
+/// What a case sends its requests to: the native router with no socket, or
+/// a relay on loopback (the Worker).
+pub(crate) enum Subject {
+    Router(axum::Router),
+    Running(Relay),
+}
+
+impl Subject {
+    /// The native relay's router, or the Worker on loopback.
+    pub(crate) async fn new(target: Target, config: Config) -> Self {
+        match target {
+            Target::Native => Self::Router(dance_relay::app(config)),
+            Target::Worker => Self::Running(Relay::start_on(target, config).await),
+        }
+    }
+
+    /// Sends one request, returning status, headers and the body as JSON
+    /// (`Null` if the body is not JSON).
+    pub(crate) async fn send(&self, request: Request<Body>) -> (Response<()>, serde_json::Value) {
+        match self {
+            Self::Router(app) => oneshot(app, request).await,
+            Self::Running(relay) => over_the_wire(relay, request).await,
+        }
+    }
+}
+
+/// Sends `request` to a running relay over HTTP/1.1, headers and body as
+/// they are (repeated headers stay repeated).
+async fn over_the_wire(relay: &Relay, request: Request<Body>) -> (Response<()>, serde_json::Value) {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20).await.expect("a readable body");
+    let url = relay.url(&parts.uri.to_string());
+    let sent = client()
+        .request(parts.method, url)
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("the relay answers: {e}\n{}", relay.log()));
+    let mut response = Response::builder().status(sent.status());
+    for (name, value) in sent.headers() {
+        response = response.header(name, value);
+    }
+    let bytes = sent.bytes().await.expect("a readable body");
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (response.body(()).expect("a response"), json)
+}
+
 /// Sends one request through the router with no socket, returning status,
 /// headers and the body as JSON (`Null` if the body is not JSON).
 pub(crate) async fn oneshot(
@@ -191,6 +324,18 @@ pub(crate) fn form_request(body: impl Into<Body>) -> Request<Body> {
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body.into())
         .expect("a valid request")
+}
+
+/// The fields a response varies by, from every `Vary` line (a list may be
+/// one line, as the Workers runtime folds it, or several, as hyper sends it).
+pub(crate) fn vary_of(headers: &axum::http::HeaderMap) -> Vec<String> {
+    headers
+        .get_all("vary")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.trim().to_ascii_lowercase())
+        .collect()
 }
 
 /// The `error` field of a JSON error body.

@@ -2,7 +2,7 @@
 //! none of them reaches the token endpoint (fakebucket's counters prove it).
 
 use crate::{
-    ORIGIN, REDIRECT_URI, Relay, client, description_of, error_of, form_request, oneshot,
+    ORIGIN, REDIRECT_URI, Relay, Subject, client, description_of, error_of, form_request, oneshot,
     post_token, refresh_form, relay_config,
 };
 use axum::body::Body;
@@ -33,324 +33,6 @@ fn post(origin: Option<&str>, content_type: Option<&str>, body: impl Into<Body>)
 }
 
 const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
-
-#[tokio::test]
-async fn every_refusal_is_precise_and_nothing_is_forwarded() {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
-    let app = dance_relay::app(relay_config(&fakebucket));
-    let good = exchange_with(REDIRECT_URI, VERIFIER);
-    let mut two_origins = form_request(good.clone());
-    two_origins.headers_mut().append("origin", "https://evil.example".parse().expect("value"));
-    let mut huge_header = form_request(good.clone());
-    huge_header.headers_mut().insert("x-padding", "p".repeat(9000).parse().expect("value"));
-
-    // (request, status, error, words in the description, CORS headers expected)
-    let cases: Vec<(Request<Body>, u16, &str, &str, bool)> = vec![
-        (post(None, FORM, good.clone()), 403, "invalid_request", "no Origin header", false),
-        (
-            post(Some("https://evil.example"), FORM, good.clone()),
-            403,
-            "invalid_request",
-            "`https://evil.example` is not on the relay's allowlist",
-            false,
-        ),
-        (
-            post(Some("http://127.0.0.1:8080/"), FORM, good.clone()),
-            403,
-            "invalid_request",
-            "not on the relay's allowlist",
-            false,
-        ),
-        (
-            post(Some("null"), FORM, good.clone()),
-            403,
-            "invalid_request",
-            "not on the relay's allowlist",
-            false,
-        ),
-        (two_origins, 403, "invalid_request", "more than one Origin header", false),
-        (
-            form_request("grant_type=client_credentials"),
-            400,
-            "unsupported_grant_type",
-            "client_credentials",
-            true,
-        ),
-        (
-            form_request("grant_type=password&username=u&password=p"),
-            400,
-            "unsupported_grant_type",
-            "password",
-            true,
-        ),
-        (form_request("grant_type=implicit"), 400, "unsupported_grant_type", "implicit", true),
-        (form_request("code=x"), 400, "invalid_request", "`grant_type` is missing", true),
-        (form_request(""), 400, "invalid_request", "`grant_type` is missing", true),
-        (
-            post(Some(ORIGIN), Some("application/json"), r#"{"grant_type":"refresh_token"}"#),
-            415,
-            "invalid_request",
-            "application/x-www-form-urlencoded",
-            true,
-        ),
-        (
-            post(Some(ORIGIN), Some("text/plain"), good.clone()),
-            415,
-            "invalid_request",
-            "Content-Type",
-            true,
-        ),
-        (
-            post(Some(ORIGIN), Some("multipart/form-data; boundary=x"), good.clone()),
-            415,
-            "invalid_request",
-            "Content-Type",
-            true,
-        ),
-        (
-            post(
-                Some(ORIGIN),
-                Some("application/x-www-form-urlencoded; charset=iso-8859-1"),
-                good.clone(),
-            ),
-            415,
-            "invalid_request",
-            "UTF-8",
-            true,
-        ),
-        (post(Some(ORIGIN), None, good.clone()), 415, "invalid_request", "Content-Type", true),
-        (
-            form_request(format!("{good}&pad={}", "x".repeat(9000))),
-            413,
-            "invalid_request",
-            "larger than 8192 bytes",
-            true,
-        ),
-        (
-            form_request(format!("{good}&code=again")),
-            400,
-            "invalid_request",
-            "`code` appears more than once",
-            true,
-        ),
-        (
-            form_request("grant_type=refresh_token&refresh_token=%FF%FE"),
-            400,
-            "invalid_request",
-            "UTF-8",
-            true,
-        ),
-        (
-            form_request(b"grant_type=refresh_token&refresh_token=\xff\xfe".to_vec()),
-            400,
-            "invalid_request",
-            "UTF-8",
-            true,
-        ),
-        (
-            form_request("grant_type=refresh_token&refresh_token="),
-            400,
-            "invalid_request",
-            "`refresh_token` is empty",
-            true,
-        ),
-        (
-            form_request(format!("grant_type=refresh_token&refresh_token={}", "r".repeat(5000))),
-            400,
-            "invalid_request",
-            "`refresh_token` is too long",
-            true,
-        ),
-        (
-            form_request(exchange_with(REDIRECT_URI, "short")),
-            400,
-            "invalid_request",
-            "RFC 7636 requires at least 43",
-            true,
-        ),
-        (
-            form_request(exchange_with(REDIRECT_URI, &format!("{VERIFIER}+/"))),
-            400,
-            "invalid_request",
-            "character outside",
-            true,
-        ),
-        (
-            form_request(exchange_with(REDIRECT_URI, &"v".repeat(129))),
-            400,
-            "invalid_request",
-            "at most 128",
-            true,
-        ),
-        (
-            form_request("grant_type=authorization_code&code=c&redirect_uri=x"),
-            400,
-            "invalid_request",
-            "`code_verifier` is missing",
-            true,
-        ),
-        (
-            form_request(exchange_with("https://evil.example/", VERIFIER)),
-            400,
-            "invalid_request",
-            "redirect_uri is not on the relay's allowlist",
-            true,
-        ),
-        (
-            form_request(exchange_with("http://127.0.0.1:8080", VERIFIER)),
-            400,
-            "invalid_request",
-            "redirect_uri is not on the relay's allowlist",
-            true,
-        ),
-        (
-            form_request(exchange_with("http://127.0.0.1:8080/?x=1", VERIFIER)),
-            400,
-            "invalid_request",
-            "redirect_uri is not on the relay's allowlist",
-            true,
-        ),
-        (huge_header, 431, "invalid_request", "headers are larger than 8192 bytes", true),
-        (
-            Request::get("/token").header("origin", ORIGIN).body(Body::empty()).expect("request"),
-            405,
-            "invalid_request",
-            "use POST",
-            false,
-        ),
-        (
-            Request::put("/token")
-                .header("origin", ORIGIN)
-                .body(Body::from(good.clone()))
-                .expect("request"),
-            405,
-            "invalid_request",
-            "use POST",
-            false,
-        ),
-        (
-            Request::get("/token?code=abc").body(Body::empty()).expect("request"),
-            405,
-            "invalid_request",
-            "use POST",
-            false,
-        ),
-        (
-            Request::post("/oauth/token").body(Body::from(good.clone())).expect("request"),
-            404,
-            "invalid_request",
-            "POST /token",
-            false,
-        ),
-    ];
-    for (request, status, error, words, cors) in cases {
-        let label = format!("{} {}", request.method(), request.uri());
-        let (response, json) = oneshot(&app, request).await;
-        assert_eq!(response.status().as_u16(), status, "{label}: {json}");
-        assert_eq!(error_of(&json), error, "{label}: {json}");
-        assert!(description_of(&json).contains(words), "{label}: {json}");
-        assert_eq!(response.headers()["cache-control"], "no-store", "{label}");
-        assert_eq!(response.headers()["content-type"], "application/json", "{label}");
-        let acao = response.headers().get("access-control-allow-origin");
-        assert_eq!(acao.is_some(), cors, "{label}: CORS headers {acao:?}");
-        if status == 405 {
-            assert_eq!(response.headers()["allow"], "POST, OPTIONS");
-        }
-    }
-    assert_eq!(fakebucket.counters().token_requests_total, 0, "a refusal reached upstream");
-}
-
-#[tokio::test]
-async fn preflight_is_answered_only_for_allowed_origins() {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
-    let app = dance_relay::app(relay_config(&fakebucket));
-    let preflight = |origin: Option<&str>| {
-        let mut builder = Request::options("/token")
-            .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "content-type");
-        if let Some(origin) = origin {
-            builder = builder.header("origin", origin);
-        }
-        builder.body(Body::empty()).expect("request")
-    };
-
-    let (response, _) = oneshot(&app, preflight(Some(ORIGIN))).await;
-    assert_eq!(response.status(), 204);
-    let headers = response.headers();
-    assert_eq!(headers["access-control-allow-origin"], ORIGIN);
-    assert_eq!(headers["access-control-allow-methods"], "POST");
-    assert_eq!(headers["access-control-allow-headers"], "content-type");
-    assert_eq!(headers["access-control-max-age"], "600");
-    assert!(headers.get("access-control-allow-credentials").is_none());
-    let vary: Vec<&str> = headers.get_all("vary").iter().filter_map(|v| v.to_str().ok()).collect();
-    assert!(vary.contains(&"origin"), "{vary:?}");
-
-    for origin in [Some("https://evil.example"), Some("http://127.0.0.1:8080/"), None] {
-        let (response, json) = oneshot(&app, preflight(origin)).await;
-        assert_eq!(response.status(), 403, "{origin:?}");
-        assert_eq!(error_of(&json), "invalid_request");
-        assert!(
-            response.headers().keys().all(|k| !k.as_str().starts_with("access-control-")),
-            "{origin:?}: {:?}",
-            response.headers()
-        );
-    }
-    assert_eq!(fakebucket.counters().token_requests_total, 0);
-}
-
-#[tokio::test]
-async fn requests_without_origin_pass_only_when_allowed() {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
-    let mut config = relay_config(&fakebucket);
-    config.allow_missing_origin = true;
-    let app = dance_relay::app(config);
-    let (response, json) = oneshot(&app, post(None, FORM, refresh_form("unknown"))).await;
-    // Forwarded: fakebucket's own answer to an unknown refresh token.
-    assert_eq!(response.status(), 400);
-    assert_eq!(description_of(&json), "Invalid refresh_token");
-    assert!(response.headers().get("access-control-allow-origin").is_none());
-    // A wrong origin is still refused.
-    let (response, _) =
-        oneshot(&app, post(Some("https://evil.example"), FORM, refresh_form("unknown"))).await;
-    assert_eq!(response.status(), 403);
-    assert_eq!(fakebucket.counters().token_requests_total, 1);
-}
-
-#[tokio::test]
-async fn the_rate_limit_answers_429_with_retry_after() {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
-    let mut config = relay_config(&fakebucket);
-    config.limits.rate_limit_per_minute = 2;
-    let relay = Relay::start(config).await;
-    let http = client();
-    for _ in 0..2 {
-        let response = post_token(&http, &relay, refresh_form("unknown")).await;
-        assert_eq!(response.status(), 400, "forwarded and refused upstream");
-    }
-    let response = post_token(&http, &relay, refresh_form("unknown")).await;
-    assert_eq!(response.status(), 429);
-    let headers = response.headers().clone();
-    assert_eq!(headers["retry-after"], "30");
-    assert_eq!(headers["access-control-allow-origin"], ORIGIN);
-    assert_eq!(headers["access-control-expose-headers"], "retry-after");
-    let json: serde_json::Value = response.json().await.expect("JSON");
-    assert_eq!(error_of(&json), "temporarily_unavailable");
-    assert_eq!(
-        fakebucket.counters().token_requests_total,
-        2,
-        "the limited request was not forwarded"
-    );
-    let metrics =
-        http.get(relay.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
-    assert!(
-        metrics.contains("dance_relay_requests_total{outcome=\"rate_limited\"} 1\n"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("dance_relay_requests_total{outcome=\"oauth_error\"} 2\n"),
-        "{metrics}"
-    );
-}
 
 #[tokio::test]
 async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
@@ -494,34 +176,352 @@ async fn shutdown_does_not_wait_for_silent_connections() {
         .expect("shutdown must not wait for a connection that never spoke");
 }
 
-/// SECURITY.md: the relay never offers client credentials, even when the
-/// consumer behind it is private and Bitbucket would mint a token for it.
-/// Here fakebucket's consumer is private: asked directly with the secret,
-/// fakebucket answers 200; asked through the relay, nothing is forwarded.
-#[tokio::test]
-async fn client_credentials_are_refused_even_for_a_private_consumer() {
-    let mut config = fakebucket::Config::default();
-    for consumer in &mut config.consumers {
-        consumer.private = true;
+crate::on_both_targets! {
+    async fn every_refusal_is_precise_and_nothing_is_forwarded(target) {
+        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let app = Subject::new(target, relay_config(&fakebucket)).await;
+        let good = exchange_with(REDIRECT_URI, VERIFIER);
+        let mut two_origins = form_request(good.clone());
+        two_origins.headers_mut().append("origin", "https://evil.example".parse().expect("value"));
+        let mut huge_header = form_request(good.clone());
+        huge_header.headers_mut().insert("x-padding", "p".repeat(9000).parse().expect("value"));
+
+        // (request, status, error, words in the description, CORS headers expected)
+        let cases: Vec<(Request<Body>, u16, &str, &str, bool)> = vec![
+            (post(None, FORM, good.clone()), 403, "invalid_request", "no Origin header", false),
+            (
+                post(Some("https://evil.example"), FORM, good.clone()),
+                403,
+                "invalid_request",
+                "`https://evil.example` is not on the relay's allowlist",
+                false,
+            ),
+            (
+                post(Some("http://127.0.0.1:8080/"), FORM, good.clone()),
+                403,
+                "invalid_request",
+                "not on the relay's allowlist",
+                false,
+            ),
+            (
+                post(Some("null"), FORM, good.clone()),
+                403,
+                "invalid_request",
+                "not on the relay's allowlist",
+                false,
+            ),
+            (two_origins, 403, "invalid_request", "more than one Origin header", false),
+            (
+                form_request("grant_type=client_credentials"),
+                400,
+                "unsupported_grant_type",
+                "client_credentials",
+                true,
+            ),
+            (
+                form_request("grant_type=password&username=u&password=p"),
+                400,
+                "unsupported_grant_type",
+                "password",
+                true,
+            ),
+            (form_request("grant_type=implicit"), 400, "unsupported_grant_type", "implicit", true),
+            (form_request("code=x"), 400, "invalid_request", "`grant_type` is missing", true),
+            (form_request(""), 400, "invalid_request", "`grant_type` is missing", true),
+            (
+                post(Some(ORIGIN), Some("application/json"), r#"{"grant_type":"refresh_token"}"#),
+                415,
+                "invalid_request",
+                "application/x-www-form-urlencoded",
+                true,
+            ),
+            (
+                post(Some(ORIGIN), Some("text/plain"), good.clone()),
+                415,
+                "invalid_request",
+                "Content-Type",
+                true,
+            ),
+            (
+                post(Some(ORIGIN), Some("multipart/form-data; boundary=x"), good.clone()),
+                415,
+                "invalid_request",
+                "Content-Type",
+                true,
+            ),
+            (
+                post(
+                    Some(ORIGIN),
+                    Some("application/x-www-form-urlencoded; charset=iso-8859-1"),
+                    good.clone(),
+                ),
+                415,
+                "invalid_request",
+                "UTF-8",
+                true,
+            ),
+            (post(Some(ORIGIN), None, good.clone()), 415, "invalid_request", "Content-Type", true),
+            (
+                form_request(format!("{good}&pad={}", "x".repeat(9000))),
+                413,
+                "invalid_request",
+                "larger than 8192 bytes",
+                true,
+            ),
+            (
+                form_request(format!("{good}&code=again")),
+                400,
+                "invalid_request",
+                "`code` appears more than once",
+                true,
+            ),
+            (
+                form_request("grant_type=refresh_token&refresh_token=%FF%FE"),
+                400,
+                "invalid_request",
+                "UTF-8",
+                true,
+            ),
+            (
+                form_request(b"grant_type=refresh_token&refresh_token=\xff\xfe".to_vec()),
+                400,
+                "invalid_request",
+                "UTF-8",
+                true,
+            ),
+            (
+                form_request("grant_type=refresh_token&refresh_token="),
+                400,
+                "invalid_request",
+                "`refresh_token` is empty",
+                true,
+            ),
+            (
+                form_request(format!("grant_type=refresh_token&refresh_token={}", "r".repeat(5000))),
+                400,
+                "invalid_request",
+                "`refresh_token` is too long",
+                true,
+            ),
+            (
+                form_request(exchange_with(REDIRECT_URI, "short")),
+                400,
+                "invalid_request",
+                "RFC 7636 requires at least 43",
+                true,
+            ),
+            (
+                form_request(exchange_with(REDIRECT_URI, &format!("{VERIFIER}+/"))),
+                400,
+                "invalid_request",
+                "character outside",
+                true,
+            ),
+            (
+                form_request(exchange_with(REDIRECT_URI, &"v".repeat(129))),
+                400,
+                "invalid_request",
+                "at most 128",
+                true,
+            ),
+            (
+                form_request("grant_type=authorization_code&code=c&redirect_uri=x"),
+                400,
+                "invalid_request",
+                "`code_verifier` is missing",
+                true,
+            ),
+            (
+                form_request(exchange_with("https://evil.example/", VERIFIER)),
+                400,
+                "invalid_request",
+                "redirect_uri is not on the relay's allowlist",
+                true,
+            ),
+            (
+                form_request(exchange_with("http://127.0.0.1:8080", VERIFIER)),
+                400,
+                "invalid_request",
+                "redirect_uri is not on the relay's allowlist",
+                true,
+            ),
+            (
+                form_request(exchange_with("http://127.0.0.1:8080/?x=1", VERIFIER)),
+                400,
+                "invalid_request",
+                "redirect_uri is not on the relay's allowlist",
+                true,
+            ),
+            (huge_header, 431, "invalid_request", "headers are larger than 8192 bytes", true),
+            (
+                Request::get("/token").header("origin", ORIGIN).body(Body::empty()).expect("request"),
+                405,
+                "invalid_request",
+                "use POST",
+                false,
+            ),
+            (
+                Request::put("/token")
+                    .header("origin", ORIGIN)
+                    .body(Body::from(good.clone()))
+                    .expect("request"),
+                405,
+                "invalid_request",
+                "use POST",
+                false,
+            ),
+            (
+                Request::get("/token?code=abc").body(Body::empty()).expect("request"),
+                405,
+                "invalid_request",
+                "use POST",
+                false,
+            ),
+            (
+                Request::post("/oauth/token").body(Body::from(good.clone())).expect("request"),
+                404,
+                "invalid_request",
+                "POST /token",
+                false,
+            ),
+        ];
+        for (request, status, error, words, cors) in cases {
+            let label = format!("{} {}", request.method(), request.uri());
+            let (response, json) = app.send(request).await;
+            assert_eq!(response.status().as_u16(), status, "{label}: {json}");
+            assert_eq!(error_of(&json), error, "{label}: {json}");
+            assert!(description_of(&json).contains(words), "{label}: {json}");
+            assert_eq!(response.headers()["cache-control"], "no-store", "{label}");
+            assert_eq!(response.headers()["content-type"], "application/json", "{label}");
+            let acao = response.headers().get("access-control-allow-origin");
+            assert_eq!(acao.is_some(), cors, "{label}: CORS headers {acao:?}");
+            if status == 405 {
+                assert_eq!(response.headers()["allow"], "POST, OPTIONS");
+            }
+        }
+        assert_eq!(fakebucket.counters().token_requests_total, 0, "a refusal reached upstream");
     }
-    let fakebucket = fakebucket::spawn(config).await.expect("fakebucket");
-    let http = client();
 
-    let direct = http
-        .post(fakebucket.token_url())
-        .basic_auth("demo-client", Some("demo-secret"))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .expect("fakebucket answers");
-    assert_eq!(direct.status(), 200, "a private consumer may use client credentials upstream");
+    async fn preflight_is_answered_only_for_allowed_origins(target) {
+        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let app = Subject::new(target, relay_config(&fakebucket)).await;
+        let preflight = |origin: Option<&str>| {
+            let mut builder = Request::options("/token")
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "content-type");
+            if let Some(origin) = origin {
+                builder = builder.header("origin", origin);
+            }
+            builder.body(Body::empty()).expect("request")
+        };
 
-    let relay = Relay::start(relay_config(&fakebucket)).await;
-    let before = fakebucket.counters().token_requests_total;
-    let response = post_token(&http, &relay, "grant_type=client_credentials".to_owned()).await;
-    assert_eq!(response.status(), 400);
-    let json: serde_json::Value = response.json().await.expect("JSON");
-    assert_eq!(error_of(&json), "unsupported_grant_type");
-    assert!(json.to_string().find("access_token").is_none(), "{json}");
-    assert_eq!(fakebucket.counters().token_requests_total, before, "nothing was forwarded");
+        let (response, _) = app.send(preflight(Some(ORIGIN))).await;
+        assert_eq!(response.status(), 204);
+        let headers = response.headers();
+        assert_eq!(headers["access-control-allow-origin"], ORIGIN);
+        assert_eq!(headers["access-control-allow-methods"], "POST");
+        assert_eq!(headers["access-control-allow-headers"], "content-type");
+        assert_eq!(headers["access-control-max-age"], "600");
+        assert!(headers.get("access-control-allow-credentials").is_none());
+        let vary = crate::vary_of(headers);
+        assert!(vary.iter().any(|v| v == "origin"), "{vary:?}");
+
+        for origin in [Some("https://evil.example"), Some("http://127.0.0.1:8080/"), None] {
+            let (response, json) = app.send(preflight(origin)).await;
+            assert_eq!(response.status(), 403, "{origin:?}");
+            assert_eq!(error_of(&json), "invalid_request");
+            assert!(
+                response.headers().keys().all(|k| !k.as_str().starts_with("access-control-")),
+                "{origin:?}: {:?}",
+                response.headers()
+            );
+        }
+        assert_eq!(fakebucket.counters().token_requests_total, 0);
+    }
+
+    async fn requests_without_origin_pass_only_when_allowed(target) {
+        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let mut config = relay_config(&fakebucket);
+        config.allow_missing_origin = true;
+        let app = Subject::new(target, config).await;
+        let (response, json) = app.send(post(None, FORM, refresh_form("unknown"))).await;
+        // Forwarded: fakebucket's own answer to an unknown refresh token.
+        assert_eq!(response.status(), 400);
+        assert_eq!(description_of(&json), "Invalid refresh_token");
+        assert!(response.headers().get("access-control-allow-origin").is_none());
+        // A wrong origin is still refused.
+        let (response, _) =
+            app.send(post(Some("https://evil.example"), FORM, refresh_form("unknown"))).await;
+        assert_eq!(response.status(), 403);
+        assert_eq!(fakebucket.counters().token_requests_total, 1);
+    }
+
+    async fn the_rate_limit_answers_429_with_retry_after(target) {
+        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let mut config = relay_config(&fakebucket);
+        config.limits.rate_limit_per_minute = 2;
+        let relay = Relay::start_on(target, config).await;
+        let http = client();
+        for _ in 0..2 {
+            let response = post_token(&http, &relay, refresh_form("unknown")).await;
+            assert_eq!(response.status(), 400, "forwarded and refused upstream");
+        }
+        let response = post_token(&http, &relay, refresh_form("unknown")).await;
+        assert_eq!(response.status(), 429);
+        let headers = response.headers().clone();
+        assert_eq!(headers["retry-after"], "30");
+        assert_eq!(headers["access-control-allow-origin"], ORIGIN);
+        assert_eq!(headers["access-control-expose-headers"], "retry-after");
+        let json: serde_json::Value = response.json().await.expect("JSON");
+        assert_eq!(error_of(&json), "temporarily_unavailable");
+        assert_eq!(
+            fakebucket.counters().token_requests_total,
+            2,
+            "the limited request was not forwarded"
+        );
+        // The native relay also counts what happened; a Worker has no /metrics.
+        if relay.is_native() {
+            let metrics =
+                http.get(relay.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+            assert!(
+                metrics.contains("dance_relay_requests_total{outcome=\"rate_limited\"} 1\n"),
+                "{metrics}"
+            );
+            assert!(
+                metrics.contains("dance_relay_requests_total{outcome=\"oauth_error\"} 2\n"),
+                "{metrics}"
+            );
+        }
+    }
+
+    /// SECURITY.md: the relay never offers client credentials, even when the
+    /// consumer behind it is private and Bitbucket would mint a token for it.
+    /// Here fakebucket's consumer is private: asked directly with the secret,
+    /// fakebucket answers 200; asked through the relay, nothing is forwarded.
+    async fn client_credentials_are_refused_even_for_a_private_consumer(target) {
+        let mut config = fakebucket::Config::default();
+        for consumer in &mut config.consumers {
+            consumer.private = true;
+        }
+        let fakebucket = fakebucket::spawn(config).await.expect("fakebucket");
+        let http = client();
+
+        let direct = http
+            .post(fakebucket.token_url())
+            .basic_auth("demo-client", Some("demo-secret"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("fakebucket answers");
+        assert_eq!(direct.status(), 200, "a private consumer may use client credentials upstream");
+
+        let relay = Relay::start_on(target, relay_config(&fakebucket)).await;
+        let before = fakebucket.counters().token_requests_total;
+        let response = post_token(&http, &relay, "grant_type=client_credentials".to_owned()).await;
+        assert_eq!(response.status(), 400);
+        let json: serde_json::Value = response.json().await.expect("JSON");
+        assert_eq!(error_of(&json), "unsupported_grant_type");
+        assert!(json.to_string().find("access_token").is_none(), "{json}");
+        assert_eq!(fakebucket.counters().token_requests_total, before, "nothing was forwarded");
+    }
 }
