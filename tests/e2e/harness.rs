@@ -20,6 +20,7 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use dance_protocol::{ClientId, ClientSecret};
+use dance_relay_worker::workerd::{Installation, Workerd};
 use fakebucket::Counters;
 use fantoccini::actions::{InputSource as _, KeyAction, KeyActions};
 use fantoccini::elements::Element;
@@ -122,6 +123,26 @@ pub(crate) async fn scenario(
     scenario_with(name, mount, |_| {}, body).await;
 }
 
+/// Which relay a scenario's stack runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum RelayTarget {
+    /// `dance-relay`, in-process.
+    #[default]
+    Native,
+    /// `dance-relay-worker` in a local workerd (`DANCE_WORKERD` and
+    /// `DANCE_WORKER_BUILD`, which `cargo xtask test` sets).
+    Worker,
+}
+
+/// [`scenario`] with the given relay.
+pub(crate) async fn scenario_on(
+    name: &str,
+    target: RelayTarget,
+    body: impl AsyncFnOnce(&mut Stack) -> Result<()>,
+) {
+    run_scenario(name, Mount::Root, target, |_| {}, body).await;
+}
+
 /// [`scenario`] with fakebucket's consumer changed first by `consumer`
 /// (its permissions, say).
 pub(crate) async fn scenario_with(
@@ -130,9 +151,19 @@ pub(crate) async fn scenario_with(
     consumer: impl FnOnce(&mut fakebucket::Consumer),
     body: impl AsyncFnOnce(&mut Stack) -> Result<()>,
 ) {
+    run_scenario(name, mount, RelayTarget::Native, consumer, body).await;
+}
+
+async fn run_scenario(
+    name: &str,
+    mount: Mount,
+    target: RelayTarget,
+    consumer: impl FnOnce(&mut fakebucket::Consumer),
+    body: impl AsyncFnOnce(&mut Stack) -> Result<()>,
+) {
     let _slot = browser_slot().await;
     let started = Instant::now();
-    let mut stack = match Stack::start(mount, consumer).await {
+    let mut stack = match Stack::start(mount, target, consumer).await {
         Ok(stack) => stack,
         Err(error) => panic!("{name}: the stack did not start: {error:#}"),
     };
@@ -211,7 +242,11 @@ pub(crate) struct Stack {
 }
 
 impl Stack {
-    async fn start(mount: Mount, tweak: impl FnOnce(&mut fakebucket::Consumer)) -> Result<Self> {
+    async fn start(
+        mount: Mount,
+        target: RelayTarget,
+        tweak: impl FnOnce(&mut fakebucket::Consumer),
+    ) -> Result<Self> {
         let dist = dist_dir(mount.dist_variable())?;
 
         // The static server's port decides the SPA's URL, which fakebucket
@@ -235,7 +270,7 @@ impl Stack {
         relay_config.token_url = fakebucket.token_url();
         relay_config.allowed_origins = vec![origin];
         relay_config.allowed_redirect_uris = vec![spa.to_string()];
-        let relay = Relay::start(relay_config).await?;
+        let relay = Relay::start(target, relay_config).await?;
 
         let spa_config = json!({
             "client_id": CLIENT_ID,
@@ -401,23 +436,42 @@ pub(crate) fn show(counters: &Counters) -> String {
 
 // ---- the relay -------------------------------------------------------------
 
-/// The relay, served in-process. It keeps its address when stopped, so it
-/// can come back on the same port (the SPA's `config.json` names it).
+/// The relay, served in-process or in a local workerd. It keeps its
+/// address when stopped, so it can come back on the same port (the SPA's
+/// `config.json` names it).
 pub(crate) struct Relay {
     addr: SocketAddr,
     config: dance_relay::Config,
     running: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    /// For the Worker: where it is installed, and the running workerd.
+    worker: Option<(Installation, Option<Workerd>)>,
 }
 
 impl Relay {
-    async fn start(config: dance_relay::Config) -> Result<Self> {
+    async fn start(target: RelayTarget, config: dance_relay::Config) -> Result<Self> {
         config.validate().context("the relay configuration of the harness is invalid")?;
-        let listener =
-            TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.context("binding the relay")?;
-        let addr = listener.local_addr()?;
-        let mut relay = Self { addr, config, running: None };
-        relay.serve(listener);
-        Ok(relay)
+        match target {
+            RelayTarget::Native => {
+                let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                    .await
+                    .context("binding the relay")?;
+                let addr = listener.local_addr()?;
+                let mut relay = Self { addr, config, running: None, worker: None };
+                relay.serve(listener);
+                Ok(relay)
+            }
+            RelayTarget::Worker => {
+                let installation = Installation::from_env().map_err(|e| anyhow!(e))?;
+                let workerd = start_workerd(&installation, &config, None).await?;
+                let addr = workerd.addr();
+                Ok(Self {
+                    addr,
+                    config,
+                    running: None,
+                    worker: Some((installation, Some(workerd))),
+                })
+            }
+        }
     }
 
     fn serve(&mut self, listener: TcpListener) {
@@ -443,6 +497,10 @@ impl Relay {
 
     /// Stops serving: the port is closed until [`Relay::restart`].
     pub(crate) async fn stop(&mut self) {
+        if let Some((_, workerd)) = &mut self.worker {
+            // Dropping it stops workerd.
+            workerd.take();
+        }
         if let Some((tx, task)) = self.running.take() {
             let _ = tx.send(());
             // Open keep-alive connections could hold the graceful drain
@@ -457,6 +515,11 @@ impl Relay {
     /// Serves again on the same address.
     pub(crate) async fn restart(&mut self) -> Result<()> {
         self.stop().await;
+        if let Some((installation, workerd)) = &mut self.worker {
+            let port = Some(self.addr.port());
+            *workerd = Some(start_workerd(installation, &self.config, port).await?);
+            return Ok(());
+        }
         let listener = TcpListener::bind(self.addr)
             .await
             .with_context(|| format!("binding the relay again on {}", self.addr))?;
@@ -468,6 +531,18 @@ impl Relay {
     pub(crate) async fn is_down(&self) -> bool {
         tokio::net::TcpStream::connect(self.addr).await.is_err()
     }
+}
+
+/// Starts the Worker in workerd with `config`'s settings.
+async fn start_workerd(
+    installation: &Installation,
+    config: &dance_relay::Config,
+    port: Option<u16>,
+) -> Result<Workerd> {
+    let (installation, vars) = (installation.clone(), config.to_vars());
+    tokio::task::spawn_blocking(move || Workerd::start(&installation, &vars, port))
+        .await?
+        .context("starting the Worker relay in workerd")
 }
 
 // ---- the static server -----------------------------------------------------

@@ -1,7 +1,7 @@
-//! A signed-in session over time: token expiry (scenario 6), two tabs at
-//! expiry (7) and signing out (10).
+//! A signed-in session over time: token expiry (scenario 6, also with the
+//! Worker as the relay), two tabs at expiry (7) and signing out (10).
 
-use crate::harness::{ADA, Mount, Stack, scenario, show};
+use crate::harness::{ADA, Mount, RelayTarget, Stack, scenario, scenario_on, show};
 use anyhow::{Context as _, Result, ensure};
 use fakebucket::{Fault, FaultTarget};
 use fantoccini::wd::WindowHandle;
@@ -45,7 +45,27 @@ fn keys(pairs: &[(String, String)]) -> Vec<&str> {
 #[tokio::test]
 #[ignore = "end-to-end: run by cargo xtask test"]
 async fn token_expiry_refreshes_silently() {
-    scenario("token_expiry_refreshes_silently", Mount::Root, async |stack| {
+    scenario("token_expiry_refreshes_silently", Mount::Root, sign_in_then_refresh_twice).await;
+}
+
+/// The same with the relay as a Cloudflare Worker, in a local workerd: the
+/// whole dance (sign-in, the profile, two refreshes with rotation) through
+/// the Worker.
+#[tokio::test]
+#[ignore = "end-to-end: run by cargo xtask test"]
+async fn token_expiry_refreshes_silently_through_the_worker() {
+    scenario_on(
+        "token_expiry_refreshes_silently_through_the_worker",
+        RelayTarget::Worker,
+        sign_in_then_refresh_twice,
+    )
+    .await;
+}
+
+/// Signs in, then moves fakebucket's clock past expiry twice; each reload
+/// must refresh exactly once, silently, with the rotated token.
+async fn sign_in_then_refresh_twice(stack: &mut Stack) -> Result<()> {
+    {
         stack.open_landing("").await?;
         stack.sign_in().await?;
         let (access_1, refresh_1) = stored_tokens(stack).await?;
@@ -82,8 +102,7 @@ async fn token_expiry_refreshes_silently() {
             show(&counters)
         );
         Ok(())
-    })
-    .await;
+    }
 }
 
 /// Signs in, then opens a second tab from the page, as "duplicate tab" or

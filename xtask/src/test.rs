@@ -15,16 +15,22 @@
 //!    config.json).
 //! 5. `size`: the bundle-size budget, `cargo test -p oauth-dance --test size --
 //!    --include-ignored` with `DANCE_DIST` pointing at `dist/` (if `tests/size.rs` exists).
-//! 6. `e2e`: `cargo test -p oauth-dance --test e2e -- --include-ignored
+//! 6. `worker`: `cargo xtask worker-build` (the relay as a Cloudflare Worker),
+//!    then the relay's integration cases against that Worker in a local
+//!    workerd: `cargo test -p dance-relay --test it -- --ignored`, with
+//!    `DANCE_WORKERD` and `DANCE_WORKER_BUILD` set.
+//! 7. `e2e`: `cargo test -p oauth-dance --test e2e -- --include-ignored
 //!    --skip bench::` (the browser benchmark is `cargo xtask bench browser`'s) with
-//!    `DANCE_E2E_DIST` pointing at `dist/` and `DANCE_E2E_DIST_SUBPATH` at
-//!    `target/dist-subpath/` (skipped while `tests/e2e` doesn't exist).
-//! 7. `relay`: `cargo xtask relay-release`, the relay's static musl binary as
+//!    `DANCE_E2E_DIST` pointing at `dist/`, `DANCE_E2E_DIST_SUBPATH` at
+//!    `target/dist-subpath/`, and the Worker's variables for the scenarios that
+//!    use the Worker as the relay.
+//! 8. `relay`: `cargo xtask relay-release`, the relay's static musl binary as
 //!    `deploy/Dockerfile` builds it, smoke-tested (static, `--help`, `check`,
 //!    `/healthz`, SIGTERM).
-//! 8. `lint`: `cargo fmt --all --check`, and `cargo clippy --all-targets --
-//!    -D warnings` for the workspace and again for the SPA and dance-protocol
-//!    on wasm32 (last, so that a style slip never hides a failing test).
+//! 9. `lint`: `cargo fmt --all --check`, and `cargo clippy --all-targets --
+//!    -D warnings` for the workspace and again on wasm32 for the SPA,
+//!    dance-protocol, dance-relay-core and the Worker (last, so that a style
+//!    slip never hides a failing test).
 //!
 //! The first failing phase stops the run. The output ends with a summary of the
 //! phases followed by every `test result:` line the runners printed, verbatim,
@@ -41,6 +47,8 @@ use crate::pages::{self, PagesArgs};
 use crate::relay::{self, RelayReleaseArgs};
 use crate::setup::{self, CHROMEDRIVER, WASM_TARGET};
 use crate::util::{self, step};
+use crate::worker::{self, WorkerBuildArgs};
+use dance_relay_worker::workerd;
 
 /// Options of `cargo xtask test`.
 #[derive(Debug, clap::Args)]
@@ -72,6 +80,8 @@ enum Phase {
     Build,
     /// The bundle-size budget, checked on the release build.
     Size,
+    /// The relay as a Cloudflare Worker, built and tested in workerd.
+    Worker,
     /// The end-to-end suite in headless Chromium.
     E2e,
     /// The relay's static release binary, built and smoke-tested.
@@ -80,12 +90,13 @@ enum Phase {
     Lint,
 }
 
-const ALL_PHASES: [Phase; 8] = [
+const ALL_PHASES: [Phase; 9] = [
     Phase::Setup,
     Phase::Native,
     Phase::Wasm,
     Phase::Build,
     Phase::Size,
+    Phase::Worker,
     Phase::E2e,
     Phase::Relay,
     Phase::Lint,
@@ -99,6 +110,7 @@ impl Phase {
             Self::Wasm => "wasm",
             Self::Build => "build",
             Self::Size => "size",
+            Self::Worker => "worker",
             Self::E2e => "e2e",
             Self::Relay => "relay",
             Self::Lint => "lint",
@@ -191,8 +203,24 @@ fn run_phase(phase: Phase, test_results: &mut Vec<String>) -> Result<Outcome> {
             Some(mut command) => cargo_tests(&mut command, test_results),
             None => Ok(Outcome::Skipped("tests/size.rs does not exist".to_owned())),
         },
+        Phase::Worker => {
+            let build = worker::run(&WorkerBuildArgs { no_setup: true })?;
+            let mut command = util::cargo();
+            command
+                .args(["test", "-p", "dance-relay", "--test", "it", "--", "--ignored"])
+                .envs(worker::run_env(&build)?);
+            cargo_tests(&mut command, test_results)
+        }
         Phase::E2e => match e2e_command() {
-            Some(mut command) => cargo_tests(&mut command, test_results),
+            Some(mut command) => {
+                // The scenarios with the Worker as the relay need it built.
+                let build = worker::build_dir();
+                if !workerd::is_build_dir(&build) {
+                    worker::run(&WorkerBuildArgs { no_setup: true })?;
+                }
+                command.envs(worker::run_env(&build)?);
+                cargo_tests(&mut command, test_results)
+            }
             None => Ok(Outcome::Skipped("tests/e2e does not exist yet".to_owned())),
         },
         Phase::Relay => {
@@ -210,13 +238,17 @@ fn run_phase(phase: Phase, test_results: &mut Vec<String>) -> Result<Outcome> {
                 "-D",
                 "warnings",
             ]))?;
-            // The SPA's browser code only compiles for wasm32.
+            // The SPA's browser code and the Worker only compile for wasm32.
             util::run(util::cargo().args([
                 "clippy",
                 "-p",
                 "oauth-dance",
                 "-p",
                 "dance-protocol",
+                "-p",
+                "dance-relay-core",
+                "-p",
+                "dance-relay-worker",
                 "--target",
                 WASM_TARGET,
                 "--all-targets",
@@ -465,7 +497,15 @@ mod tests {
         );
         assert_eq!(
             selected_phases(&args(vec![], vec![Phase::Setup, Phase::Build], false)),
-            [Phase::Native, Phase::Wasm, Phase::Size, Phase::E2e, Phase::Relay, Phase::Lint]
+            [
+                Phase::Native,
+                Phase::Wasm,
+                Phase::Size,
+                Phase::Worker,
+                Phase::E2e,
+                Phase::Relay,
+                Phase::Lint
+            ]
         );
         assert_eq!(selected_phases(&args(vec![], vec![], true)), [Phase::Native]);
     }

@@ -66,7 +66,7 @@ fn configure(env: &Env) -> Result<Shell, String> {
 #[event(fetch)]
 async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let started = Date::now().as_millis();
-    let method = request.method().to_string();
+    let method = request.inner().method();
     let path: String = request.path().chars().take(64).collect();
     let response = match RELAY.get_or_init(|| configure(&env)) {
         Ok(shell) => {
@@ -90,7 +90,8 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
 impl Shell {
     /// The core's three steps with the runtime's IO between them.
     async fn handle(&self, mut request: Request) -> Answer {
-        let method = Method::from_bytes(request.method().as_ref().as_bytes()).unwrap_or_default();
+        // The raw verb: `worker::Method` would read any unknown one as GET.
+        let method = Method::from_bytes(request.inner().method().as_bytes()).unwrap_or_default();
         let headers = header_map(request.headers());
         let peer = headers
             .get("cf-connecting-ip")

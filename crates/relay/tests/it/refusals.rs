@@ -524,4 +524,51 @@ crate::on_both_targets! {
         assert!(json.to_string().find("access_token").is_none(), "{json}");
         assert_eq!(fakebucket.counters().token_requests_total, before, "nothing was forwarded");
     }
+
+    /// `/healthz` answers `ok` and is never cached; other methods get 405.
+    async fn healthz_answers_ok(target) {
+        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let relay = Relay::start_on(target, relay_config(&fakebucket)).await;
+        let health = client().get(relay.url("/healthz")).send().await.expect("healthz");
+        assert_eq!(health.status(), 200);
+        assert_eq!(health.headers()["cache-control"], "no-store");
+        assert_eq!(health.text().await.expect("text"), "ok\n");
+        let post = client().post(relay.url("/healthz")).send().await.expect("healthz");
+        assert_eq!(post.status(), 405);
+    }
+}
+
+/// A Worker whose settings have errors answers every request with the
+/// report `dance-relay check` prints for the same settings, and forwards
+/// nothing (the native relay refuses to start instead: see `binary`).
+#[tokio::test]
+#[ignore = "needs the built Worker and workerd: `cargo xtask test` runs it"]
+async fn a_misconfigured_worker_answers_with_the_check_report() {
+    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let mut config = relay_config(&fakebucket);
+    config.allowed_origins = vec!["https://user.github.io/".to_owned()];
+    config.client_secret = dance_protocol::ClientSecret::new("");
+    let (_, problems) = dance_relay::Config::from_vars(|name| {
+        config.to_vars().into_iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+    });
+    let (expected, ok) = dance_relay::config::report(&problems);
+    assert!(!ok, "{expected}");
+    let relay = Relay::start_on(crate::Target::Worker, config).await;
+    for (method, path) in [("POST", "/token"), ("GET", "/healthz"), ("OPTIONS", "/token")] {
+        let response = client()
+            .request(method.parse().expect("method"), relay.url(path))
+            .header("origin", ORIGIN)
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(response.status(), 500, "{method} {path}");
+        assert_eq!(response.headers()["content-type"], "text/plain; charset=utf-8");
+        let text = response.text().await.expect("text");
+        assert!(text.ends_with(&expected), "{method} {path}:\n{text}\nexpected:\n{expected}");
+        assert!(
+            text.contains("DANCE_ALLOWED_ORIGINS: `https://user.github.io/` has a trailing slash"),
+            "{text}"
+        );
+    }
+    assert_eq!(fakebucket.counters().token_requests_total, 0);
 }
