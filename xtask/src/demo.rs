@@ -25,10 +25,13 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::build::{self, BuildArgs};
+use crate::setup;
 use crate::site::{
     self, BITBUCKET_API_BASE, BITBUCKET_AUTHORIZE_URL, BITBUCKET_IMAGE_ORIGINS, BITBUCKET_TOKEN_URL,
 };
 use crate::util::{self, step};
+use crate::worker::{self, WorkerBuildArgs};
+use dance_relay_worker::workerd::{self, Installation};
 
 /// The demo consumer fakebucket knows by default (see COMMON.md).
 const DEMO_CLIENT_ID: &str = "demo-client";
@@ -57,12 +60,36 @@ pub(crate) struct DemoArgs {
     /// Port of fakebucket.
     #[arg(long, default_value_t = 9090, value_name = "PORT")]
     fakebucket_port: u16,
+    /// Which relay to run: the native binary, or the Cloudflare Worker in a local workerd.
+    #[arg(long, value_enum, default_value_t = RelayKind::Native)]
+    relay: RelayKind,
+}
+
+/// The relay the demo runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub(crate) enum RelayKind {
+    /// `dance-relay`, the native binary.
+    #[default]
+    Native,
+    /// `dance-relay-worker` in workerd, the open-source Workers runtime.
+    Worker,
+}
+
+impl RelayKind {
+    /// The name its log lines carry.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Native => "dance-relay",
+            Self::Worker => "relay-worker",
+        }
+    }
 }
 
 /// Everything the pieces must agree on: addresses, URLs, the consumer.
 struct Stack {
     spa: SocketAddr,
     relay: SocketAddr,
+    relay_kind: RelayKind,
     /// `None` with `--bitbucket`.
     fakebucket: Option<SocketAddr>,
     client_id: String,
@@ -81,6 +108,7 @@ impl Stack {
             Ok(Self {
                 spa: loopback(args.port),
                 relay: loopback(args.relay_port),
+                relay_kind: args.relay,
                 fakebucket: None,
                 client_id,
                 client_secret,
@@ -93,6 +121,7 @@ impl Stack {
             Ok(Self {
                 spa: loopback(args.port),
                 relay: loopback(args.relay_port),
+                relay_kind: args.relay,
                 fakebucket: Some(fakebucket),
                 client_id: DEMO_CLIENT_ID.to_owned(),
                 client_secret: DEMO_CLIENT_SECRET.to_owned(),
@@ -154,10 +183,22 @@ fn required_env(name: &str) -> Result<String> {
 
 /// Runs `cargo xtask demo`.
 pub(crate) fn run(args: &DemoArgs) -> Result<()> {
+    if args.bitbucket && args.relay == RelayKind::Worker {
+        bail!(
+            "--relay worker runs the Worker in a local workerd that may only reach loopback \
+             (fakebucket); against the real Bitbucket, use the native relay or deploy the Worker"
+        );
+    }
     let stack = Stack::new(args)?;
     check_ports_free(&stack)?;
     let dist = if args.no_build { existing_dist()? } else { build::run(&BuildArgs::default())? };
     build_servers(&stack)?;
+    if stack.relay_kind == RelayKind::Worker {
+        let build = worker::build_dir();
+        if !(args.no_build && workerd::is_build_dir(&build)) {
+            worker::run(&WorkerBuildArgs { no_setup: false })?;
+        }
+    }
     write_config(&dist, &stack)?;
     allow_origins_in_csp(&dist, &stack)?;
     let runtime = tokio::runtime::Runtime::new().context("could not start the tokio runtime")?;
@@ -196,7 +237,9 @@ fn build_servers(stack: &Stack) -> Result<()> {
     if stack.fakebucket.is_some() {
         command.args(["-p", "fakebucket"]);
     }
-    command.args(["-p", "dance-relay"]);
+    if stack.relay_kind == RelayKind::Native {
+        command.args(["-p", "dance-relay"]);
+    }
     util::run(&mut command)
 }
 
@@ -232,7 +275,7 @@ struct ChildSpec {
     description: String,
 }
 
-fn child_specs(stack: &Stack) -> Vec<ChildSpec> {
+fn child_specs(stack: &Stack) -> Result<Vec<ChildSpec>> {
     let bin = debug_dir();
     let mut specs = Vec::new();
     if let Some(fakebucket) = stack.fakebucket {
@@ -249,6 +292,14 @@ fn child_specs(stack: &Stack) -> Vec<ChildSpec> {
             ),
         });
     }
+    specs.push(match stack.relay_kind {
+        RelayKind::Native => native_relay_spec(stack, &bin),
+        RelayKind::Worker => worker_relay_spec(stack)?,
+    });
+    Ok(specs)
+}
+
+fn native_relay_spec(stack: &Stack, bin: &Path) -> ChildSpec {
     let mut command = Command::new(bin.join("dance-relay"));
     command
         .env("DANCE_LISTEN", stack.relay.to_string())
@@ -257,8 +308,8 @@ fn child_specs(stack: &Stack) -> Vec<ChildSpec> {
         .env("DANCE_TOKEN_URL", &stack.token_url)
         .env("DANCE_ALLOWED_ORIGINS", stack.origin())
         .env("DANCE_ALLOWED_REDIRECT_URIS", stack.page_url());
-    specs.push(ChildSpec {
-        name: "dance-relay",
+    ChildSpec {
+        name: RelayKind::Native.name(),
         command,
         description: format!(
             "dance-relay on {} (client {}, token endpoint {}, origin {})",
@@ -267,13 +318,45 @@ fn child_specs(stack: &Stack) -> Vec<ChildSpec> {
             stack.token_url,
             stack.origin()
         ),
-    });
-    specs
+    }
+}
+
+/// workerd serving the relay Worker with the same settings as the native
+/// relay would get, its configuration written under `target/demo-workerd`.
+fn worker_relay_spec(stack: &Stack) -> Result<ChildSpec> {
+    let installation = Installation {
+        workerd: setup::workerd_binary()
+            .context("workerd is not installed: run `cargo xtask setup`")?,
+        build: worker::build_dir(),
+    };
+    let mut config = dance_relay_core::Config::new(
+        dance_protocol::ClientId::new(&stack.client_id),
+        dance_protocol::ClientSecret::new(&stack.client_secret),
+    );
+    config.token_url = stack.token_url.parse().context("the token URL")?;
+    config.allowed_origins = vec![stack.origin()];
+    config.allowed_redirect_uris = vec![stack.page_url()];
+    let dir = util::root().join("target/demo-workerd");
+    let path = workerd::prepare(&dir, &installation, &config.to_vars(), stack.relay)
+        .with_context(|| format!("writing workerd's configuration in {}", dir.display()))?;
+    let mut command = Command::new(&installation.workerd);
+    command.arg("serve").arg(path);
+    Ok(ChildSpec {
+        name: RelayKind::Worker.name(),
+        command,
+        description: format!(
+            "the relay Worker in workerd on {} (client {}, token endpoint {}, origin {})",
+            stack.relay,
+            stack.client_id,
+            stack.token_url,
+            stack.origin()
+        ),
+    })
 }
 
 /// Runs the static server and the children until Ctrl-C or a child's exit.
 async fn run_stack(stack: &Stack, dist: PathBuf) -> Result<()> {
-    let mut names = vec!["static", "xtask", "dance-relay"];
+    let mut names = vec!["static", "xtask", stack.relay_kind.name()];
     if stack.fakebucket.is_some() {
         names.push("fakebucket");
     }
@@ -299,7 +382,7 @@ async fn run_stack(stack: &Stack, dist: PathBuf) -> Result<()> {
 
     let mut supervisors = Vec::new();
     let mut started = Ok(());
-    for spec in child_specs(stack) {
+    for spec in child_specs(stack)? {
         console.line("xtask", &format!("starting {}", spec.description));
         match spawn_child(spec, &console) {
             Ok((name, child, pumps)) => supervisors.push(tokio::spawn(supervise(
@@ -389,7 +472,7 @@ fn announce(stack: &Stack, console: &Console) {
 
 /// Waits until every server accepts TCP connections.
 async fn wait_ready(stack: &Stack) -> Result<()> {
-    let mut targets = vec![("dance-relay", stack.relay)];
+    let mut targets = vec![(stack.relay_kind.name(), stack.relay)];
     if let Some(fakebucket) = stack.fakebucket {
         targets.push(("fakebucket", fakebucket));
     }
@@ -563,7 +646,7 @@ impl Console {
 fn colour_of(name: &str) -> &'static str {
     match name {
         "fakebucket" => "36",
-        "dance-relay" => "35",
+        "dance-relay" | "relay-worker" => "35",
         "static" => "32",
         _ => "33;1",
     }
@@ -574,7 +657,14 @@ mod tests {
     use super::*;
 
     fn args(bitbucket: bool) -> DemoArgs {
-        DemoArgs { bitbucket, no_build: true, port: 8080, relay_port: 8787, fakebucket_port: 9090 }
+        DemoArgs {
+            bitbucket,
+            no_build: true,
+            port: 8080,
+            relay_port: 8787,
+            fakebucket_port: 9090,
+            relay: RelayKind::Native,
+        }
     }
 
     #[test]
@@ -613,14 +703,18 @@ mod tests {
         let (connect, img) = stack.csp_origins();
         assert_eq!(connect, ["http://127.0.0.1:9999", "https://api.bitbucket.org"]);
         assert!(img.contains(&"https://secure.gravatar.com".to_owned()));
-        assert_eq!(child_specs(&stack).len(), 1, "no fakebucket against the real Bitbucket");
+        assert_eq!(
+            child_specs(&stack).expect("specs").len(),
+            1,
+            "no fakebucket against the real Bitbucket"
+        );
         assert_eq!(stack.config_json()["relay_url"], "http://127.0.0.1:9999/token");
     }
 
     #[test]
     fn children_get_the_agreed_flags_and_environment() {
         let stack = Stack::new(&args(false)).expect("stack");
-        let specs = child_specs(&stack);
+        let specs = child_specs(&stack).expect("specs");
         let names: Vec<&str> = specs.iter().map(|spec| spec.name).collect();
         assert_eq!(names, ["fakebucket", "dance-relay"]);
 

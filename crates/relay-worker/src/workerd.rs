@@ -84,20 +84,16 @@ impl Workerd {
             std::process::id(),
             INSTANCE.fetch_add(1, Ordering::Relaxed)
         ));
-        std::fs::create_dir_all(&dir)?;
-        for module in ["index.js", "index_bg.wasm"] {
-            std::fs::copy(installation.build.join(module), dir.join(module))?;
-        }
         let port = match port {
             Some(port) => port,
             None => free_port()?,
         };
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        std::fs::write(dir.join("config.capnp"), config(vars, addr))?;
+        let config = prepare(&dir, installation, vars, addr)?;
         let log = std::fs::File::create(dir.join("workerd.log"))?;
         let child = Command::new(&installation.workerd)
             .arg("serve")
-            .arg(dir.join("config.capnp"))
+            .arg(config)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -158,6 +154,24 @@ impl Drop for Workerd {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Writes into `dir` what `workerd serve` needs to serve the Worker with
+/// `vars` on `addr`: copies of the two modules and the configuration, whose
+/// path it returns. Run `workerd serve <that path>`.
+pub fn prepare(
+    dir: &Path,
+    installation: &Installation,
+    vars: &[(&str, String)],
+    addr: SocketAddr,
+) -> io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    for module in ["index.js", "index_bg.wasm"] {
+        std::fs::copy(installation.build.join(module), dir.join(module))?;
+    }
+    let path = dir.join("config.capnp");
+    std::fs::write(&path, config(vars, addr))?;
+    Ok(path)
 }
 
 /// A port that was free a moment ago.
