@@ -26,6 +26,7 @@ use crate::build::{self, BuildArgs};
 use crate::setup::{self, Need};
 use crate::test::E2E_BENCH_PREFIX;
 use crate::util::{self, step};
+use crate::worker::{self, WorkerBuildArgs};
 
 /// The benchmark's test name in the end-to-end binary.
 const BROWSER_BENCH: &str = "browser_timing";
@@ -86,13 +87,21 @@ fn relay(args: &[String]) -> Result<()> {
             examples.display()
         );
     }
-    step("load-testing the relay (release build of the load generator)");
+    // `--target worker` compares the Worker in workerd with the native relay.
+    let on_workers = args.windows(2).any(|pair| pair[0] == "--target" && pair[1] == "worker")
+        || args.iter().any(|arg| arg == "--target=worker");
     let mut command = util::cargo();
-    let report = fresh_report_file("relay.md")?;
+    if on_workers {
+        setup::ensure(&[Need::Build, Need::Worker])?;
+        let build = worker::run(&WorkerBuildArgs { no_setup: true })?;
+        command.envs(worker::run_env(&build)?);
+    }
+    step("load-testing the relay (release build of the load generator)");
+    let report = fresh_report_file(if on_workers { "relay-worker.md" } else { "relay.md" })?;
     command.args(["run", "--release", "-p", "dance-relay", "--example", "loadgen", "--"]);
     command.args(args).arg("--report-out").arg(&report);
     util::run(&mut command)?;
-    publish("Relay", &report)
+    publish(if on_workers { "Relay on Workers" } else { "Relay" }, &report)
 }
 
 /// Issue #5's limit for the brotli bytes of these kinds of file, which

@@ -656,6 +656,18 @@ fn colour_of(name: &str) -> &'static str {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_worker_relay_gets_the_native_relays_settings_and_refuses_the_real_bitbucket() {
+        let mut demo = args(false);
+        demo.relay = RelayKind::Worker;
+        let stack = Stack::new(&demo).expect("a stack");
+        assert_eq!(stack.relay_kind.name(), "relay-worker");
+        let mut real = args(true);
+        real.relay = RelayKind::Worker;
+        let error = run(&real).expect_err("refused").to_string();
+        assert!(error.contains("--relay worker"), "{error}");
+    }
+
     fn args(bitbucket: bool) -> DemoArgs {
         DemoArgs {
             bitbucket,
@@ -693,6 +705,7 @@ mod tests {
         let stack = Stack {
             spa: SocketAddr::from(([127, 0, 0, 1], demo.port)),
             relay: SocketAddr::from(([127, 0, 0, 1], demo.relay_port)),
+            relay_kind: RelayKind::Native,
             fakebucket: None,
             client_id: "key".to_owned(),
             client_secret: "secret".to_owned(),

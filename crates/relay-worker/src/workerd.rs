@@ -109,6 +109,11 @@ impl Workerd {
         Ok(workerd)
     }
 
+    /// workerd's process id (to read its CPU time and memory).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The address workerd listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr

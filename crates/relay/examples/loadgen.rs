@@ -68,6 +68,19 @@ struct Args {
     /// Also write the report (Markdown, without a heading) to this file.
     #[arg(long, value_name = "FILE")]
     report_out: Option<PathBuf>,
+    /// `native`: the full benchmark of `dance-relay`. `worker`: the Worker
+    /// in a local workerd side by side with `dance-relay`, in the same run,
+    /// against the same fakebucket (needs DANCE_WORKERD and
+    /// DANCE_WORKER_BUILD, which `cargo xtask bench relay --target worker` sets).
+    #[arg(long, value_enum, default_value_t = BenchTarget::Native)]
+    target: BenchTarget,
+}
+
+/// What `--target` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BenchTarget {
+    Native,
+    Worker,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -81,7 +94,10 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    let report = runtime.block_on(bench(&args, &relay_bin))?;
+    let report = match args.target {
+        BenchTarget::Native => runtime.block_on(bench(&args, &relay_bin))?,
+        BenchTarget::Worker => runtime.block_on(bench_worker(&args, &relay_bin))?,
+    };
     println!("{report}");
     if let Some(path) = &args.report_out {
         std::fs::write(path, &report)
@@ -191,33 +207,45 @@ impl RelayProcess {
 
     /// Resident memory now and at its peak, in KiB.
     fn memory(&self) -> anyhow::Result<(u64, u64)> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .context("cannot read /proc/PID/status (Linux only)")?;
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                .with_context(|| format!("no {name} in /proc/PID/status"))
-        };
-        Ok((field("VmRSS:")?, field("VmHWM:")?))
+        proc_memory(self.child.id())
     }
 
     /// User and system CPU time so far.
     fn cpu(&self, ticks_per_second: f64) -> anyhow::Result<Cpu> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .context("cannot read /proc/PID/stat")?;
-        let after_name = stat.rsplit_once(')').context("malformed stat")?.1;
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        // Fields 14 and 15 of stat(5); fields[0] is field 3.
-        let utime: f64 = fields.get(11).context("no utime")?.parse()?;
-        let stime: f64 = fields.get(12).context("no stime")?.parse()?;
-        Ok(Cpu {
-            user: Duration::from_secs_f64(utime / ticks_per_second),
-            system: Duration::from_secs_f64(stime / ticks_per_second),
-        })
+        proc_cpu(self.child.id(), ticks_per_second)
     }
+}
 
+/// A process's resident memory now and at its peak, in KiB.
+fn proc_memory(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .context("cannot read /proc/PID/status (Linux only)")?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .with_context(|| format!("no {name} in /proc/PID/status"))
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// A process's user and system CPU time so far.
+fn proc_cpu(pid: u32, ticks_per_second: f64) -> anyhow::Result<Cpu> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .context("cannot read /proc/PID/stat")?;
+    let after_name = stat.rsplit_once(')').context("malformed stat")?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 and 15 of stat(5); fields[0] is field 3.
+    let utime: f64 = fields.get(11).context("no utime")?.parse()?;
+    let stime: f64 = fields.get(12).context("no stime")?.parse()?;
+    Ok(Cpu {
+        user: Duration::from_secs_f64(utime / ticks_per_second),
+        system: Duration::from_secs_f64(stime / ticks_per_second),
+    })
+}
+
+impl RelayProcess {
     /// SIGTERM, then wait: the relay's graceful shutdown.
     fn stop(mut self) -> anyhow::Result<()> {
         let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
@@ -604,6 +632,151 @@ async fn bench(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
          not sent a byte is not handed to hyper (about 1.4 KiB each, hence the idle-connections \
          row), but one with a request in progress holds hyper's 8 KiB read and 8 KiB write buffers \
          until it closes, which is what the burst row measures.\n",
+    );
+    Ok(out)
+}
+
+/// One relay's numbers in the side-by-side run.
+struct Side {
+    serial: Run,
+    serial_cpu: Cpu,
+    loaded: Run,
+    loaded_cpu: Cpu,
+    peak_rss: u64,
+}
+
+/// `--target worker`: the Worker in workerd and the native relay, each
+/// measured the same way against the same fakebucket, in one run.
+async fn bench_worker(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
+    use dance_relay_worker::workerd::{Installation, Workerd};
+    let installation = Installation::from_env().map_err(anyhow::Error::msg)?;
+    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await?;
+    let native = RelayProcess::start(relay_bin, fakebucket.token_url().as_str(), &args.relay_env)?;
+    let mut config = dance_relay::Config::new(
+        dance_protocol::ClientId::new("demo-client"),
+        dance_protocol::ClientSecret::new("demo-secret"),
+    );
+    config.token_url = fakebucket.token_url();
+    config.allowed_origins = vec![ORIGIN.to_owned()];
+    config.allowed_redirect_uris = vec![REDIRECT_URI.to_owned()];
+    config.limits.rate_limit_per_minute = 0;
+    let vars = config.to_vars();
+    let mut startups = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let workerd = Workerd::start(&installation, &vars, None)?;
+        startups.push(started.elapsed());
+        drop(workerd);
+    }
+    startups.sort_unstable();
+    let workerd = Workerd::start(&installation, &vars, None)?;
+    let ticks = clock_ticks();
+    let verifier = PkceVerifier::generate();
+    let fresh = |n: usize| {
+        fakebucket.reset();
+        let (fakebucket, verifier) = (&fakebucket, &verifier);
+        async move { anyhow::Ok(forms(mint_codes(fakebucket, verifier, n, 8).await?, verifier)) }
+    };
+    let direct = Target::Direct(fakebucket.token_url().to_string());
+    let relays = [
+        (
+            "dance-relay (native)",
+            native.child.id(),
+            Target::Relay(format!("http://{}/token", native.address)),
+        ),
+        ("dance-relay-worker (workerd)", workerd.pid(), Target::Relay(workerd.url("/token"))),
+    ];
+    eprintln!("warming up...");
+    run(&direct, fresh(args.warmup).await?, args.concurrency).await?;
+    for (_, _, target) in &relays {
+        run(target, fresh(args.warmup).await?, args.concurrency).await?;
+    }
+    let direct_serial = run(&direct, fresh(args.latency_requests).await?, 1).await?;
+    let direct_loaded = run(&direct, fresh(args.requests).await?, args.concurrency).await?;
+    let mut sides = Vec::new();
+    for (name, pid, target) in &relays {
+        eprintln!(
+            "{name}: {} one at a time, {} with {} in flight...",
+            args.latency_requests, args.requests, args.concurrency
+        );
+        let forms = fresh(args.latency_requests).await?;
+        let before = proc_cpu(*pid, ticks)?;
+        let serial = run(target, forms, 1).await?;
+        let serial_cpu = proc_cpu(*pid, ticks)? - before;
+        let forms = fresh(args.requests).await?;
+        let before = proc_cpu(*pid, ticks)?;
+        let loaded = run(target, forms, args.concurrency).await?;
+        let loaded_cpu = proc_cpu(*pid, ticks)? - before;
+        let (_, peak_rss) = proc_memory(*pid)?;
+        sides.push(Side { serial, serial_cpu, loaded, loaded_cpu, peak_rss });
+    }
+    drop(workerd);
+    native.stop()?;
+    fakebucket.shutdown().await?;
+
+    let (wasm, js) = (
+        std::fs::read(installation.build.join("index_bg.wasm"))?,
+        std::fs::read(installation.build.join("index.js"))?,
+    );
+    let gzip = |bytes: &[u8]| -> anyhow::Result<usize> {
+        use std::io::Write as _;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(bytes)?;
+        Ok(encoder.finish()?.len())
+    };
+    let upload = gzip(&wasm)? + gzip(&js)?;
+    let over =
+        |relay: &Run, p: f64| ms(relay.percentile(p).saturating_sub(direct_serial.percentile(p)));
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mut out = format!(
+        "Measured by `cargo xtask bench relay --target worker` (`crates/relay/examples/loadgen.rs`): \
+         {cores} cores, loopback, one run, one fakebucket. The native relay is the release \
+         `dance-relay` binary; the Worker is worker-build's release output served by workerd \
+         (npm `workerd`, the runtime Cloudflare runs) with outbound fetch to loopback. Latency: \
+         {} exchanges per relay, one at a time; throughput: {} exchanges, {} in flight; each after \
+         {} warm-up exchanges. CPU is the serving process's user + system time (`/proc/PID/stat`) \
+         per exchange.\n\n",
+        args.latency_requests, args.requests, args.concurrency, args.warmup
+    );
+    out.push_str(&format!(
+        "| Worker measure | value | limit |\n|---|---|---|\n\
+         | upload size (wasm + JS, gzip) | {} KiB ({} KiB wasm raw) | 3 MiB (Workers Free), 10 MiB (Paid) |\n\
+         | workerd start-up until it accepts connections, median of 5 (min, max) | {} ms ({}, {}) | |\n\n",
+        upload / 1024,
+        wasm.len() / 1024,
+        ms(startups[2]),
+        ms(startups[0]),
+        ms(startups[4]),
+    ));
+    out.push_str(&format!(
+        "| relay | exchanges/s, {c} in flight | p50 / p99 ms, {c} in flight | added p50 / p99 ms, one at a time | CPU µs per exchange, one at a time | CPU µs per exchange, {c} in flight | peak RSS MiB |\n\
+         |---|---|---|---|---|---|---|\n\
+         | fakebucket directly | {:.0} | {} / {} | | | | |\n",
+        direct_loaded.rate(),
+        ms(direct_loaded.percentile(0.5)),
+        ms(direct_loaded.percentile(0.99)),
+        c = args.concurrency,
+    ));
+    for ((name, _, _), side) in relays.iter().zip(&sides) {
+        out.push_str(&format!(
+            "| {name} | {:.0} | {} / {} | {} / {} | {:.1} | {:.1} | {} |\n",
+            side.loaded.rate(),
+            ms(side.loaded.percentile(0.5)),
+            ms(side.loaded.percentile(0.99)),
+            over(&side.serial, 0.5),
+            over(&side.serial, 0.99),
+            side.serial_cpu.per(args.latency_requests).2,
+            side.loaded_cpu.per(args.requests).2,
+            mib(side.peak_rss),
+        ));
+    }
+    out.push_str(
+        "\nReading the numbers: workerd runs the relay as wasm inside V8, so each exchange also \
+         pays for crossing between JavaScript and wasm, V8's own fetch and HTTP stacks, and the \
+         runtime's per-request bookkeeping; its memory is mostly V8's heap and the runtime, not \
+         the relay. On Cloudflare, the CPU time that counts against a Worker's limit (10 ms per \
+         request on the Free plan) is the isolate's, without the network work done by the \
+         runtime, so the per-exchange CPU here is an upper bound.\n",
     );
     Ok(out)
 }
