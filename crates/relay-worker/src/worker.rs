@@ -68,7 +68,7 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     let started = Date::now().as_millis();
     let method = request.inner().method();
     let path: String = request.path().chars().take(64).collect();
-    let response = match RELAY.get_or_init(|| configure(&env)) {
+    match RELAY.get_or_init(|| configure(&env)) {
         Ok(shell) => {
             let answer = shell.handle(request).await;
             let outcome = answer.extensions().get::<Outcome>().map_or("-", |o| o.label());
@@ -83,8 +83,7 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
             worker::console_error!("{method} {path}: the relay is misconfigured:\n{report}");
             misconfigured(report)
         }
-    };
-    response
+    }
 }
 
 impl Shell {
