@@ -1,4 +1,4 @@
-//! The browser timing of issue 6: how long the callback page takes, from its
+//! The browser timing of the sign-in: how long the callback page takes, from its
 //! navigation start to the rendered profile, and where that time goes.
 //!
 //! [`browser_timing`] signs in through the real pages [`RUNS`] times (after
@@ -285,7 +285,7 @@ struct Context {
     date: String,
 }
 
-/// Issue 6's browser timing; see the module documentation.
+/// The browser timing of the sign-in; see the module documentation.
 #[tokio::test]
 #[ignore = "benchmark: run by cargo xtask bench browser"]
 async fn browser_timing() {

@@ -13,7 +13,7 @@
 //! ids) and on fakebucket's counters (what really crossed the wire), and
 //! leaves a screenshot of its last screen in `target/e2e/<test>.png`.
 //!
-//! Modules, by the scenarios of issue 6:
+//! The scenarios, numbered as each test's documentation cites them, by module:
 //! - [`sign_in`]: 1 happy path, 2 cancel, 11 deep link, 12 sub-path (also a deep
 //!   link there, through the `404.html` a GitHub Pages site answers with), 13
 //!   keyboard only;

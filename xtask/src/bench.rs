@@ -8,7 +8,7 @@
 //! - `relay [ARGS]`: the relay's load generator, `cargo run --release -p
 //!   dance-relay --example loadgen -- ARGS --report-out FILE` (the relay crate
 //!   owns it).
-//! - `browser`: the browser timing of issue 6. Checks the build and browser
+//! - `browser`: the browser timing of the sign-in's callback page. Checks the build and browser
 //!   tools (as `cargo xtask setup` does), builds the release SPA into `dist/`
 //!   exactly as the test run's `build` phase does (`cargo xtask build`), then
 //!   runs the benchmark of the end-to-end binary (`tests/e2e/bench.rs`):
@@ -104,7 +104,7 @@ fn relay(args: &[String]) -> Result<()> {
     publish(if on_workers { "Relay on Workers" } else { "Relay" }, &report)
 }
 
-/// Issue #5's limit for the brotli bytes of these kinds of file, which
+/// The bundle budget for the brotli bytes of these kinds of file, which
 /// `tests/size.rs` enforces (120 KB read as 120,000 B, the stricter reading).
 const BUDGET_BYTES: u64 = 120_000;
 const BUDGET_KINDS: [&str; 4] = ["wasm", "js", "html", "css"];
@@ -139,7 +139,7 @@ fn size() -> Result<()> {
         ));
     }
     body.push_str(&format!(
-        "\nIssue #5's budget counts the brotli bytes of the wasm, JavaScript, HTML and CSS: **{} \
+        "\nThe bundle budget counts the brotli bytes of the wasm, JavaScript, HTML and CSS: **{} \
          B against a limit of {} B** ({:.1} %), which `tests/size.rs` (run by `cargo xtask \
          test`) enforces.\n",
         thousands(counted),

@@ -80,8 +80,8 @@ mod tests {
     use super::*;
 
     /// RFC 7636 Appendix B: these 32 octets give this verifier, whose S256
-    /// challenge is this. (Issue #2 quoted a longer verifier whose hash is
-    /// something else; the RFC's text is the reference.)
+    /// challenge is this. (Some write-ups quote a longer verifier whose hash
+    /// is something else; the RFC's text is the reference.)
     const RFC_OCTETS: [u8; 32] = [
         116, 24, 223, 180, 151, 153, 224, 37, 79, 250, 96, 125, 216, 173, 187, 186, 22, 212, 37,
         77, 105, 214, 191, 240, 91, 88, 5, 88, 83, 132, 141, 121,
