@@ -8,6 +8,7 @@
 //! findings, the native relay refuses to start on any error among them, and a
 //! misconfigured Worker answers every request with them.
 
+use crate::vars;
 use dance_protocol::{ClientId, ClientSecret};
 use std::fmt;
 use std::net::IpAddr;
@@ -112,7 +113,7 @@ impl Config {
         check_limits(&self.limits, &mut problems);
         if self.trust_proxy {
             problems.push(Problem::warning(
-                "DANCE_TRUST_PROXY",
+                vars::TRUST_PROXY,
                 "X-Forwarded-For decides the client address for rate limiting: make sure the relay \
                  is reachable only through one reverse proxy that appends to that header, or any \
                  client can pick its own address",
@@ -217,7 +218,7 @@ pub fn is_loopback_host(url: &Url) -> bool {
 }
 
 fn check_client_id(id: &str, problems: &mut Vec<Problem>) {
-    const SETTING: &str = "DANCE_CLIENT_ID";
+    const SETTING: &str = vars::CLIENT_ID;
     if id.trim().is_empty() {
         problems.push(Problem::error(
             SETTING,
@@ -238,7 +239,7 @@ fn check_client_id(id: &str, problems: &mut Vec<Problem>) {
 }
 
 fn check_secret(secret: &str, problems: &mut Vec<Problem>) {
-    const SETTING: &str = "DANCE_CLIENT_SECRET";
+    const SETTING: &str = vars::CLIENT_SECRET;
     if secret.is_empty() {
         problems.push(Problem::error(
             SETTING,
@@ -255,7 +256,7 @@ fn check_secret(secret: &str, problems: &mut Vec<Problem>) {
 }
 
 fn check_token_url(url: &Url, problems: &mut Vec<Problem>) {
-    const SETTING: &str = "DANCE_TOKEN_URL";
+    const SETTING: &str = vars::TOKEN_URL;
     match url.scheme() {
         "https" => {}
         "http" if is_loopback_host(url) => {}
@@ -284,7 +285,7 @@ fn check_token_url(url: &Url, problems: &mut Vec<Problem>) {
 }
 
 fn check_origins(origins: &[String], allow_missing: bool, problems: &mut Vec<Problem>) {
-    const SETTING: &str = "DANCE_ALLOWED_ORIGINS";
+    const SETTING: &str = vars::ALLOWED_ORIGINS;
     if origins.is_empty() && !allow_missing {
         problems.push(Problem::error(
             SETTING,
@@ -356,7 +357,7 @@ fn check_origin(origin: &str) -> Result<(), String> {
 }
 
 fn check_redirect_uris(uris: &[String], origins: &[String], problems: &mut Vec<Problem>) {
-    const SETTING: &str = "DANCE_ALLOWED_REDIRECT_URIS";
+    const SETTING: &str = vars::ALLOWED_REDIRECT_URIS;
     if uris.is_empty() {
         problems.push(Problem::error(
             SETTING,
@@ -426,7 +427,7 @@ fn check_redirect_uris(uris: &[String], origins: &[String], problems: &mut Vec<P
 fn check_limits(limits: &Limits, problems: &mut Vec<Problem>) {
     if limits.max_body_bytes < 1024 {
         problems.push(Problem::error(
-            "DANCE_MAX_BODY_BYTES",
+            vars::MAX_BODY_BYTES,
             format!(
                 "{} bytes is too small for a code exchange; use at least 1024 (default 8192)",
                 limits.max_body_bytes
@@ -434,13 +435,13 @@ fn check_limits(limits: &Limits, problems: &mut Vec<Problem>) {
         ));
     } else if limits.max_body_bytes > 1024 * 1024 {
         problems.push(Problem::warning(
-            "DANCE_MAX_BODY_BYTES",
+            vars::MAX_BODY_BYTES,
             "more than 1 MiB: a token request is a few hundred bytes, so this only helps abuse",
         ));
     }
     if limits.max_header_bytes < 2048 {
         problems.push(Problem::error(
-            "DANCE_MAX_HEADER_BYTES",
+            vars::MAX_HEADER_BYTES,
             format!(
                 "{} bytes is smaller than the headers browsers send; use at least 2048 (default 8192)",
                 limits.max_header_bytes
@@ -448,24 +449,24 @@ fn check_limits(limits: &Limits, problems: &mut Vec<Problem>) {
         ));
     } else if limits.max_header_bytes > 256 * 1024 {
         problems.push(Problem::error(
-            "DANCE_MAX_HEADER_BYTES",
+            vars::MAX_HEADER_BYTES,
             "more than 256 KiB; use at most 262144 (default 8192)",
         ));
     }
     if limits.max_concurrency == 0 {
         problems.push(Problem::error(
-            "DANCE_MAX_CONCURRENCY",
+            vars::MAX_CONCURRENCY,
             "0 would never forward anything; use at least 1 (default 64)",
         ));
     }
     if limits.upstream_timeout.is_zero() {
         problems.push(Problem::error(
-            "DANCE_UPSTREAM_TIMEOUT",
+            vars::UPSTREAM_TIMEOUT,
             "0 would time out every exchange; use something like 10s",
         ));
     } else if limits.upstream_timeout > Duration::from_secs(60) {
         problems.push(Problem::warning(
-            "DANCE_UPSTREAM_TIMEOUT",
+            vars::UPSTREAM_TIMEOUT,
             "more than a minute: browsers and users give up long before that",
         ));
     }

@@ -6,7 +6,8 @@
 //! variables through clap (its `cli` module), using the helpers here for the
 //! values that need more than a number or a flag. [`Config::to_vars`] is the
 //! inverse, for whoever writes a Worker's settings (the local `workerd`
-//! launcher, the demo).
+//! launcher, the demo). The names here are the only spelling of each
+//! setting: the configuration checks and the native command line use them.
 
 use crate::config::{Config, Limits, Problem, default_token_url};
 use dance_protocol::{ClientId, ClientSecret};
@@ -33,6 +34,11 @@ pub const MAX_HEADER_BYTES: &str = "DANCE_MAX_HEADER_BYTES";
 pub const UPSTREAM_TIMEOUT: &str = "DANCE_UPSTREAM_TIMEOUT";
 /// Requests per minute per client address; 0 turns the limit off.
 pub const RATE_LIMIT: &str = "DANCE_RATE_LIMIT";
+
+/// How many exchanges may wait on the token endpoint at once (native relay only).
+pub const MAX_CONCURRENCY: &str = "DANCE_MAX_CONCURRENCY";
+/// Whether `X-Forwarded-For` decides the client address (native relay only).
+pub const TRUST_PROXY: &str = "DANCE_TRUST_PROXY";
 
 /// Every variable [`Config::from_vars`] reads, in the order `to_vars` writes them.
 pub const ALL: [&str; 10] = [

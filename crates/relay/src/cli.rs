@@ -9,7 +9,7 @@
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use dance_protocol::{ClientId, ClientSecret};
-use dance_relay_core::vars::{entries, parse_token_url};
+use dance_relay_core::vars::{self, entries, parse_token_url};
 use dance_relay_core::{Config, DEFAULT_TOKEN_URL, Limits, Problem, Severity};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -64,14 +64,14 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// The Key of the Bitbucket OAuth consumer.
-    #[arg(long, env = "DANCE_CLIENT_ID", global = true, value_name = "KEY")]
+    #[arg(long, env = vars::CLIENT_ID, global = true, value_name = "KEY")]
     pub client_id: Option<String>,
 
     /// The Secret of the OAuth consumer. Prefer --client-secret-file: a flag is visible to every
     /// user of the machine, and so is the environment of a process in some setups.
     #[arg(
         long,
-        env = "DANCE_CLIENT_SECRET",
+        env = vars::CLIENT_SECRET,
         hide_env_values = true,
         global = true,
         value_name = "SECRET"
@@ -84,14 +84,14 @@ pub struct Settings {
     pub client_secret_file: Option<PathBuf>,
 
     /// The token endpoint requests are forwarded to. Must be https, except on a loopback host.
-    #[arg(long, env = "DANCE_TOKEN_URL", default_value = DEFAULT_TOKEN_URL, global = true, value_name = "URL")]
+    #[arg(long, env = vars::TOKEN_URL, default_value = DEFAULT_TOKEN_URL, global = true, value_name = "URL")]
     pub token_url: String,
 
     /// Origins allowed to call /token, exactly as browsers send them: scheme://host[:port], no
     /// path, no trailing slash (https://user.github.io). http only for loopback. Comma-separated.
     #[arg(
         long = "allowed-origin",
-        env = "DANCE_ALLOWED_ORIGINS",
+        env = vars::ALLOWED_ORIGINS,
         value_delimiter = ',',
         global = true,
         value_name = "ORIGIN"
@@ -102,7 +102,7 @@ pub struct Settings {
     /// byte for byte (https://user.github.io/repo/). Comma-separated.
     #[arg(
         long = "allowed-redirect-uri",
-        env = "DANCE_ALLOWED_REDIRECT_URIS",
+        env = vars::ALLOWED_REDIRECT_URIS,
         value_delimiter = ',',
         global = true,
         value_name = "URI"
@@ -121,36 +121,36 @@ pub struct Settings {
 
     /// Also serve requests without an Origin header, which come from scripts and servers rather
     /// than browsers. Off by default; the variable takes true/false, 1/0, yes/no or on/off.
-    #[arg(long, env = "DANCE_ALLOW_MISSING_ORIGIN", global = true, action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    #[arg(long, env = vars::ALLOW_MISSING_ORIGIN, global = true, action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub allow_missing_origin: bool,
 
     /// The largest request body accepted, in bytes (413 beyond).
-    #[arg(long, env = "DANCE_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes, global = true, value_name = "BYTES")]
+    #[arg(long, env = vars::MAX_BODY_BYTES, default_value_t = Limits::default().max_body_bytes, global = true, value_name = "BYTES")]
     pub max_body_bytes: usize,
 
     /// The largest request header section accepted, in bytes (431 beyond).
-    #[arg(long, env = "DANCE_MAX_HEADER_BYTES", default_value_t = Limits::default().max_header_bytes, global = true, value_name = "BYTES")]
+    #[arg(long, env = vars::MAX_HEADER_BYTES, default_value_t = Limits::default().max_header_bytes, global = true, value_name = "BYTES")]
     pub max_header_bytes: usize,
 
     /// How many exchanges may wait on the token endpoint at once; more requests queue for a slot
     /// and get 503 if none frees up within 5 seconds.
-    #[arg(long, env = "DANCE_MAX_CONCURRENCY", default_value_t = Limits::default().max_concurrency, global = true, value_name = "N")]
+    #[arg(long, env = vars::MAX_CONCURRENCY, default_value_t = Limits::default().max_concurrency, global = true, value_name = "N")]
     pub max_concurrency: usize,
 
     /// How long the token endpoint may take to answer (504 beyond): 500ms, 10s, 1m; a bare
     /// number is seconds.
-    #[arg(long, env = "DANCE_UPSTREAM_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true, value_name = "DURATION")]
+    #[arg(long, env = vars::UPSTREAM_TIMEOUT, default_value = "10s", value_parser = parse_duration, global = true, value_name = "DURATION")]
     pub upstream_timeout: Duration,
 
     /// Requests per minute per client IP address (IPv6: per /64), in bursts up to the same number;
     /// 429 with Retry-After beyond. 0 turns rate limiting off.
-    #[arg(long, env = "DANCE_RATE_LIMIT", default_value_t = Limits::default().rate_limit_per_minute, global = true, value_name = "PER_MINUTE")]
+    #[arg(long, env = vars::RATE_LIMIT, default_value_t = Limits::default().rate_limit_per_minute, global = true, value_name = "PER_MINUTE")]
     pub rate_limit: u32,
 
     /// Rate limit by the last X-Forwarded-For entry instead of the connection's address. Set only
     /// when the relay is reachable solely through one reverse proxy that appends that header.
     /// Off by default; the variable takes true/false, 1/0, yes/no or on/off.
-    #[arg(long, env = "DANCE_TRUST_PROXY", global = true, action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    #[arg(long, env = vars::TRUST_PROXY, global = true, action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub trust_proxy: bool,
 
     /// Threads serving requests. One is plenty for a token relay (thousands of exchanges per
