@@ -340,6 +340,19 @@ async fn mint_codes(
     Ok(codes)
 }
 
+/// The forms of `n` exchanges, each with a code minted just now. fakebucket's
+/// store grows with every code and token and is swept on each request, so
+/// each phase starts from an empty store with codes minted just for it: every
+/// path measured sees the same upstream.
+async fn fresh_forms(
+    fakebucket: &fakebucket::Handle,
+    verifier: &PkceVerifier,
+    n: usize,
+) -> anyhow::Result<Vec<String>> {
+    fakebucket.reset();
+    Ok(forms(mint_codes(fakebucket, verifier, n, 8).await?, verifier))
+}
+
 /// Where a run sends its exchanges.
 #[derive(Clone)]
 enum Target {
@@ -505,14 +518,7 @@ async fn bench(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
     let (start_rss, _) = relay.memory()?;
 
     let verifier = PkceVerifier::generate();
-    // fakebucket's store grows with every code and token and is swept on
-    // each request, so each phase starts from an empty store with codes
-    // minted just for it: both paths see the same upstream.
-    let fresh = |n: usize| {
-        fakebucket.reset();
-        let (fakebucket, verifier) = (&fakebucket, &verifier);
-        async move { anyhow::Ok(forms(mint_codes(fakebucket, verifier, n, 8).await?, verifier)) }
-    };
+    let fresh = |n: usize| fresh_forms(&fakebucket, &verifier, n);
 
     let direct = Target::Direct(fakebucket.token_url().to_string());
     let through = Target::Relay(format!("http://{}/token", relay.address));
@@ -672,11 +678,7 @@ async fn bench_worker(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
     let workerd = Workerd::start(&installation, &vars, None)?;
     let ticks = clock_ticks();
     let verifier = PkceVerifier::generate();
-    let fresh = |n: usize| {
-        fakebucket.reset();
-        let (fakebucket, verifier) = (&fakebucket, &verifier);
-        async move { anyhow::Ok(forms(mint_codes(fakebucket, verifier, n, 8).await?, verifier)) }
-    };
+    let fresh = |n: usize| fresh_forms(&fakebucket, &verifier, n);
     let direct = Target::Direct(fakebucket.token_url().to_string());
     let relays = [
         (
