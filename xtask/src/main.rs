@@ -5,7 +5,7 @@
 //! - `cargo xtask setup`: installs whatever of the toolchain is missing (the
 //!   wasm32 target, trunk 0.21, wasm-bindgen-cli at the version in Cargo.lock,
 //!   wasm-opt from npm's `binaryen@132`, esbuild from npm, Chromium and
-//!   ChromeDriver, actionlint, the musl target) and skips
+//!   ChromeDriver, actionlint, the musl target, worker-build, workerd) and skips
 //!   what is present. `--check` only reports.
 //! - `cargo xtask build`: set-up, then `trunk build --release` into `dist/`, then a
 //!   table of every file's size raw, gzipped and brotli-compressed.
@@ -22,12 +22,14 @@
 //!   (`worker-build --release` in `crates/relay-worker`, tools local only).
 //! - `cargo xtask test`: set-up, then every test in order: native workspace tests,
 //!   wasm tests in headless Chromium, the release build, its size budget, the
-//!   end-to-end suite.
+//!   relay's Worker in workerd, the end-to-end suite, the static relay, lint.
 //!   Stops at the first failing phase; ends with the test runners' summary lines.
 //! - `cargo xtask demo`: builds the SPA and runs fakebucket, the relay and a static
 //!   server for `dist/` on loopback, logs interleaved; prints the one URL to
-//!   open. `--bitbucket` runs against the real Bitbucket instead of fakebucket.
+//!   open. `--bitbucket` runs against the real Bitbucket instead of fakebucket;
+//!   `--relay worker` runs the relay's Worker in workerd instead of the binary.
 //! - `cargo xtask bench size | relay [ARGS] | browser`: the benchmarks, each
+//!   (`relay --target worker` puts the Worker beside the native relay),
 //!   writing its section of BENCHMARKS.md.
 //!
 //! Module map: [`setup`] (tool checks and installs), [`build`] (trunk and the
@@ -67,7 +69,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Install the missing tools: wasm32 target, trunk, wasm-bindgen-cli, wasm-opt, esbuild,
-    /// Chromium, actionlint, the musl target.
+    /// Chromium, actionlint, the musl target, worker-build, workerd.
     Setup(setup::SetupArgs),
     /// Build the SPA for release into dist/ and print the size of every file.
     Build(build::BuildArgs),
