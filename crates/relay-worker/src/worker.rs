@@ -22,7 +22,7 @@
 
 use dance_relay_core::{
     AfterBody, Answer, Body, Config, Forward, MAX_ANSWER_BYTES, Outcome, Relay, Step, Transport,
-    UpstreamAnswer, config,
+    UpstreamAnswer, config, vars,
 };
 use futures::future::{Either, select};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
@@ -59,6 +59,14 @@ fn configure(env: &Env) -> Result<Shell, String> {
     }
     for problem in &problems {
         worker::console_warn!("{problem}");
+    }
+    for name in [vars::TRUST_PROXY, vars::MAX_CONCURRENCY] {
+        if lookup(name).is_some() {
+            worker::console_warn!(
+                "warning: {name}: the Worker ignores this setting of the native relay (the client \
+                 address is always CF-Connecting-IP, and Cloudflare scales the isolates)"
+            );
+        }
     }
     Ok(Shell { relay: Relay::new(&config), upstream_timeout: config.limits.upstream_timeout })
 }

@@ -73,10 +73,31 @@ impl Workerd {
     /// Starts workerd with the Worker and these settings (the `DANCE_*`
     /// variables, secret included) on `127.0.0.1:port`, or on a free port
     /// when `port` is `None`, and waits until it accepts connections.
+    ///
+    /// A free port is picked by binding and releasing it, so another process
+    /// may take it first; then workerd cannot listen, and the start is tried
+    /// again on another port, up to three times.
     pub fn start(
         installation: &Installation,
         vars: &[(&str, String)],
         port: Option<u16>,
+    ) -> io::Result<Self> {
+        let Some(port) = port else {
+            let mut attempt = 1;
+            loop {
+                match Self::start_on(installation, vars, free_port()?) {
+                    Err(_) if attempt < 3 => attempt += 1,
+                    started => return started,
+                }
+            }
+        };
+        Self::start_on(installation, vars, port)
+    }
+
+    fn start_on(
+        installation: &Installation,
+        vars: &[(&str, String)],
+        port: u16,
     ) -> io::Result<Self> {
         static INSTANCE: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
@@ -84,10 +105,6 @@ impl Workerd {
             std::process::id(),
             INSTANCE.fetch_add(1, Ordering::Relaxed)
         ));
-        let port = match port {
-            Some(port) => port,
-            None => free_port()?,
-        };
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let config = prepare(&dir, installation, vars, addr)?;
         let log = std::fs::File::create(dir.join("workerd.log"))?;
