@@ -14,10 +14,13 @@
 //!   parser for the redirect that comes back (4.1.2 and 4.1.2.1).
 //! - [`token`]: token requests (4.1.3, 6), successful responses (5.1) in the
 //!   tolerant shape Bitbucket needs, and error responses (5.2).
+//! - [`dpop`]: the shapes and names of the DPoP proofs (RFC 9449) that
+//!   bind a session's refresh token to a key only its browser holds.
 //! - [`bitbucket`]: Bitbucket Cloud's `user`, `email`, paginated and error bodies.
 
 pub mod authorize;
 pub mod bitbucket;
+pub mod dpop;
 pub mod pkce;
 pub mod secret;
 pub mod token;

@@ -12,8 +12,10 @@ use std::borrow::Cow;
 use std::fmt;
 use thiserror::Error;
 
-/// The longest value accepted for any token request field.
-pub const MAX_FIELD_LEN: usize = 4096;
+/// The longest value accepted for any token request field: room for a
+/// refresh token the relay sealed around a 4,096-byte Bitbucket one (about
+/// 5,600 characters; Bitbucket's own regularly exceed 2,500).
+pub const MAX_FIELD_LEN: usize = 6144;
 
 /// A token request from a public client, before client authentication is added.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +123,19 @@ impl TokenRequest {
             Self::AuthorizationCode { .. } => "authorization_code",
             Self::RefreshToken { .. } => "refresh_token",
         }
+    }
+
+    /// The request as a form body with a DPoP proof in the
+    /// [`dpop::FIELD`](crate::dpop::FIELD) field.
+    pub fn to_form_with_proof(&self, proof: &str) -> String {
+        let mut form = self.to_form();
+        form.push('&');
+        form.push_str(
+            &form_urlencoded::Serializer::new(String::new())
+                .append_pair(crate::dpop::FIELD, proof)
+                .finish(),
+        );
+        form
     }
 
     /// The request as an `application/x-www-form-urlencoded` body.
@@ -253,6 +268,8 @@ pub enum ErrorCode {
     UnsupportedGrantType,
     /// `invalid_scope`.
     InvalidScope,
+    /// `invalid_dpop_proof` (RFC 9449 5): the DPoP proof is missing or wrong.
+    InvalidDpopProof,
     /// Any other code, such as `temporarily_unavailable` or `access_denied`.
     Other(String),
 }
@@ -267,6 +284,7 @@ impl ErrorCode {
             Self::UnauthorizedClient => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::Other(code) => code,
         }
     }
@@ -281,6 +299,7 @@ impl From<&str> for ErrorCode {
             "unauthorized_client" => Self::UnauthorizedClient,
             "unsupported_grant_type" => Self::UnsupportedGrantType,
             "invalid_scope" => Self::InvalidScope,
+            "invalid_dpop_proof" => Self::InvalidDpopProof,
             other => Self::Other(other.to_owned()),
         }
     }
@@ -316,12 +335,22 @@ pub struct TokenError {
     /// A page about the error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_uri: Option<String>,
+    /// Why, for a program: one of [`crate::dpop::reason`]'s values, added by
+    /// the relay where `error` alone is too coarse (an extension member,
+    /// RFC 6749 5.2 allows them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl TokenError {
     /// An error with a description.
     pub fn new(error: ErrorCode, description: impl Into<String>) -> Self {
-        Self { error, error_description: Some(description.into()), error_uri: None }
+        Self { error, error_description: Some(description.into()), error_uri: None, reason: None }
+    }
+
+    /// The same error with a `reason` for programs.
+    pub fn with_reason(self, reason: &'static str) -> Self {
+        Self { reason: Some(reason.to_owned()), ..self }
     }
 }
 

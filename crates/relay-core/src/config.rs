@@ -8,6 +8,7 @@
 //! findings, the native relay refuses to start on any error among them, and a
 //! misconfigured Worker answers every request with them.
 
+use crate::seal::SealingKey;
 use crate::vars;
 use dance_protocol::{ClientId, ClientSecret};
 use std::fmt;
@@ -40,9 +41,20 @@ pub struct Config {
     /// Take the client address for rate limiting from the last
     /// `X-Forwarded-For` entry instead of the TCP peer.
     pub trust_proxy: bool,
+    /// The keys that seal refresh tokens: the first seals, every one opens
+    /// (so a new key can be put first while the old one still opens the
+    /// tokens out there). Empty: refresh tokens pass through unsealed and
+    /// unbound, as Bitbucket issued them.
+    pub sealing_keys: Vec<SealingKey>,
+    /// How long a session may last from its sign-in, refreshes included,
+    /// when refresh tokens are sealed. Past it a refresh is refused.
+    pub session_lifetime: Duration,
     /// Sizes, counts and deadlines.
     pub limits: Limits,
 }
+
+/// The default [`Config::session_lifetime`]: 30 days.
+pub const DEFAULT_SESSION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// The relay's resource limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +109,8 @@ impl Config {
             allowed_redirect_uris: Vec::new(),
             allow_missing_origin: false,
             trust_proxy: false,
+            sealing_keys: Vec::new(),
+            session_lifetime: DEFAULT_SESSION_LIFETIME,
             limits: Limits::default(),
         }
     }
@@ -111,6 +125,7 @@ impl Config {
         check_origins(&self.allowed_origins, self.allow_missing_origin, &mut problems);
         check_redirect_uris(&self.allowed_redirect_uris, &self.allowed_origins, &mut problems);
         check_limits(&self.limits, &mut problems);
+        check_sealing(&self.sealing_keys, self.session_lifetime, &mut problems);
         if self.trust_proxy {
             problems.push(Problem::warning(
                 vars::TRUST_PROXY,
@@ -127,6 +142,34 @@ impl Config {
         let errors: Vec<Problem> =
             self.problems().into_iter().filter(|p| p.severity == Severity::Error).collect();
         if errors.is_empty() { Ok(()) } else { Err(ConfigError { problems: errors }) }
+    }
+}
+
+/// Refresh tokens unsealed (a warning: that is how Bitbucket issues them,
+/// but anyone holding one can refresh through the relay from anywhere), a
+/// key given twice, or a session lifetime outside reason.
+fn check_sealing(keys: &[SealingKey], lifetime: Duration, problems: &mut Vec<Problem>) {
+    if keys.is_empty() {
+        problems.push(Problem::warning(
+            vars::SEALING_KEY,
+            "not set: refresh tokens are unbound, so anyone who lifts one from a browser can \
+             refresh through this relay from anywhere; set a key (`dance-relay keygen` prints \
+             one) to seal them and bind each to its browser's key",
+        ));
+    }
+    if keys.iter().enumerate().any(|(i, key)| keys[..i].contains(key)) {
+        problems.push(Problem::warning(vars::SEALING_KEY, "the same key is listed twice"));
+    }
+    const MIN: Duration = Duration::from_secs(3600);
+    const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
+    if !(MIN..=MAX).contains(&lifetime) {
+        problems.push(Problem::error(
+            vars::SESSION_LIFETIME,
+            format!(
+                "{} s is outside 1 hour to 365 days (the default is 30 days)",
+                lifetime.as_secs()
+            ),
+        ));
     }
 }
 
@@ -491,6 +534,7 @@ mod tests {
             vec!["https://user.github.io".into(), "http://127.0.0.1:8080".into()];
         config.allowed_redirect_uris =
             vec!["https://user.github.io/repo/".into(), "http://127.0.0.1:8080/".into()];
+        config.sealing_keys = vec![SealingKey::generate()];
         config
     }
 
@@ -598,10 +642,30 @@ mod tests {
         let mut config = sound();
         config.allowed_redirect_uris.push("https://elsewhere.example/cb".into());
         config.trust_proxy = true;
+        config.sealing_keys.clear();
         let problems = config.problems();
-        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(problems.len(), 3, "{problems:?}");
         assert!(problems.iter().all(|p| p.severity == Severity::Warning));
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn sealing_settings_are_checked() {
+        let mut config = sound();
+        let key = config.sealing_keys[0].clone();
+        config.sealing_keys.push(key.clone());
+        let problems = config.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].message.contains("listed twice"));
+        config.sealing_keys.truncate(1);
+        for (lifetime, ok) in
+            [(59 * 60, false), (3600, true), (365 * 86_400, true), (366 * 86_400, false)]
+        {
+            config.session_lifetime = Duration::from_secs(lifetime);
+            assert_eq!(config.validate().is_ok(), ok, "{lifetime} s");
+        }
+        let printed = format!("{config:?}");
+        assert!(!printed.contains(&key.encode()), "{printed}");
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! error table documents the same mapping for the SPA.
 
 use crate::Answer;
+use crate::dpop::ProofError;
 use crate::upstream::UpstreamError;
+use dance_protocol::dpop::reason;
 use dance_protocol::token::{ErrorCode, TokenError, TokenRequestError};
 use http::{HeaderValue, StatusCode, header};
 
@@ -50,6 +52,13 @@ pub enum Outcome {
     UpstreamInvalid,
     /// The token endpoint is rate limiting the relay.
     UpstreamRateLimited,
+    /// The DPoP proof was missing or wrong, or made by another key than
+    /// the refresh token's.
+    BadProof,
+    /// The refresh token was not sealed by this relay (or its key retired).
+    Unsealed,
+    /// The session reached its absolute lifetime.
+    SessionEnded,
     /// Unknown path.
     NotFound,
     /// Wrong method on a known path.
@@ -58,7 +67,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, in the order metrics list them.
-    pub const ALL: [Outcome; 19] = [
+    pub const ALL: [Outcome; 22] = [
         Self::Ok,
         Self::OauthError,
         Self::Preflight,
@@ -76,6 +85,9 @@ impl Outcome {
         Self::UpstreamFailed,
         Self::UpstreamInvalid,
         Self::UpstreamRateLimited,
+        Self::BadProof,
+        Self::Unsealed,
+        Self::SessionEnded,
         Self::NotFound,
         Self::MethodNotAllowed,
     ];
@@ -100,6 +112,9 @@ impl Outcome {
             Self::UpstreamFailed => "upstream_failed",
             Self::UpstreamInvalid => "upstream_invalid",
             Self::UpstreamRateLimited => "upstream_rate_limited",
+            Self::BadProof => "bad_proof",
+            Self::Unsealed => "unsealed",
+            Self::SessionEnded => "session_ended",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
         }
@@ -139,6 +154,16 @@ pub(crate) enum RelayError {
     Form(#[from] TokenRequestError),
     #[error("redirect_uri is not on the relay's allowlist")]
     RedirectUriNotAllowed,
+    #[error(transparent)]
+    Proof(#[from] ProofError),
+    #[error(
+        "the refresh token was not issued by this relay, or its sealing key was retired; sign in again"
+    )]
+    RefreshTokenNotSealed,
+    #[error("the session reached the longest time this relay lets one last; sign in again")]
+    SessionEnded,
+    #[error("the DPoP proof was made by another key than the one this refresh token is bound to")]
+    WrongKey,
     #[error("the relay is at its limit of exchanges in flight; retry shortly")]
     Busy,
     #[error(transparent)]
@@ -161,9 +186,13 @@ impl RelayError {
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::BodyUnreadable | Self::Form(_) | Self::RedirectUriNotAllowed => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::BodyUnreadable
+            | Self::Form(_)
+            | Self::RedirectUriNotAllowed
+            | Self::Proof(_)
+            | Self::RefreshTokenNotSealed
+            | Self::SessionEnded
+            | Self::WrongKey => StatusCode::BAD_REQUEST,
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream(e) => e.status(),
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -184,6 +213,9 @@ impl RelayError {
             Self::Form(TokenRequestError::UnsupportedGrantType(_)) => Outcome::UnsupportedGrantType,
             Self::BodyUnreadable | Self::Form(_) => Outcome::BadRequest,
             Self::RedirectUriNotAllowed => Outcome::RefusedRedirectUri,
+            Self::Proof(_) | Self::WrongKey => Outcome::BadProof,
+            Self::RefreshTokenNotSealed => Outcome::Unsealed,
+            Self::SessionEnded => Outcome::SessionEnded,
             Self::Busy => Outcome::Busy,
             Self::Upstream(e) => e.outcome(),
             Self::NotFound => Outcome::NotFound,
@@ -199,6 +231,15 @@ impl RelayError {
             Self::RateLimited { .. } | Self::Busy => {
                 TokenError::new(temporarily_unavailable(), self.to_string())
             }
+            Self::Proof(_) => TokenError::new(ErrorCode::InvalidDpopProof, self.to_string()),
+            Self::WrongKey => TokenError::new(ErrorCode::InvalidDpopProof, self.to_string())
+                .with_reason(reason::WRONG_KEY),
+            Self::RefreshTokenNotSealed => {
+                TokenError::new(ErrorCode::InvalidGrant, self.to_string())
+                    .with_reason(reason::NOT_SEALED)
+            }
+            Self::SessionEnded => TokenError::new(ErrorCode::InvalidGrant, self.to_string())
+                .with_reason(reason::SESSION_ENDED),
             _ => TokenError::new(ErrorCode::InvalidRequest, self.to_string()),
         }
     }

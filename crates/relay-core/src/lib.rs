@@ -22,14 +22,19 @@
 //! - `limits`: the per-address rate limiter and the header size.
 //! - [`upstream`]: client authentication, and the judging of the token
 //!   endpoint's answer ([`UpstreamAnswer`], [`Transport`]).
+//! - [`seal`]: sealed refresh tokens ([`SealingKey`], the blob format), which
+//!   bind a session to its browser's key and to an absolute end.
+//! - [`dpop`]: checking the DPoP proof (RFC 9449) each token request carries.
 //! - [`error`]: how every request can end ([`Outcome`]) and the RFC 6749 5.2
 //!   body of each failure.
 
 pub mod config;
 mod cors;
+pub mod dpop;
 pub mod error;
 mod limits;
 pub mod relay;
+pub mod seal;
 pub mod upstream;
 pub mod vars;
 
@@ -39,6 +44,7 @@ pub use config::{
 };
 pub use error::Outcome;
 pub use relay::{AfterBody, Body, Forward, ReadBody, Relay, Step};
+pub use seal::SealingKey;
 pub use upstream::{MAX_ANSWER_BYTES, Transport, UpstreamAnswer};
 
 /// An answer to the browser: status, headers and the whole body. Answers

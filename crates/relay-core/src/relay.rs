@@ -11,10 +11,14 @@
 //! 2. [`Relay::read`] gets the body the shell read, at most
 //!    [`Relay::body_limit`] bytes, or why it could not be read (413, 408,
 //!    400). It parses the form, checks the grant (400) and the
-//!    `redirect_uri` allowlist (400), and returns an [`Answer`] or the
-//!    request to forward ([`AfterBody::Forward`]).
+//!    `redirect_uri` allowlist (400). With sealing keys it then checks the
+//!    DPoP proof (400 `invalid_dpop_proof`) and, for a refresh, opens the
+//!    sealed refresh token and checks its end and its key (400). It returns
+//!    an [`Answer`] or the request to forward ([`AfterBody::Forward`]),
+//!    which carries Bitbucket's own refresh token.
 //! 3. [`Relay::answered`] gets what the token endpoint answered, or why
-//!    nothing came back, and returns the normalised [`Answer`].
+//!    nothing came back, and returns the normalised [`Answer`], with the
+//!    new refresh token sealed when sealing is on.
 //!
 //! A shell may refuse a [`Forward`] with [`Relay::busy`] (503) when it has no
 //! capacity left; the native binary does so when its concurrency slots stay
@@ -24,9 +28,12 @@
 use crate::Answer;
 use crate::config::Config;
 use crate::cors::{self, OriginPolicy};
+use crate::dpop::{self, ProofError};
 use crate::error::{Outcome, RelayError, json_response};
 use crate::limits::{self, RateLimiter};
+use crate::seal::{Sealed, Sealer};
 use crate::upstream::{self, Transport, UpstreamAnswer, UpstreamError};
+use dance_protocol::RefreshToken;
 use dance_protocol::token::TokenRequest;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use std::collections::HashSet;
@@ -50,6 +57,10 @@ pub struct Relay {
     /// `Basic base64(id:secret)`, built once and marked sensitive (its
     /// `Debug` prints `Sensitive`).
     authorization: HeaderValue,
+    /// Seals and opens refresh tokens; `None` without sealing keys.
+    sealer: Option<Sealer>,
+    /// [`Config::session_lifetime`] in seconds.
+    session_lifetime: u64,
 }
 
 /// What to do after [`Relay::request`].
@@ -68,6 +79,12 @@ pub enum Step {
 #[must_use]
 pub struct ReadBody {
     origin: Option<HeaderValue>,
+    /// The `Host` header, which a proof's `htu` must name.
+    host: Option<String>,
+    /// The proof in the `DPoP` header, if any (`Err` when repeated).
+    header_proof: Result<Option<String>, ProofError>,
+    /// The relay's clock at the request, seconds since the epoch.
+    now: u64,
 }
 
 /// The body of a token request, as the shell could read it.
@@ -102,6 +119,16 @@ pub struct Forward {
     headers: HeaderMap,
     body: Vec<u8>,
     url: Url,
+    /// The session to seal the new refresh token into, when sealing is on.
+    binding: Option<Binding>,
+}
+
+/// What a sealed refresh token binds, less the token itself.
+#[derive(Debug, Clone)]
+struct Binding {
+    thumbprint: String,
+    began: u64,
+    ends: u64,
 }
 
 impl Forward {
@@ -137,15 +164,22 @@ impl Relay {
             max_header_bytes: limits.max_header_bytes,
             token_url: config.token_url.clone(),
             authorization: upstream::basic_authorization(&config.client_id, &config.client_secret),
+            sealer: Sealer::new(&config.sealing_keys, config.client_id.as_str()),
+            session_lifetime: config.session_lifetime.as_secs(),
         }
+    }
+
+    /// Whether refresh tokens are sealed and bound (sealing keys are set).
+    pub fn seals(&self) -> bool {
+        self.sealer.is_some()
     }
 
     /// Step 1: route a request and run the gates of its head.
     ///
     /// `peer` is the client's address as the shell knows it (the TCP peer,
     /// or the address Cloudflare reports); with `trust_proxy` set the last
-    /// `X-Forwarded-For` entry wins. `now` is the time since any fixed point
-    /// of the shell's choosing, the same for every call.
+    /// `X-Forwarded-For` entry wins. `now` is the wall clock, as time since
+    /// the Unix epoch: proofs and sealed refresh tokens are judged by it.
     pub fn request(
         &self,
         method: &Method,
@@ -189,7 +223,20 @@ impl Relay {
         if !is_form(headers) {
             return Step::Answer(refuse(RelayError::UnsupportedMediaType, origin.as_ref()));
         }
-        Step::ReadBody(ReadBody { origin })
+        let mut proofs = headers.get_all(dance_protocol::dpop::HEADER).iter();
+        let header_proof = match (proofs.next(), proofs.next()) {
+            (None, _) => Ok(None),
+            (Some(value), None) => {
+                value.to_str().map(|v| Some(v.to_owned())).map_err(|_| ProofError::Malformed)
+            }
+            (Some(_), Some(_)) => Err(ProofError::Twice),
+        };
+        Step::ReadBody(ReadBody {
+            origin,
+            host: headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned),
+            header_proof,
+            now: now.as_secs(),
+        })
     }
 
     /// The most bytes of body a token request may have.
@@ -199,20 +246,69 @@ impl Relay {
 
     /// Step 2: judge the body of a token request.
     pub fn read(&self, request: ReadBody, body: Body<'_>) -> AfterBody {
-        let ReadBody { origin } = request;
-        match self.form(body) {
-            Ok(form) => AfterBody::Forward(Forward {
+        let checked = self.form(body).and_then(|(form, field_proof)| match &self.sealer {
+            Some(sealer) => self.bind(sealer, form, field_proof, &request),
+            None => Ok((form, None)),
+        });
+        match checked {
+            Ok((form, binding)) => AfterBody::Forward(Forward {
                 headers: self.upstream_headers(),
                 body: form.to_form().into_bytes(),
                 url: self.token_url.clone(),
-                origin,
+                origin: request.origin,
+                binding,
             }),
-            Err(error) => AfterBody::Answer(refuse(error, origin.as_ref())),
+            Err(error) => AfterBody::Answer(refuse(error, request.origin.as_ref())),
         }
     }
 
-    /// The body parsed and checked: a token request the relay may forward.
-    fn form(&self, body: Body<'_>) -> Result<TokenRequest, RelayError> {
+    /// Checks the proof, and for a refresh opens the sealed token: the
+    /// request to forward (with Bitbucket's refresh token in it) and the
+    /// session its answer will be sealed into.
+    fn bind(
+        &self,
+        sealer: &Sealer,
+        form: TokenRequest,
+        field_proof: Option<String>,
+        request: &ReadBody,
+    ) -> Result<(TokenRequest, Option<Binding>), RelayError> {
+        let proof = match (field_proof, request.header_proof.clone()?) {
+            (Some(_), Some(_)) => return Err(ProofError::Twice.into()),
+            (Some(proof), None) | (None, Some(proof)) => proof,
+            (None, None) => return Err(ProofError::Missing.into()),
+        };
+        let expected = dpop::Expected {
+            htm: "POST",
+            host: request.host.as_deref(),
+            path: "/token",
+            now: request.now,
+        };
+        let thumbprint = dpop::verify(&proof, expected)?;
+        let now = request.now;
+        match form {
+            TokenRequest::AuthorizationCode { .. } => {
+                let ends = now.saturating_add(self.session_lifetime);
+                Ok((form, Some(Binding { thumbprint, began: now, ends })))
+            }
+            TokenRequest::RefreshToken { refresh_token } => {
+                let sealed =
+                    sealer.open(refresh_token.secret()).ok_or(RelayError::RefreshTokenNotSealed)?;
+                if now >= sealed.ends {
+                    return Err(RelayError::SessionEnded);
+                }
+                if sealed.thumbprint != thumbprint {
+                    return Err(RelayError::WrongKey);
+                }
+                let binding = Binding { thumbprint, began: sealed.began, ends: sealed.ends };
+                let upstream = RefreshToken::new(sealed.refresh_token);
+                Ok((TokenRequest::RefreshToken { refresh_token: upstream }, Some(binding)))
+            }
+        }
+    }
+
+    /// The body parsed and checked: a token request the relay may forward,
+    /// and the DPoP proof of its `dpop` field, if any.
+    fn form(&self, body: Body<'_>) -> Result<(TokenRequest, Option<String>), RelayError> {
         let bytes = match body {
             Body::Read(bytes) if bytes.len() <= self.max_body_bytes => bytes,
             Body::Read(_) | Body::TooLarge => {
@@ -227,7 +323,11 @@ impl Relay {
         {
             return Err(RelayError::RedirectUriNotAllowed);
         }
-        Ok(request)
+        // `parse_form` refused repeated fields and bad encoding already.
+        let proof = url::form_urlencoded::parse(bytes)
+            .find(|(name, _)| name == dance_protocol::dpop::FIELD)
+            .map(|(_, value)| value.into_owned());
+        Ok((request, proof))
     }
 
     fn upstream_headers(&self) -> HeaderMap {
@@ -252,13 +352,46 @@ impl Relay {
         let result = answer
             .map_err(UpstreamError::from)
             .and_then(|a| upstream::classify(a.status, &a.headers, &a.body));
-        let mut response = match result {
+        let sealed = result.map_err(RelayError::Upstream).and_then(|tokens| {
+            match (&self.sealer, &forward.binding) {
+                (Some(sealer), Some(binding)) => seal_refresh_token(sealer, binding, tokens),
+                _ => Ok(tokens),
+            }
+        });
+        let mut response = match sealed {
             Ok(tokens) => json_response(StatusCode::OK, &tokens, Outcome::Ok),
-            Err(error) => RelayError::Upstream(error).into_answer(),
+            Err(error) => error.into_answer(),
         };
         cors::decorate(&mut response, forward.origin.as_ref());
         response
     }
+}
+
+/// The token endpoint's answer with its refresh token sealed for the
+/// session. An answer without one keeps the sealed token the browser has
+/// (RFC 6749 6).
+fn seal_refresh_token(
+    sealer: &Sealer,
+    binding: &Binding,
+    mut tokens: dance_protocol::token::TokenResponse,
+) -> Result<dance_protocol::token::TokenResponse, RelayError> {
+    if let Some(upstream) = tokens.refresh_token.take() {
+        let sealed = sealer
+            .seal(&Sealed {
+                began: binding.began,
+                ends: binding.ends,
+                thumbprint: binding.thumbprint.clone(),
+                refresh_token: upstream.secret().to_owned(),
+            })
+            // Only a refresh token past `MAX_UPSTREAM_LEN` cannot be sealed.
+            .map_err(|_| {
+                RelayError::Upstream(UpstreamError::Invalid(
+                    "its refresh token is too long to seal",
+                ))
+            })?;
+        tokens.refresh_token = Some(RefreshToken::new(sealed));
+    }
+    Ok(tokens)
 }
 
 /// The refusal's answer, with CORS headers for an allowed origin.
@@ -444,7 +577,12 @@ mod tests {
     #[test]
     fn bodies_that_cannot_be_forwarded_are_refused() {
         let relay = relay();
-        let read = || ReadBody { origin: Some(HeaderValue::from_static(ORIGIN)) };
+        let read = || ReadBody {
+            origin: Some(HeaderValue::from_static(ORIGIN)),
+            host: None,
+            header_proof: Ok(None),
+            now: 0,
+        };
         let status = |after: AfterBody| match after {
             AfterBody::Answer(answer) => answer.status().as_u16(),
             AfterBody::Forward(_) => 0,
@@ -498,11 +636,220 @@ mod tests {
                 headers: HeaderMap::new(),
                 body: Vec::new(),
                 url: relay.token_url.clone(),
+                binding: None,
             };
             let answer = relay.answered(forward, Err(transport));
             assert_eq!(answer.status().as_u16(), status, "{transport:?}");
             let json: serde_json::Value = serde_json::from_slice(answer.body()).expect("JSON");
             assert_eq!(json["error"], code, "{transport:?}");
+        }
+    }
+
+    mod sealed {
+        use super::*;
+        use crate::dpop::tests::{Browser, HOST, NOW};
+        use crate::seal::SealingKey;
+
+        const CODE: &[u8] = b"grant_type=authorization_code&code=c0de&redirect_uri=https%3A%2F%2Fuser.github.io%2Frepo%2F&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        const DAY: u64 = 24 * 3600;
+
+        fn sealing_relay(key: &SealingKey) -> Relay {
+            let mut config = Config::new(ClientId::new("key"), ClientSecret::new("secret"));
+            config.allowed_origins = vec![ORIGIN.into()];
+            config.allowed_redirect_uris = vec!["https://user.github.io/repo/".into()];
+            config.sealing_keys = vec![key.clone()];
+            config.session_lifetime = Duration::from_secs(30 * DAY);
+            Relay::new(&config)
+        }
+
+        fn head(relay: &Relay, now: u64, header_proof: Option<&str>) -> ReadBody {
+            let mut headers = token_headers();
+            headers.insert(header::HOST, HOST.parse().expect("host"));
+            if let Some(proof) = header_proof {
+                headers.insert("dpop", proof.parse().expect("header value"));
+            }
+            match relay.request(&Method::POST, "/token", &headers, None, Duration::from_secs(now)) {
+                Step::ReadBody(read) => read,
+                Step::Answer(answer) => panic!("head refused: {}", answer.status()),
+            }
+        }
+
+        /// Step 2 with the proof in the form, when given.
+        fn body(relay: &Relay, now: u64, form: &[u8], proof: Option<&str>) -> AfterBody {
+            let mut form = form.to_vec();
+            if let Some(proof) = proof {
+                form.extend_from_slice(format!("&dpop={proof}").as_bytes());
+            }
+            relay.read(head(relay, now, None), Body::Read(&form))
+        }
+
+        fn refused(after: AfterBody) -> (u16, String, Option<String>, Option<Outcome>) {
+            let AfterBody::Answer(answer) = after else { panic!("forwarded, expected a refusal") };
+            let json: serde_json::Value = serde_json::from_slice(answer.body()).expect("JSON");
+            (
+                answer.status().as_u16(),
+                json["error"].as_str().unwrap_or_default().to_owned(),
+                json["reason"].as_str().map(str::to_owned),
+                outcome(&answer),
+            )
+        }
+
+        fn upstream(refresh_token: &str) -> UpstreamAnswer {
+            UpstreamAnswer {
+                status: StatusCode::OK,
+                headers: HeaderMap::new(),
+                body: format!(r#"{{"access_token":"a","refresh_token":"{refresh_token}","expires_in":7200,"token_type":"bearer"}}"#).into_bytes(),
+            }
+        }
+
+        /// Signs in with `browser` at `NOW`: the sealed refresh token.
+        fn sign_in(relay: &Relay, browser: &Browser) -> String {
+            let AfterBody::Forward(forward) = body(relay, NOW, CODE, Some(&browser.proof())) else {
+                panic!("the exchange is forwarded");
+            };
+            assert!(
+                !String::from_utf8_lossy(forward.body()).contains("dpop"),
+                "the proof stays here"
+            );
+            let answer = relay.answered(forward, Ok(upstream("bitbucket-rt-1")));
+            assert_eq!(answer.status(), 200);
+            let json: serde_json::Value = serde_json::from_slice(answer.body()).expect("JSON");
+            let sealed = json["refresh_token"].as_str().expect("a refresh token").to_owned();
+            assert!(!sealed.contains("bitbucket"), "the browser never sees Bitbucket's token");
+            assert_eq!(json["access_token"], "a");
+            sealed
+        }
+
+        fn refresh_form(token: &str) -> Vec<u8> {
+            format!("grant_type=refresh_token&refresh_token={token}").into_bytes()
+        }
+
+        #[test]
+        fn the_rightful_browser_refreshes_with_the_real_token_and_gets_a_new_sealed_one() {
+            let key = SealingKey::generate();
+            let relay = sealing_relay(&key);
+            let browser = Browser::new();
+            let sealed = sign_in(&relay, &browser);
+            let later = NOW + 2 * 3600;
+            let proof = browser.proof_with(|_, c| c.iat = later);
+            let AfterBody::Forward(forward) =
+                body(&relay, later, &refresh_form(&sealed), Some(&proof))
+            else {
+                panic!("the refresh is forwarded");
+            };
+            assert_eq!(
+                std::str::from_utf8(forward.body()).expect("text"),
+                "grant_type=refresh_token&refresh_token=bitbucket-rt-1"
+            );
+            let answer = relay.answered(forward, Ok(upstream("bitbucket-rt-2")));
+            let json: serde_json::Value = serde_json::from_slice(answer.body()).expect("JSON");
+            let resealed = json["refresh_token"].as_str().expect("token");
+            let opened = Sealer::new(&[key], "key").expect("key").open(resealed).expect("opens");
+            assert_eq!(opened.refresh_token, "bitbucket-rt-2");
+            assert_eq!(
+                (opened.began, opened.ends),
+                (NOW, NOW + 30 * DAY),
+                "the session keeps its end"
+            );
+            assert_eq!(opened.thumbprint, browser.jwk().thumbprint());
+            // The RFC 9449 header works as well as the form field.
+            let read = head(&relay, later, Some(&proof));
+            assert!(matches!(
+                relay.read(read, Body::Read(&refresh_form(resealed))),
+                AfterBody::Forward(_)
+            ));
+        }
+
+        #[test]
+        fn a_lifted_token_is_useless_anywhere_else() {
+            let relay = sealing_relay(&SealingKey::generate());
+            let browser = Browser::new();
+            let sealed = sign_in(&relay, &browser);
+            let form = refresh_form(&sealed);
+            let cases = [
+                (None, (400, "invalid_dpop_proof".into(), None, Some(Outcome::BadProof))),
+                (
+                    Some(Browser::new().proof()),
+                    (
+                        400,
+                        "invalid_dpop_proof".into(),
+                        Some("wrong_key".into()),
+                        Some(Outcome::BadProof),
+                    ),
+                ),
+            ];
+            for (proof, expected) in cases {
+                assert_eq!(refused(body(&relay, NOW, &form, proof.as_deref())), expected);
+            }
+            for proof in [
+                browser.proof_with(|_, c| c.htu = "https://elsewhere.example/token".into()),
+                browser.proof_with(|_, c| c.htm = "GET".into()),
+                browser.proof_with(|_, c| c.iat = NOW - 3600),
+                browser.proof_with(|_, c| c.iat = NOW + 3600),
+                browser.proof_with(|h, _| h.alg = "none".into()),
+            ] {
+                assert_eq!(
+                    refused(body(&relay, NOW, &form, Some(&proof))),
+                    (400, "invalid_dpop_proof".into(), None, Some(Outcome::BadProof))
+                );
+            }
+            // Two proofs, one in the form and one in the header.
+            let read = head(&relay, NOW, Some(&browser.proof()));
+            let both = [form.clone(), format!("&dpop={}", browser.proof()).into_bytes()].concat();
+            assert_eq!(refused(relay.read(read, Body::Read(&both))).1, "invalid_dpop_proof");
+            // A token the relay did not seal (Bitbucket's own, or another relay's).
+            let mut unsealed = vec![("bitbucket-rt-1".to_owned(), "not sealed")];
+            let other_relay = sealing_relay(&SealingKey::generate());
+            unsealed.push((sign_in(&other_relay, &browser), "another key"));
+            for (token, why) in unsealed {
+                assert_eq!(
+                    refused(body(&relay, NOW, &refresh_form(&token), Some(&browser.proof()))),
+                    (
+                        400,
+                        "invalid_grant".into(),
+                        Some("not_sealed".into()),
+                        Some(Outcome::Unsealed)
+                    ),
+                    "{why}"
+                );
+            }
+        }
+
+        #[test]
+        fn a_session_ends_at_its_absolute_lifetime() {
+            let relay = sealing_relay(&SealingKey::generate());
+            let browser = Browser::new();
+            let form = refresh_form(&sign_in(&relay, &browser));
+            let last = NOW + 30 * DAY - 1;
+            let proof = browser.proof_with(|_, c| c.iat = last);
+            assert!(matches!(body(&relay, last, &form, Some(&proof)), AfterBody::Forward(_)));
+            let end = NOW + 30 * DAY;
+            let proof = browser.proof_with(|_, c| c.iat = end);
+            assert_eq!(
+                refused(body(&relay, end, &form, Some(&proof))),
+                (
+                    400,
+                    "invalid_grant".into(),
+                    Some("session_ended".into()),
+                    Some(Outcome::SessionEnded)
+                )
+            );
+        }
+
+        #[test]
+        fn an_exchange_needs_a_proof_and_without_keys_nothing_changes() {
+            let relay = sealing_relay(&SealingKey::generate());
+            assert_eq!(refused(body(&relay, NOW, CODE, None)).1, "invalid_dpop_proof");
+            // No keys: proofs are not needed, and tokens pass through as issued.
+            let plain = super::relay();
+            let read = ReadBody { origin: None, host: None, header_proof: Ok(None), now: NOW };
+            let AfterBody::Forward(forward) = plain.read(read, Body::Read(CODE)) else {
+                panic!("forwarded without a proof");
+            };
+            let answer = plain.answered(forward, Ok(upstream("bitbucket-rt-1")));
+            let json: serde_json::Value = serde_json::from_slice(answer.body()).expect("JSON");
+            assert_eq!(json["refresh_token"], "bitbucket-rt-1");
+            assert!(!plain.seals() && relay.seals());
         }
     }
 }

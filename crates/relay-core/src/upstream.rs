@@ -190,6 +190,8 @@ fn sanitize(error: TokenError) -> Option<TokenError> {
         error: ErrorCode::from(code),
         error_description: description,
         error_uri: None,
+        // Bitbucket has no such member; whatever it sends is not ours to relay.
+        reason: None,
     })
 }
 

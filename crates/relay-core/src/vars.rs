@@ -9,7 +9,8 @@
 //! launcher, the demo). The names here are the only spelling of each
 //! setting: the configuration checks and the native command line use them.
 
-use crate::config::{Config, Limits, Problem, default_token_url};
+use crate::config::{Config, DEFAULT_SESSION_LIFETIME, Limits, Problem, default_token_url};
+use crate::seal::SealingKey;
 use dance_protocol::{ClientId, ClientSecret};
 use std::time::Duration;
 use url::Url;
@@ -40,8 +41,14 @@ pub const MAX_CONCURRENCY: &str = "DANCE_MAX_CONCURRENCY";
 /// Whether `X-Forwarded-For` decides the client address (native relay only).
 pub const TRUST_PROXY: &str = "DANCE_TRUST_PROXY";
 
+/// The sealing keys for refresh tokens, comma-separated, the sealing one
+/// first (a secret).
+pub const SEALING_KEY: &str = "DANCE_SEALING_KEY";
+/// How long a session may last from its sign-in (`30d`, `12h`, ...).
+pub const SESSION_LIFETIME: &str = "DANCE_SESSION_LIFETIME";
+
 /// Every variable [`Config::from_vars`] reads, in the order `to_vars` writes them.
-pub const ALL: [&str; 10] = [
+pub const ALL: [&str; 12] = [
     CLIENT_ID,
     CLIENT_SECRET,
     TOKEN_URL,
@@ -52,6 +59,8 @@ pub const ALL: [&str; 10] = [
     MAX_HEADER_BYTES,
     UPSTREAM_TIMEOUT,
     RATE_LIMIT,
+    SEALING_KEY,
+    SESSION_LIFETIME,
 ];
 
 impl Config {
@@ -75,6 +84,8 @@ impl Config {
         let max_header_bytes = read(&lookup, MAX_HEADER_BYTES, parse_count, &mut problems);
         let upstream_timeout = read(&lookup, UPSTREAM_TIMEOUT, parse_duration, &mut problems);
         let rate_limit = read(&lookup, RATE_LIMIT, parse_count, &mut problems);
+        let sealing_keys = read(&lookup, SEALING_KEY, parse_sealing_keys, &mut problems);
+        let session_lifetime = read(&lookup, SESSION_LIFETIME, parse_duration, &mut problems);
         let config = Config {
             client_id,
             client_secret,
@@ -83,6 +94,8 @@ impl Config {
             allowed_redirect_uris: list(ALLOWED_REDIRECT_URIS),
             allow_missing_origin: allow_missing_origin.unwrap_or(false),
             trust_proxy: false,
+            sealing_keys: sealing_keys.unwrap_or_default(),
+            session_lifetime: session_lifetime.unwrap_or(DEFAULT_SESSION_LIFETIME),
             limits: Limits {
                 max_body_bytes: max_body_bytes.unwrap_or(defaults.max_body_bytes),
                 max_header_bytes: max_header_bytes.unwrap_or(defaults.max_header_bytes),
@@ -112,6 +125,11 @@ impl Config {
             (MAX_HEADER_BYTES, self.limits.max_header_bytes.to_string()),
             (UPSTREAM_TIMEOUT, format!("{}ms", self.limits.upstream_timeout.as_millis())),
             (RATE_LIMIT, self.limits.rate_limit_per_minute.to_string()),
+            (
+                SEALING_KEY,
+                self.sealing_keys.iter().map(SealingKey::encode).collect::<Vec<_>>().join(","),
+            ),
+            (SESSION_LIFETIME, format!("{}s", self.session_lifetime.as_secs())),
         ]
     }
 }
@@ -136,6 +154,15 @@ pub fn parse_token_url(text: &str, problems: &mut Vec<Problem>) -> Url {
     })
 }
 
+/// A comma-separated list of sealing keys; an empty value means none.
+pub fn parse_sealing_keys(text: &str) -> Result<Vec<SealingKey>, String> {
+    entries(&[text.to_owned()])
+        .iter()
+        .enumerate()
+        .map(|(i, key)| SealingKey::parse(key).map_err(|e| format!("key {}: {e}", i + 1)))
+        .collect()
+}
+
 /// List entries without surrounding spaces, empty ones dropped (so that
 /// `a, b,` means `a` and `b`). Each value may itself be a comma-separated list.
 pub fn entries(values: &[String]) -> Vec<String> {
@@ -156,12 +183,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     };
     let value: u64 = number
         .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as 500ms, 10s or 1m"))?;
+        .map_err(|_| format!("`{text}` is not a duration such as 500ms, 10s, 1m, 12h or 30d"))?;
     match unit.trim() {
         "ms" => Ok(Duration::from_millis(value)),
         "s" => Ok(Duration::from_secs(value)),
         "m" => Ok(Duration::from_secs(value.saturating_mul(60))),
-        _ => Err(format!("`{text}` has an unknown unit; use ms, s or m (500ms, 10s, 1m)")),
+        "h" => Ok(Duration::from_secs(value.saturating_mul(3600))),
+        "d" => Ok(Duration::from_secs(value.saturating_mul(24 * 3600))),
+        _ => Err(format!(
+            "`{text}` has an unknown unit; use ms, s, m, h or d (500ms, 10s, 1m, 12h, 30d)"
+        )),
     }
 }
 
@@ -202,7 +233,9 @@ mod tests {
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("1h").expect_err("no hours").contains("unknown unit"));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(12 * 3600)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 24 * 3600)));
+        assert!(parse_duration("1w").expect_err("no weeks").contains("unknown unit"));
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("").is_err());
     }
@@ -216,6 +249,8 @@ mod tests {
         config.limits.upstream_timeout = Duration::from_millis(1500);
         config.limits.rate_limit_per_minute = 0;
         config.limits.max_body_bytes = 4096;
+        config.sealing_keys = vec![SealingKey::generate(), SealingKey::generate()];
+        config.session_lifetime = Duration::from_secs(7 * 24 * 3600);
         let vars = config.to_vars();
         let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let (read, problems) = from(&pairs);
@@ -233,7 +268,12 @@ mod tests {
             (ALLOWED_ORIGINS, " https://a.example , "),
             (ALLOWED_REDIRECT_URIS, "https://a.example/"),
         ]);
-        assert_eq!(problems, vec![]);
+        // Only the reminder that refresh tokens are not sealed.
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!((problems[0].setting, problems[0].severity), (SEALING_KEY, Severity::Warning));
+        assert!(problems[0].message.contains("unbound"), "{}", problems[0].message);
+        assert!(config.sealing_keys.is_empty());
+        assert_eq!(config.session_lifetime, DEFAULT_SESSION_LIFETIME);
         assert_eq!(config.limits, Limits::default());
         assert_eq!(config.token_url.as_str(), crate::DEFAULT_TOKEN_URL);
         assert_eq!(config.allowed_origins, ["https://a.example"]);
@@ -245,16 +285,20 @@ mod tests {
         let (_, problems) = from(&[
             (TOKEN_URL, "not a url"),
             (MAX_BODY_BYTES, "lots"),
-            (UPSTREAM_TIMEOUT, "1h"),
+            (UPSTREAM_TIMEOUT, "1w"),
             (ALLOW_MISSING_ORIGIN, "perhaps"),
             (RATE_LIMIT, "99999999999"),
+            (SEALING_KEY, "c2hvcnQ, not base64!"),
+            (SESSION_LIFETIME, "forever"),
         ]);
         let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
         let joined = text.join("\n");
         for expected in [
             "error: DANCE_TOKEN_URL: `not a url` is not a URL",
             "error: DANCE_MAX_BODY_BYTES: `lots` is not a whole number",
-            "error: DANCE_UPSTREAM_TIMEOUT: `1h` has an unknown unit",
+            "error: DANCE_UPSTREAM_TIMEOUT: `1w` has an unknown unit",
+            "error: DANCE_SEALING_KEY: key 1: a sealing key must be 32 bytes, this one is 5",
+            "error: DANCE_SESSION_LIFETIME: `forever` is not a duration",
             "error: DANCE_ALLOW_MISSING_ORIGIN: `perhaps` is not true or false",
             "error: DANCE_RATE_LIMIT: `99999999999` is too large",
             "error: DANCE_CLIENT_ID: the client id is empty",
@@ -263,7 +307,9 @@ mod tests {
         ] {
             assert!(joined.contains(expected), "missing {expected:?} in\n{joined}");
         }
-        assert!(problems.iter().all(|p| p.severity == Severity::Error));
+        assert!(!joined.contains("c2hvcnQ"), "a key, even a broken one, is never printed");
+        let warnings: Vec<_> = problems.iter().filter(|p| p.severity != Severity::Error).collect();
+        assert_eq!(warnings.len(), 1, "only the unsealed reminder: {warnings:?}");
     }
 
     #[test]

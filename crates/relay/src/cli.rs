@@ -48,6 +48,8 @@ pub enum Command {
     Serve,
     /// Validate the configuration: print every problem and exit with status 1 if any is an error.
     Check,
+    /// Print a new random sealing key for DANCE_SEALING_KEY.
+    Keygen,
 }
 
 /// How log lines are written.
@@ -108,6 +110,18 @@ pub struct Settings {
         value_name = "URI"
     )]
     pub allowed_redirect_uris: Vec<String>,
+
+    /// Keys that seal refresh tokens and bind each to its browser's DPoP key: 32 random bytes in
+    /// base64url each (`dance-relay keygen` prints one). The first seals, all open: to rotate, put
+    /// a new key first and drop the old one after the session lifetime. Unset: refresh tokens
+    /// pass through unsealed and unbound. Comma-separated; keep it secret.
+    #[arg(long = "sealing-key", env = vars::SEALING_KEY, hide_env_values = true, allow_hyphen_values = true, global = true, value_name = "KEY")]
+    pub sealing_keys: Option<String>,
+
+    /// How long a session may last from its sign-in, refreshes included, when refresh tokens are
+    /// sealed: 12h, 30d; a bare number is seconds. Past it the person signs in again.
+    #[arg(long, env = vars::SESSION_LIFETIME, default_value = "30d", value_parser = parse_duration, global = true, value_name = "DURATION")]
+    pub session_lifetime: Duration,
 
     /// The address and port to listen on.
     #[arg(
@@ -215,6 +229,8 @@ impl Settings {
             allowed_redirect_uris: entries(&self.allowed_redirect_uris),
             allow_missing_origin: self.allow_missing_origin,
             trust_proxy: self.trust_proxy,
+            sealing_keys: self.sealing_keys(&mut problems),
+            session_lifetime: self.session_lifetime,
             limits: Limits {
                 max_body_bytes: self.max_body_bytes,
                 max_header_bytes: self.max_header_bytes,
@@ -226,6 +242,15 @@ impl Settings {
         };
         problems.extend(config.problems());
         (config, listen.ok(), problems)
+    }
+
+    /// The sealing keys, or none with a problem saying why they cannot be read.
+    fn sealing_keys(&self, problems: &mut Vec<Problem>) -> Vec<dance_relay_core::SealingKey> {
+        let text = self.sealing_keys.as_deref().unwrap_or_default();
+        vars::parse_sealing_keys(text).unwrap_or_else(|message| {
+            problems.push(Problem::error(vars::SEALING_KEY, message));
+            Vec::new()
+        })
     }
 
     /// The secret from the flag or the file. Problems reading it are
@@ -305,6 +330,7 @@ pub fn check(settings: &Settings) -> (String, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dance_relay_core::SealingKey;
 
     fn parse(args: &[&str]) -> Cli {
         Cli::try_parse_from(std::iter::once("dance-relay").chain(args.iter().copied()))
@@ -313,6 +339,7 @@ mod tests {
 
     #[test]
     fn flags_build_a_config() {
+        let (new, old) = (SealingKey::generate(), SealingKey::generate());
         let cli = parse(&[
             "check",
             "--client-id",
@@ -331,6 +358,10 @@ mod tests {
             "0",
             "--listen",
             "127.0.0.1:0",
+            "--sealing-key",
+            &format!("{},{}", new.encode(), old.encode()),
+            "--session-lifetime",
+            "7d",
         ]);
         assert_eq!(cli.command, Some(Command::Check));
         let resolved = cli.settings.resolve().expect("sound");
@@ -342,6 +373,8 @@ mod tests {
         assert_eq!(resolved.config.limits.rate_limit_per_minute, 0);
         assert_eq!(resolved.config.client_secret.secret(), "s3cret");
         assert_eq!(resolved.config.token_url.as_str(), DEFAULT_TOKEN_URL);
+        assert_eq!(resolved.config.sealing_keys, [new, old]);
+        assert_eq!(resolved.config.session_lifetime, Duration::from_secs(7 * 24 * 3600));
         assert_eq!(resolved.warnings, vec![]);
     }
 

@@ -70,8 +70,37 @@ pub fn app(config: Config) -> axum::Router {
 
 /// The relay's router, or why its HTTP client could not be built.
 pub fn try_app(config: Config) -> Result<axum::Router, RunError> {
-    let relay = routes::Relay::new(&config).map_err(RunError::Client)?;
+    try_app_with_clock(config, Clock::default())
+}
+
+/// [`try_app`] on a [`Clock`] of the caller's: tests move it forward to
+/// reach a session's end without waiting for it.
+pub fn try_app_with_clock(config: Config, clock: Clock) -> Result<axum::Router, RunError> {
+    let relay = routes::Relay::new(&config, clock).map_err(RunError::Client)?;
     Ok(routes::router(Arc::new(relay)))
+}
+
+/// The relay's wall clock: the system's, moved forward by however much
+/// [`Clock::advance`] added. Sealed refresh tokens and DPoP proofs are
+/// judged by it. Clones share the same offset.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    ahead_ms: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Clock {
+    /// Moves this clock (and its clones) forward.
+    pub fn advance(&self, by: Duration) {
+        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.ahead_ms.fetch_add(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The time since the Unix epoch.
+    pub fn now(&self) -> Duration {
+        let system =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        system + Duration::from_millis(self.ahead_ms.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 /// Validates `config`, then serves it on `listener` until `shutdown`
@@ -82,9 +111,19 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
+    run_with_clock(listener, config, Clock::default(), shutdown).await
+}
+
+/// [`run`] on a [`Clock`] of the caller's.
+pub async fn run_with_clock(
+    listener: TcpListener,
+    config: Config,
+    clock: Clock,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), RunError> {
     config.validate()?;
     let limits = config.limits.clone();
-    let router = try_app(config)?;
+    let router = try_app_with_clock(config, clock)?;
     let drain = limits.upstream_timeout + limits.body_timeout + Duration::from_secs(1);
     server::serve(listener, router, &limits, drain, shutdown).await;
     Ok(())

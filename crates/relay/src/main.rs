@@ -1,4 +1,5 @@
-//! `dance-relay`: serve the token relay, or check its configuration.
+//! `dance-relay`: serve the token relay, check its configuration, or make a
+//! sealing key.
 //!
 //! Run with:
 //! ```sh
@@ -21,6 +22,10 @@ fn main() -> anyhow::Result<ExitCode> {
             let (report, ok) = dance_relay::cli::check(&cli.settings);
             print!("{report}");
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Keygen => {
+            println!("{}", dance_relay_core::SealingKey::generate().encode());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Serve => serve(&cli),
     }

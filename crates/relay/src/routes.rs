@@ -3,6 +3,7 @@
 //! module reads the body within its deadline, holds a concurrency slot while
 //! the token endpoint works, serves `GET /metrics`, and writes the access log.
 
+use crate::Clock;
 use crate::metrics::Metrics;
 use crate::upstream::Upstream;
 use axum::Router;
@@ -27,13 +28,13 @@ pub(crate) struct Relay {
     slots: Semaphore,
     body_timeout: Duration,
     slot_timeout: Duration,
-    /// The fixed point the core's rate limiter counts time from.
-    started: Instant,
+    /// The wall clock the core judges proofs, sealed tokens and rates by.
+    clock: Clock,
     pub(crate) metrics: Metrics,
 }
 
 impl Relay {
-    pub(crate) fn new(config: &Config) -> Result<Self, reqwest::Error> {
+    pub(crate) fn new(config: &Config, clock: Clock) -> Result<Self, reqwest::Error> {
         let limits = &config.limits;
         Ok(Self {
             core: dance_relay_core::Relay::new(config),
@@ -45,7 +46,7 @@ impl Relay {
             slots: Semaphore::new(limits.max_concurrency.clamp(1, Semaphore::MAX_PERMITS)),
             body_timeout: limits.body_timeout,
             slot_timeout: limits.slot_timeout,
-            started: Instant::now(),
+            clock,
             metrics: Metrics::default(),
         })
     }
@@ -66,7 +67,7 @@ async fn handle(State(relay): State<Arc<Relay>>, request: Request) -> Response {
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let (parts, body) = request.into_parts();
     let core = &relay.core;
-    let now = relay.started.elapsed();
+    let now = relay.clock.now();
     let read = match core.request(&parts.method, parts.uri.path(), &parts.headers, peer, now) {
         Step::Answer(answer) => return into_response(answer),
         Step::ReadBody(read) => read,

@@ -13,6 +13,7 @@
 //! are plain tests.
 //!
 //! Modules:
+//! - `binding`: sealed refresh tokens, bound to the browser's DPoP key.
 //! - `exchange`: good exchanges, refresh with rotation, upstream OAuth errors.
 //! - `refusals`: every request the relay must refuse, and proof nothing was forwarded.
 //! - `upstream`: the token endpoint down, slow, failing or answering nonsense.
@@ -22,6 +23,7 @@
 //! - `binary`: `dance-relay check`, `--help`, and shutdown on SIGTERM.
 
 mod binary;
+mod binding;
 mod concurrency;
 mod exchange;
 mod logs;
