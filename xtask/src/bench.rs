@@ -96,12 +96,20 @@ fn relay(args: &[String]) -> Result<()> {
         let build = worker::run(&WorkerBuildArgs { no_setup: true })?;
         command.envs(worker::run_env(&build)?);
     }
+    // `--target binding` compares the relay without and with a sealing key.
+    let binding = args.windows(2).any(|pair| pair[0] == "--target" && pair[1] == "binding")
+        || args.iter().any(|arg| arg == "--target=binding");
+    let (file, section) = match (on_workers, binding) {
+        (true, _) => ("relay-worker.md", "Relay on Workers"),
+        (false, true) => ("relay-binding.md", "Bound refresh tokens at the relay"),
+        (false, false) => ("relay.md", "Relay"),
+    };
     step("load-testing the relay (release build of the load generator)");
-    let report = fresh_report_file(if on_workers { "relay-worker.md" } else { "relay.md" })?;
+    let report = fresh_report_file(file)?;
     command.args(["run", "--release", "-p", "dance-relay", "--example", "loadgen", "--"]);
     command.args(args).arg("--report-out").arg(&report);
     util::run(&mut command)?;
-    publish(if on_workers { "Relay on Workers" } else { "Relay" }, &report)
+    publish(section, &report)
 }
 
 /// The bundle budget for the brotli bytes of these kinds of file, which
