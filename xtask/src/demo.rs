@@ -11,6 +11,12 @@
 //!
 //! With `--bitbucket` the relay talks to the real Bitbucket with the consumer
 //! in `BITBUCKET_CLIENT_ID` / `BITBUCKET_CLIENT_SECRET`, and no fakebucket runs.
+//!
+//! Either relay (`--relay native` or `--relay worker`) seals refresh tokens
+//! with a key made for this run, as a deployment should: the demo shows the
+//! relay as it is meant to run, DPoP proofs and sealed tokens included. A
+//! session therefore does not outlive the demo: after a restart its refresh
+//! is refused (`not_sealed`) and the app asks to sign in again.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,6 +37,7 @@ use crate::site::{
 };
 use crate::util::{self, step};
 use crate::worker::{self, WorkerBuildArgs};
+use dance_relay_core::{SealingKey, vars};
 use dance_relay_worker::workerd::{self, Installation};
 
 /// The demo consumer fakebucket knows by default (see COMMON.md).
@@ -60,7 +67,8 @@ pub(crate) struct DemoArgs {
     /// Port of fakebucket.
     #[arg(long, default_value_t = 9090, value_name = "PORT")]
     fakebucket_port: u16,
-    /// Which relay to run: the native binary, or the Cloudflare Worker in a local workerd.
+    /// Which relay to run: the native binary, or the Cloudflare Worker in a local workerd. Either
+    /// seals refresh tokens with a key made for this run.
     #[arg(long, value_enum, default_value_t = RelayKind::Native)]
     relay: RelayKind,
 }
@@ -97,6 +105,8 @@ struct Stack {
     authorize_url: String,
     token_url: String,
     api_base: String,
+    /// The relay's sealing key, made for this run and never printed.
+    sealing_key: SealingKey,
 }
 
 impl Stack {
@@ -115,6 +125,7 @@ impl Stack {
                 authorize_url: BITBUCKET_AUTHORIZE_URL.to_owned(),
                 token_url: BITBUCKET_TOKEN_URL.to_owned(),
                 api_base: BITBUCKET_API_BASE.to_owned(),
+                sealing_key: SealingKey::generate(),
             })
         } else {
             let fakebucket = loopback(args.fakebucket_port);
@@ -128,6 +139,7 @@ impl Stack {
                 authorize_url: format!("http://{fakebucket}/site/oauth2/authorize"),
                 token_url: format!("http://{fakebucket}/site/oauth2/access_token"),
                 api_base: format!("http://{fakebucket}/2.0/"),
+                sealing_key: SealingKey::generate(),
             })
         }
     }
@@ -303,16 +315,18 @@ fn native_relay_spec(stack: &Stack, bin: &Path) -> ChildSpec {
     let mut command = Command::new(bin.join("dance-relay"));
     command
         .env("DANCE_LISTEN", stack.relay.to_string())
-        .env("DANCE_CLIENT_ID", &stack.client_id)
-        .env("DANCE_CLIENT_SECRET", &stack.client_secret)
-        .env("DANCE_TOKEN_URL", &stack.token_url)
-        .env("DANCE_ALLOWED_ORIGINS", stack.origin())
-        .env("DANCE_ALLOWED_REDIRECT_URIS", stack.page_url());
+        .env(vars::CLIENT_ID, &stack.client_id)
+        .env(vars::CLIENT_SECRET, &stack.client_secret)
+        .env(vars::TOKEN_URL, &stack.token_url)
+        .env(vars::ALLOWED_ORIGINS, stack.origin())
+        .env(vars::ALLOWED_REDIRECT_URIS, stack.page_url())
+        .env(vars::SEALING_KEY, stack.sealing_key.encode());
     ChildSpec {
         name: RelayKind::Native.name(),
         command,
         description: format!(
-            "dance-relay on {} (client {}, token endpoint {}, origin {})",
+            "dance-relay on {} (client {}, token endpoint {}, origin {}, refresh tokens sealed \
+             with a key made for this run)",
             stack.relay,
             stack.client_id,
             stack.token_url,
@@ -329,13 +343,7 @@ fn worker_relay_spec(stack: &Stack) -> Result<ChildSpec> {
             .context("workerd is not installed: run `cargo xtask setup`")?,
         build: worker::build_dir(),
     };
-    let mut config = dance_relay_core::Config::new(
-        dance_protocol::ClientId::new(&stack.client_id),
-        dance_protocol::ClientSecret::new(&stack.client_secret),
-    );
-    config.token_url = stack.token_url.parse().context("the token URL")?;
-    config.allowed_origins = vec![stack.origin()];
-    config.allowed_redirect_uris = vec![stack.page_url()];
+    let config = worker_config(stack)?;
     let dir = util::root().join("target/demo-workerd");
     let path = workerd::prepare(&dir, &installation, &config.to_vars(), stack.relay)
         .with_context(|| format!("writing workerd's configuration in {}", dir.display()))?;
@@ -345,13 +353,27 @@ fn worker_relay_spec(stack: &Stack) -> Result<ChildSpec> {
         name: RelayKind::Worker.name(),
         command,
         description: format!(
-            "the relay Worker in workerd on {} (client {}, token endpoint {}, origin {})",
+            "the relay Worker in workerd on {} (client {}, token endpoint {}, origin {}, refresh \
+             tokens sealed with a key made for this run)",
             stack.relay,
             stack.client_id,
             stack.token_url,
             stack.origin()
         ),
     })
+}
+
+/// The Worker's settings: those the native relay gets from its environment.
+fn worker_config(stack: &Stack) -> Result<dance_relay_core::Config> {
+    let mut config = dance_relay_core::Config::new(
+        dance_protocol::ClientId::new(&stack.client_id),
+        dance_protocol::ClientSecret::new(&stack.client_secret),
+    );
+    config.token_url = stack.token_url.parse().context("the token URL")?;
+    config.allowed_origins = vec![stack.origin()];
+    config.allowed_redirect_uris = vec![stack.page_url()];
+    config.sealing_keys = vec![stack.sealing_key.clone()];
+    Ok(config)
 }
 
 /// Runs the static server and the children until Ctrl-C or a child's exit.
@@ -465,6 +487,9 @@ fn announce(stack: &Stack, console: &Console) {
     }
     println!();
     step(format!("open {}", stack.page_url()));
+    util::note(
+        "refresh tokens are sealed with a key made for this run: a session ends with the demo",
+    );
     util::note("(Ctrl-C stops everything)");
     println!();
     util::flush();
@@ -662,6 +687,17 @@ mod tests {
         demo.relay = RelayKind::Worker;
         let stack = Stack::new(&demo).expect("a stack");
         assert_eq!(stack.relay_kind.name(), "relay-worker");
+        let config = worker_config(&stack).expect("the Worker's settings");
+        let settings = config.to_vars();
+        let sealing = settings.iter().find(|(name, _)| *name == vars::SEALING_KEY);
+        assert_eq!(sealing.map(|(_, key)| key.clone()), Some(stack.sealing_key.encode()));
+        // Read back as the Worker reads them: sound, without even the
+        // warning that refresh tokens are unbound.
+        let (read, problems) = dance_relay_core::Config::from_vars(|name| {
+            settings.iter().find(|(n, _)| *n == name).map(|(_, value)| value.clone())
+        });
+        assert_eq!(problems, vec![], "the Worker's settings have problems");
+        assert_eq!(read.sealing_keys, std::slice::from_ref(&stack.sealing_key));
         let mut real = args(true);
         real.relay = RelayKind::Worker;
         let error = run(&real).expect_err("refused").to_string();
@@ -712,6 +748,7 @@ mod tests {
             authorize_url: BITBUCKET_AUTHORIZE_URL.to_owned(),
             token_url: BITBUCKET_TOKEN_URL.to_owned(),
             api_base: BITBUCKET_API_BASE.to_owned(),
+            sealing_key: SealingKey::generate(),
         };
         let (connect, img) = stack.csp_origins();
         assert_eq!(connect, ["http://127.0.0.1:9999", "https://api.bitbucket.org"]);
@@ -763,5 +800,20 @@ mod tests {
             !specs[1].description.contains("demo-secret"),
             "the description must not show the secret"
         );
+        let key = stack.sealing_key.encode();
+        assert!(
+            env.contains(&(vars::SEALING_KEY.to_owned(), key.clone())),
+            "{} missing in {env:?}",
+            vars::SEALING_KEY
+        );
+        assert!(!specs[1].description.contains(&key), "the description must not show the key");
+        assert!(specs[1].description.contains("sealed"), "{}", specs[1].description);
+    }
+
+    #[test]
+    fn every_run_seals_with_a_key_of_its_own() {
+        let (one, two) = (Stack::new(&args(false)), Stack::new(&args(false)));
+        let (one, two) = (one.expect("stack"), two.expect("stack"));
+        assert_ne!(one.sealing_key, two.sealing_key);
     }
 }

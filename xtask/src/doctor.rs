@@ -19,18 +19,33 @@
 //!    allowed;
 //! 8. `redirect-uri`: a probe exchange with a dummy code, the redirect URI the
 //!    SPA will send (its base URL, as `src/flow.rs` derives it from
-//!    `document.baseURI`) and the site's `Origin`. The relay answers `400
+//!    `document.baseURI`), the site's `Origin` and a DPoP proof (RFC 9449)
+//!    made now for the relay URL, as the SPA sends one. The relay answers `400
 //!    invalid_request` "redirect_uri is not on the relay's allowlist" when the
 //!    URI is not allowed; otherwise it forwards the exchange and Bitbucket
 //!    refuses the dummy code (`invalid_grant`), which proves the allowlist, the
 //!    forwarding and (`401 invalid_client` otherwise) the relay's credentials.
+//!    A relay with a sealing key answers `400 invalid_dpop_proof` instead
+//!    when the proof does not name the URL it was called at or its clock is
+//!    off (`dpop`): then every sign-in fails the same way;
+//! 9. `sealing`: a probe refresh with a dummy refresh token and a valid
+//!    proof. A relay with a sealing key cannot open the token and answers
+//!    `400 invalid_grant` with `reason: not_sealed`, forwarding nothing; a
+//!    relay without one passes it on to Bitbucket, which refuses it
+//!    (`invalid_request`). The second is a warning: sign-in works, but a
+//!    refresh token lifted from a browser refreshes from anywhere.
 //!
-//! What can't be seen from outside (the consumer's callback URL, which key
-//! the relay uses) is listed at the end as things to compare by hand.
+//! Answers are told apart by their `error` code and `reason` member, never by
+//! their prose, except the relay's allowlist refusal, which has no code of
+//! its own. What can't be seen from outside (the consumer's callback URL,
+//! which key the relay uses) is listed at the end as things to compare by
+//! hand.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
+use dance_protocol::dpop::reason;
+use dance_relay_core::dpop::testing::ProofKey;
 use reqwest::{Client, Method, StatusCode, header};
 use url::Url;
 
@@ -752,7 +767,11 @@ async fn check_relay(
     if !check_preflight(clients, relay, origin, report).await {
         return;
     }
-    probe_exchange(clients, relay, origin, redirect_uri, config, report).await;
+    // One key for both probes, like one browser.
+    let key = ProofKey::new();
+    if probe_exchange(clients, relay, &key, origin, redirect_uri, config, report).await {
+        probe_refresh(clients, relay, &key, origin, report).await;
+    }
 }
 
 /// `GET /healthz` beside the token endpoint; returns whether it answered `ok`.
@@ -890,30 +909,78 @@ fn described(body: &str) -> String {
 /// The dummy code sent by the probe; no Bitbucket issues such a code.
 const PROBE_CODE: &str = "oauth-dance-doctor-probe";
 
-/// A probe exchange: dummy code, the SPA's redirect URI, the site's origin.
-async fn probe_exchange(
+/// The dummy refresh token of the probe refresh: neither a token Bitbucket
+/// issued nor one a relay sealed.
+const PROBE_REFRESH_TOKEN: &str = "oauth-dance-doctor-probe";
+
+/// What to change when a relay refuses a proof made right now for the URL
+/// the doctor called: the relay compares the proof's URL with the `Host`
+/// header it receives and its own path, and its time with its own clock.
+const PROOF_FIX: &str = "the relay checks each request's DPoP proof against the Host header it \
+    receives, its path /token and its own clock. A reverse proxy in front of it must pass the \
+    Host header through (nginx: `proxy_set_header Host $host;`, Caddy does by default) and \
+    forward /token without a path prefix; and the clocks of the relay's machine and of this one \
+    must be right to within a minute (NTP)";
+
+/// What to change when refresh tokens pass through unsealed.
+const UNBOUND_FIX: &str = "set DANCE_SEALING_KEY on the relay (`dance-relay keygen` prints one; \
+    Worker: `wrangler secret put DANCE_SEALING_KEY`, or the repository secret \
+    DANCE_SEALING_KEY the relay's workflow deploys) and restart it";
+
+/// A DPoP proof for a `POST` to `relay`, made now.
+fn proof_for(key: &ProofKey, relay: &Url) -> String {
+    let mut htu = relay.clone();
+    htu.set_query(None);
+    htu.set_fragment(None);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    key.proof(htu.as_str(), now)
+}
+
+/// A token request like the SPA's: a form with a fresh proof in its `dpop`
+/// field, from the site's origin.
+async fn post_token(
     clients: &Clients,
     relay: &Url,
+    key: &ProofKey,
     origin: &str,
-    redirect_uri: &str,
-    config: Option<&ConfigJson>,
-    report: &mut Report,
-) {
-    // A verifier of the RFC 7636 shape, so the relay's form check passes.
-    let verifier = format!("doctor-{}", "v".repeat(43 - "doctor-".len()));
+    fields: &[(&str, &str)],
+) -> reqwest::Result<reqwest::Response> {
+    let proof = proof_for(key, relay);
     let form = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", "authorization_code")
-        .append_pair("code", PROBE_CODE)
-        .append_pair("redirect_uri", redirect_uri)
-        .append_pair("code_verifier", &verifier)
+        .extend_pairs(fields)
+        .append_pair(dance_protocol::dpop::FIELD, &proof)
         .finish();
-    let request = clients
+    clients
         .direct
         .post(relay.clone())
         .header(header::ORIGIN, origin)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(form);
-    let response = match request.send().await {
+        .body(form)
+        .send()
+        .await
+}
+
+/// A probe exchange: dummy code, the SPA's redirect URI, the site's origin,
+/// a proof. Returns whether the relay read it (answered, and took the
+/// origin and the proof), so that a probe refresh can tell more.
+async fn probe_exchange(
+    clients: &Clients,
+    relay: &Url,
+    key: &ProofKey,
+    origin: &str,
+    redirect_uri: &str,
+    config: Option<&ConfigJson>,
+    report: &mut Report,
+) -> bool {
+    // A verifier of the RFC 7636 shape, so the relay's form check passes.
+    let verifier = format!("doctor-{}", "v".repeat(43 - "doctor-".len()));
+    let fields = [
+        ("grant_type", "authorization_code"),
+        ("code", PROBE_CODE),
+        ("redirect_uri", redirect_uri),
+        ("code_verifier", &verifier),
+    ];
+    let response = match post_token(clients, relay, key, origin, &fields).await {
         Ok(response) => response,
         Err(error) => {
             report.fail(
@@ -921,7 +988,7 @@ async fn probe_exchange(
                 format!("the probe exchange failed: {}", describe(&error)),
                 "retry; if it keeps failing, check the relay's log",
             );
-            return;
+            return false;
         }
     };
     let status = response.status().as_u16();
@@ -939,7 +1006,82 @@ async fn probe_exchange(
         );
     }
     let client_id = config.map(|c| c.client_id.as_str());
-    report.add(classify_exchange(status, &body, &retry_after, origin, redirect_uri, client_id));
+    let finding = classify_exchange(status, &body, &retry_after, origin, redirect_uri, client_id);
+    let read = !matches!(finding.topic, "cors" | "dpop");
+    report.add(finding);
+    read
+}
+
+/// A probe refresh: a dummy refresh token with a valid proof. Only a relay
+/// that seals refresh tokens refuses it without asking Bitbucket.
+async fn probe_refresh(
+    clients: &Clients,
+    relay: &Url,
+    key: &ProofKey,
+    origin: &str,
+    report: &mut Report,
+) {
+    let fields = [("grant_type", "refresh_token"), ("refresh_token", PROBE_REFRESH_TOKEN)];
+    match post_token(clients, relay, key, origin, &fields).await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let retry_after = header_text(&response, header::RETRY_AFTER);
+            let body = response.text().await.unwrap_or_default();
+            report.add(classify_refresh(status, &body, &retry_after));
+        }
+        Err(error) => report.warn(
+            "sealing",
+            format!("the probe refresh failed: {}", describe(&error)),
+            "run the doctor again; if it keeps failing, check the relay's log",
+        ),
+    }
+}
+
+/// What the relay's answer to the probe refresh says about sealing.
+fn classify_refresh(status: u16, body: &str, retry_after: &str) -> Finding {
+    let value: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let error = value["error"].as_str().unwrap_or_default();
+    let why = value["reason"].as_str();
+    let detail = described(body);
+    let finding =
+        |status, topic, what: String, fix: Option<String>| Finding { status, topic, what, fix };
+    match status {
+        400 if error == "invalid_grant" && why == Some(reason::NOT_SEALED) => finding(
+            Status::Ok,
+            "sealing",
+            "refresh tokens are sealed and bound to the browser's key (the relay refused the \
+             doctor's dummy refresh token itself)"
+                .to_owned(),
+            None,
+        ),
+        400 | 401 if error == "invalid_dpop_proof" => finding(
+            Status::Fail,
+            "dpop",
+            format!("the relay refuses a DPoP proof made just now for its URL{detail}"),
+            Some(PROOF_FIX.to_owned()),
+        ),
+        429 | 503 => finding(
+            Status::Warn,
+            "sealing",
+            format!(
+                "could not tell whether refresh tokens are sealed: the relay answered \
+                 {status}{detail}"
+            ),
+            Some(format!(
+                "run the doctor again in {} s",
+                if retry_after.is_empty() { "60" } else { retry_after }
+            )),
+        ),
+        _ => finding(
+            Status::Warn,
+            "sealing",
+            format!(
+                "refresh tokens are unbound: anyone who lifts one can refresh from anywhere (the \
+                 relay did not refuse the doctor's dummy refresh token itself: {status}{detail})"
+            ),
+            Some(UNBOUND_FIX.to_owned()),
+        ),
+    }
 }
 
 /// What the relay's answer to the probe exchange means.
@@ -958,6 +1100,15 @@ fn classify_exchange(
     let finding =
         |status, topic, what: String, fix: Option<String>| Finding { status, topic, what, fix };
     match status {
+        400 | 401 if error == "invalid_dpop_proof" => finding(
+            Status::Fail,
+            "dpop",
+            format!(
+                "the relay refuses a DPoP proof made just now for its URL{detail}, so it would \
+                 refuse every sign-in"
+            ),
+            Some(PROOF_FIX.to_owned()),
+        ),
         400 if error == "invalid_request"
             && description.contains("redirect_uri")
             && description.contains("allowlist") =>

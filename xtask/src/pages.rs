@@ -330,6 +330,10 @@ fn report(plan: &Plan) {
         settings.client_id,
         site::origin(site)
     ));
+    note(
+        "relay: DANCE_SEALING_KEY, a secret of its own (`dance-relay keygen`; for the Worker, the \
+         repository secret DANCE_SEALING_KEY)",
+    );
     note(format!("config.json: relay_url {}", settings.relay_url));
     note(format!("once deployed: cargo xtask doctor --site {site}"));
 }
@@ -349,6 +353,11 @@ fn summary_markdown(plan: &Plan) -> String {
     let _ = writeln!(out, "| relay | `DANCE_CLIENT_ID` | `{}` |", settings.client_id);
     let _ = writeln!(out, "| relay | `DANCE_ALLOWED_ORIGINS` | `{}` |", site::origin(site));
     let _ = writeln!(out, "| relay | `DANCE_ALLOWED_REDIRECT_URIS` | `{site}` |");
+    let _ = writeln!(
+        out,
+        "| relay | `DANCE_SEALING_KEY` | a secret of its own: `dance-relay keygen` (for the \
+         Worker, the repository secret `DANCE_SEALING_KEY`) |"
+    );
     let _ = writeln!(out, "| config.json | `relay_url` | `{}` |", settings.relay_url);
     let _ =
         writeln!(out, "\nCheck the deployment from outside: `cargo xtask doctor --site {site}`");
@@ -473,6 +482,7 @@ mod tests {
             "| relay | `DANCE_ALLOWED_ORIGINS` | `https://user.github.io` |",
             "| relay | `DANCE_ALLOWED_REDIRECT_URIS` | `https://user.github.io/repo/` |",
             "| relay | `DANCE_CLIENT_ID` | `AbC` |",
+            "| relay | `DANCE_SEALING_KEY` | a secret of its own: `dance-relay keygen`",
             "cargo xtask doctor --site https://user.github.io/repo/",
         ] {
             assert!(summary.contains(expected), "missing {expected:?} in\n{summary}");

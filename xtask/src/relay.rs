@@ -5,8 +5,11 @@
 //! <arch>-unknown-linux-musl` (the musl target and `musl-gcc` come from
 //! `cargo xtask setup`). The smoke test then checks that the binary
 //! - is static (its ELF program headers name no interpreter),
-//! - explains every `DANCE_*` setting of the relay's README in `--help`,
-//! - passes `check` with a sound configuration and fails it with a broken one,
+//! - explains every `DANCE_*` setting of the relay's README in `--help`, and
+//!   the README documents every one `--help` names,
+//! - prints a sealing key with `keygen`,
+//! - passes `check` with a sound configuration (sealed with that key, so
+//!   without a single warning) and fails it with a broken one,
 //! - serves `GET /healthz` and exits cleanly on SIGTERM.
 //!
 //! The tests of this module hold the deployment files to the same commands:
@@ -86,10 +89,21 @@ fn smoke_test(binary: &Path) -> Result<()> {
         .with_context(|| format!("could not read {}", readme_path.display()))?;
     let settings = dance_settings(&readme);
     ensure!(!settings.is_empty(), "{} names no DANCE_* setting", readme_path.display());
-    let missing: Vec<&String> =
-        settings.iter().filter(|name| !help.1.contains(name.as_str())).collect();
-    ensure!(missing.is_empty(), "`dance-relay --help` does not explain {missing:?}");
+    let (unexplained, undocumented) = settings_disagreement(&settings, &help.1);
+    ensure!(unexplained.is_empty(), "`dance-relay --help` does not explain {unexplained:?}");
+    ensure!(
+        undocumented.is_empty(),
+        "{} does not document {undocumented:?}, which `dance-relay --help` names",
+        readme_path.display()
+    );
     note(format!("--help explains all {} DANCE_* settings of the README", settings.len()));
+
+    let (ok, key) = output(relay(binary).arg("keygen"))?;
+    ensure!(ok, "`dance-relay keygen` failed:\n{key}");
+    let key = key.trim().to_owned();
+    dance_relay_core::SealingKey::parse(&key)
+        .map_err(|e| anyhow::anyhow!("`dance-relay keygen` printed no sealing key: {e}"))?;
+    note("keygen: prints a sealing key");
 
     let port = free_port()?;
     let listen = SocketAddr::from(([127, 0, 0, 1], port));
@@ -100,6 +114,7 @@ fn smoke_test(binary: &Path) -> Result<()> {
             .env("DANCE_TOKEN_URL", "http://127.0.0.1:9/site/oauth2/access_token")
             .env("DANCE_ALLOWED_ORIGINS", "http://127.0.0.1:8080")
             .env("DANCE_ALLOWED_REDIRECT_URIS", "http://127.0.0.1:8080/")
+            .env("DANCE_SEALING_KEY", &key)
             .env("DANCE_LISTEN", listen.to_string());
     };
     let mut check = relay(binary);
@@ -107,12 +122,17 @@ fn smoke_test(binary: &Path) -> Result<()> {
     sound(&mut check);
     let (ok, text) = output(&mut check)?;
     ensure!(ok, "`dance-relay check` refused a sound configuration:\n{text}");
+    ensure!(
+        !text.contains("warning"),
+        "`dance-relay check` warns about a sound, sealed configuration:\n{text}"
+    );
+    ensure!(!text.contains(&key), "`dance-relay check` printed the sealing key");
     let (ok, text) = output(relay(binary).arg("check").env("DANCE_CLIENT_ID", "x"))?;
     ensure!(
         !ok && text.contains("DANCE_ALLOWED_ORIGINS"),
         "`dance-relay check` accepted a configuration without origins:\n{text}"
     );
-    note("check: accepts a sound configuration, names what a broken one lacks");
+    note("check: accepts a sound configuration without a warning, names what a broken one lacks");
 
     let mut serve = relay(binary);
     sound(&mut serve);
@@ -224,6 +244,14 @@ fn dance_settings(text: &str) -> Vec<String> {
         }
     }
     names
+}
+
+/// The settings the README names that `help` does not, and those `help`
+/// names that the README does not, so that neither side can fall behind.
+fn settings_disagreement(readme: &[String], help: &str) -> (Vec<String>, Vec<String>) {
+    let unexplained = readme.iter().filter(|name| !help.contains(name.as_str())).cloned();
+    let undocumented = dance_settings(help).into_iter().filter(|name| !readme.contains(name));
+    (unexplained.collect(), undocumented.collect())
 }
 
 /// Whether an ELF file has a `PT_INTERP` program header (is dynamically
@@ -369,6 +397,22 @@ mod tests {
         let text =
             "| `DANCE_CLIENT_ID` | x |\nDANCE_CLIENT_SECRET(_FILE) and DANCE_CLIENT_ID, DANCE_\n";
         assert_eq!(dance_settings(text), ["DANCE_CLIENT_ID", "DANCE_CLIENT_SECRET"]);
+    }
+
+    /// The README and `--help` name the same settings: checked here on
+    /// the relay's own command line, without building the release binary.
+    #[test]
+    fn the_relay_readme_documents_every_setting_of_its_help() {
+        use clap::CommandFactory as _;
+        let help = dance_relay::cli::Cli::command().render_long_help().to_string();
+        let readme = std::fs::read_to_string(util::root().join("crates/relay/README.md"))
+            .expect("crates/relay/README.md");
+        let settings = dance_settings(&readme);
+        assert_eq!(settings_disagreement(&settings, &help), (vec![], vec![]));
+        for name in dance_relay_core::vars::ALL {
+            assert!(settings.iter().any(|s| s == name), "the README lacks {name}");
+        }
+        assert_eq!(settings.len(), dance_settings(&help).len(), "{settings:?}");
     }
 
     #[test]

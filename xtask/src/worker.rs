@@ -93,3 +93,123 @@ pub(crate) fn run_env(build: &Path) -> Result<Vec<(&'static str, OsString)>> {
         ("DANCE_WORKER_BUILD", build.as_os_str().to_owned()),
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workflow() -> String {
+        std::fs::read_to_string(util::root().join(".github/workflows/relay-worker.yml"))
+            .expect(".github/workflows/relay-worker.yml")
+    }
+
+    /// The lines of the block that follows the first line containing
+    /// `marker` within the step named `step`, less their indentation.
+    fn block_after(text: &str, step: &str, marker: &str) -> Vec<String> {
+        let mut lines = text.lines().skip_while(|line| !line.contains(&format!("name: {step}")));
+        let start = lines.find(|line| line.contains(marker)).expect("the marker");
+        let indent = start.len() - start.trim_start().len();
+        let body: Vec<&str> = lines
+            .take_while(|line| {
+                line.trim().is_empty() || line.len() - line.trim_start().len() > indent
+            })
+            .collect();
+        let inner = body
+            .iter()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| line.len() - line.trim_start().len())
+            .min()
+            .unwrap_or(0);
+        body.iter().map(|line| line.get(inner..).unwrap_or("").to_owned()).collect()
+    }
+
+    /// The workflow stores both of the relay's secrets as Worker secrets,
+    /// checks the sealing key before it deploys, and runs only actions
+    /// pinned by commit.
+    #[test]
+    fn the_worker_workflow_deploys_both_secrets_and_requires_a_sealing_key() {
+        let text = workflow();
+        let secrets = block_after(&text, "Deploy (wrangler deploy)", "secrets: |");
+        let secrets: Vec<&str> =
+            secrets.iter().map(|line| line.trim()).filter(|line| !line.is_empty()).collect();
+        assert_eq!(secrets, ["DANCE_CLIENT_SECRET", "DANCE_SEALING_KEY"]);
+        for line in [
+            "DANCE_CLIENT_SECRET: ${{ secrets.BITBUCKET_CLIENT_SECRET }}",
+            "DANCE_SEALING_KEY: ${{ secrets.DANCE_SEALING_KEY }}",
+        ] {
+            assert!(text.contains(line), "the workflow lacks `{line}`");
+        }
+        let check = text.find("name: Check the sealing key").expect("the check step");
+        let deploy = text.find("name: Deploy (wrangler deploy)").expect("the deploy step");
+        assert!(check < deploy, "the key is checked before deploying");
+        for line in text.lines().filter(|line| line.trim_start().starts_with("- uses:")) {
+            let commit = line.split('@').nth(1).and_then(|rest| rest.split_whitespace().next());
+            assert!(
+                commit.is_some_and(|c| c.len() == 40 && c.bytes().all(|b| b.is_ascii_hexdigit())),
+                "not pinned by commit: {line}"
+            );
+        }
+    }
+
+    /// The workflow's check of DANCE_SEALING_KEY agrees with the relay on
+    /// keys as `dance-relay keygen` and `openssl rand -base64 32` make them
+    /// and on the usual mistakes (it checks their shape; the Worker itself
+    /// also refuses a key whose last character has stray bits).
+    #[test]
+    fn the_workflows_key_check_agrees_with_the_relay() {
+        use base64::Engine as _;
+        use dance_relay_core::SealingKey;
+        let script = block_after(&workflow(), "Check the sealing key", "run: |").join("\n");
+        let url = SealingKey::generate().encode();
+        let standard = base64::engine::general_purpose::STANDARD.encode([0xfb; 32]);
+        for value in [
+            url.clone(),
+            standard.clone(),
+            format!(" {url} , {standard}, "),
+            format!("{url},,{standard}"),
+            format!("{url}\n"),
+            String::new(),
+            " , ".to_owned(),
+            "abc".to_owned(),
+            format!("{url},abc"),
+            format!("{url}{url}"),
+            format!("{url}\n{standard}"),
+            format!("{standard}=="),
+            standard.trim_end_matches('=').to_owned(),
+            format!("{url}="),
+        ] {
+            let relay = dance_relay_core::vars::parse_sealing_keys(&value)
+                .is_ok_and(|keys| !keys.is_empty());
+            let output = Command::new("bash")
+                .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &script])
+                .env("DANCE_SEALING_KEY", &value)
+                .output()
+                .expect("run bash");
+            let said = String::from_utf8_lossy(&output.stdout);
+            assert_eq!(output.status.success(), relay, "{value:?}: {said}");
+            assert!(!said.contains(&url) && !said.contains(&standard), "a key was printed");
+        }
+    }
+
+    /// actionlint (installed by `cargo xtask setup`) finds nothing; see
+    /// the Pages workflow's test for when it is missing.
+    #[test]
+    fn the_worker_workflow_passes_actionlint() {
+        if util::probe("actionlint", &["--version"]).is_none() {
+            assert!(std::env::var_os("CI").is_none(), "CI must lint the workflow");
+            eprintln!("actionlint is not installed (`cargo xtask setup` installs it): not linted");
+            return;
+        }
+        let output = Command::new("actionlint")
+            .args(["-no-color", ".github/workflows/relay-worker.yml"])
+            .current_dir(util::root())
+            .output()
+            .expect("run actionlint");
+        assert!(
+            output.status.success(),
+            "actionlint:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

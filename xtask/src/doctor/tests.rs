@@ -2,15 +2,18 @@
 //! server with GitHub Pages' semantics (unknown paths get `404.html` with
 //! status 404), all in-process on 127.0.0.1:0, in a sound configuration and
 //! in broken ones. Each broken one must fail the right check with a fix
-//! naming the setting to change.
+//! naming the setting to change. The relay seals refresh tokens unless a
+//! test says otherwise, as a deployment should.
 
 use super::*;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use dance_protocol::{ClientId, ClientSecret};
+use dance_relay_core::SealingKey;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tower_http::services::{ServeDir, ServeFile};
@@ -34,6 +37,11 @@ struct Setup {
     csp_without_relay: bool,
     /// Nothing listens where the relay should be.
     relay_down: bool,
+    /// The relay has no sealing key: refresh tokens pass through unbound.
+    unsealed: bool,
+    /// The relay's clock runs this much ahead, so it finds every proof
+    /// stale (as it would a proof whose URL a proxy's Host header belies).
+    relay_clock_ahead: Option<Duration>,
 }
 
 /// A running stack; dropping it stops the servers and removes the site.
@@ -41,7 +49,7 @@ struct Stack {
     site: Url,
     relay: Url,
     dir: PathBuf,
-    _fakebucket: fakebucket::Handle,
+    fakebucket: fakebucket::Handle,
     _stops: Vec<oneshot::Sender<()>>,
 }
 
@@ -86,6 +94,13 @@ async fn stack(setup: Setup) -> Stack {
             vec![setup.origin.map_or_else(|| site::origin(&site), str::to_owned)];
         config.allowed_redirect_uris =
             vec![setup.redirect.map_or_else(|| site.to_string(), str::to_owned)];
+        if !setup.unsealed {
+            config.sealing_keys = vec![SealingKey::generate()];
+        }
+        let clock = dance_relay::Clock::default();
+        if let Some(ahead) = setup.relay_clock_ahead {
+            clock.advance(ahead);
+        }
         let (stop, stopped) = oneshot::channel::<()>();
         stops.push(stop);
         tokio::spawn(async move {
@@ -93,7 +108,8 @@ async fn stack(setup: Setup) -> Stack {
                 // A dropped sender means stop as well.
                 let _ = stopped.await;
             };
-            if let Err(error) = dance_relay::run(relay_listener, config, shutdown).await {
+            let served = dance_relay::run_with_clock(relay_listener, config, clock, shutdown);
+            if let Err(error) = served.await {
                 eprintln!("the relay stopped: {error}");
             }
         });
@@ -149,7 +165,7 @@ async fn stack(setup: Setup) -> Stack {
         }
     });
 
-    Stack { site, relay, dir, _fakebucket: fakebucket, _stops: stops }
+    Stack { site, relay, dir, fakebucket, _stops: stops }
 }
 
 async fn doctor(stack: &Stack, relay: Option<&str>) -> Report {
@@ -178,7 +194,9 @@ async fn a_sound_deployment_passes_every_check() {
     let stack = stack(Setup::default()).await;
     let report = doctor(&stack, None).await;
     let all = listing(&report);
-    for topic in ["site", "app", "config", "csp", "deep-links", "healthz", "cors", "redirect-uri"] {
+    for topic in
+        ["site", "app", "config", "csp", "deep-links", "healthz", "cors", "redirect-uri", "sealing"]
+    {
         assert_eq!(report.worst(topic), Some(Status::Ok), "{topic}:\n{all}");
     }
     assert!(report.findings.iter().all(|f| f.status == Status::Ok), "{all}");
@@ -193,6 +211,53 @@ async fn a_sound_deployment_passes_every_check() {
     let origin = format!("{}/", site::origin(&stack.relay));
     let report = doctor(&stack, Some(&origin)).await;
     assert_eq!(report.failures(), 0, "{}", listing(&report));
+}
+
+#[tokio::test]
+async fn a_relay_without_a_sealing_key_works_but_warns_that_refresh_tokens_are_unbound() {
+    let stack = stack(Setup { unsealed: true, ..Setup::default() }).await;
+    let before = stack.fakebucket.counters().token_requests_total;
+    let report = doctor(&stack, None).await;
+    let all = listing(&report);
+    assert_eq!(report.worst("redirect-uri"), Some(Status::Ok), "{all}");
+    assert_eq!(report.worst("sealing"), Some(Status::Warn), "{all}");
+    assert!(
+        report.findings.iter().any(|f| f.topic == "sealing" && f.what.contains("unbound")),
+        "{all}"
+    );
+    let fix = report.fixes("sealing");
+    assert!(fix.contains("DANCE_SEALING_KEY") && fix.contains("dance-relay keygen"), "{fix}");
+    assert!(fix.contains("wrangler secret put DANCE_SEALING_KEY"), "{fix}");
+    assert_eq!(report.failures(), 0, "{all}");
+    // The exchange and the refresh both reached Bitbucket.
+    let forwarded = stack.fakebucket.counters().token_requests_total - before;
+    assert_eq!(forwarded, 2, "{all}");
+}
+
+#[tokio::test]
+async fn a_sealing_relay_refuses_the_dummy_refresh_token_without_asking_bitbucket() {
+    let stack = stack(Setup::default()).await;
+    let before = stack.fakebucket.counters().token_requests_total;
+    let report = doctor(&stack, None).await;
+    let all = listing(&report);
+    assert_eq!(report.worst("sealing"), Some(Status::Ok), "{all}");
+    assert!(report.findings.iter().any(|f| f.topic == "sealing" && f.what.contains("sealed")));
+    let forwarded = stack.fakebucket.counters().token_requests_total - before;
+    assert_eq!(forwarded, 1, "only the exchange reaches Bitbucket:\n{all}");
+}
+
+#[tokio::test]
+async fn a_relay_refusing_the_proof_fails_naming_the_host_header_and_the_clock() {
+    let ahead = Duration::from_secs(3600);
+    let stack = stack(Setup { relay_clock_ahead: Some(ahead), ..Setup::default() }).await;
+    let report = doctor(&stack, None).await;
+    let all = listing(&report);
+    assert_eq!(report.worst("dpop"), Some(Status::Fail), "{all}");
+    let fix = report.fixes("dpop");
+    assert!(fix.contains("proxy_set_header Host $host;") && fix.contains("clock"), "{fix}");
+    assert_eq!(report.worst("redirect-uri"), None, "the exchange did not get through:\n{all}");
+    assert_eq!(report.worst("sealing"), None, "not probed with a refused proof:\n{all}");
+    assert_eq!(report.failures(), 1, "{all}");
 }
 
 #[tokio::test]
@@ -419,6 +484,47 @@ fn exchange_answers_are_told_apart() {
     assert!(limited.fix.as_deref().is_some_and(|fix| fix.contains("42 s")), "{limited:?}");
     assert_eq!(classify(200, "{}").status, Status::Fail, "a dummy code never succeeds");
     assert_eq!(classify(400, "not json").status, Status::Fail);
+    let proof = classify(
+        400,
+        r#"{"error":"invalid_dpop_proof","error_description":"the DPoP proof's htu is not this relay's token URL"}"#,
+    );
+    assert_eq!((proof.status, proof.topic), (Status::Fail, "dpop"));
+    assert!(proof.fix.as_deref().is_some_and(|fix| fix.contains("Host $host")), "{proof:?}");
+}
+
+#[test]
+fn refresh_answers_are_told_apart_by_code_and_reason() {
+    let classify = |status, body: &str| classify_refresh(status, body, "");
+    let sealed = classify(
+        400,
+        r#"{"error":"invalid_grant","error_description":"prose may change","reason":"not_sealed"}"#,
+    );
+    assert_eq!((sealed.status, sealed.topic), (Status::Ok, "sealing"));
+    // Bitbucket's answer to an unknown refresh token, passed through.
+    let bitbucket =
+        classify(400, r#"{"error":"invalid_request","error_description":"Invalid refresh_token"}"#);
+    assert_eq!((bitbucket.status, bitbucket.topic), (Status::Warn, "sealing"));
+    assert!(bitbucket.what.contains("unbound"), "{bitbucket:?}");
+    assert!(
+        bitbucket.fix.as_deref().is_some_and(|fix| fix.contains("dance-relay keygen")),
+        "{bitbucket:?}"
+    );
+    // The reason counts only with its code, and the prose never counts.
+    for body in [
+        r#"{"error":"invalid_grant","error_description":"not_sealed"}"#,
+        r#"{"error":"invalid_request","reason":"not_sealed"}"#,
+        r#"{"error":"invalid_grant","reason":"session_ended"}"#,
+        "not json",
+    ] {
+        assert_eq!(classify(400, body).status, Status::Warn, "{body}");
+    }
+    assert_eq!(classify(401, r#"{"error":"invalid_client"}"#).status, Status::Warn);
+    let proof = classify(400, r#"{"error":"invalid_dpop_proof","reason":"wrong_key"}"#);
+    assert_eq!((proof.status, proof.topic), (Status::Fail, "dpop"));
+    let limited = classify_refresh(429, "{}", "42");
+    assert_eq!((limited.status, limited.topic), (Status::Warn, "sealing"));
+    assert!(limited.what.contains("could not tell"), "{limited:?}");
+    assert!(limited.fix.as_deref().is_some_and(|fix| fix.contains("42 s")), "{limited:?}");
 }
 
 #[test]
