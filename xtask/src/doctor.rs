@@ -917,10 +917,10 @@ const PROBE_REFRESH_TOKEN: &str = "oauth-dance-doctor-probe";
 /// the doctor called: the relay compares the proof's URL with the `Host`
 /// header it receives and its own path, and its time with its own clock.
 const PROOF_FIX: &str = "the relay checks each request's DPoP proof against the Host header it \
-    receives, its path /token and its own clock. A reverse proxy in front of it must pass the \
-    Host header through (nginx: `proxy_set_header Host $host;`, Caddy does by default) and \
-    forward /token without a path prefix; and the clocks of the relay's machine and of this one \
-    must be right to within a minute (NTP)";
+    receives, its path /token (under any prefix) and its own clock. A reverse proxy in front of \
+    it must pass the Host header through (nginx: `proxy_set_header Host $host;`, Caddy does by \
+    default), and the clocks of the relay's machine and of this one must be right to within a \
+    minute (NTP)";
 
 /// What to change when refresh tokens pass through unsealed.
 const UNBOUND_FIX: &str = "set DANCE_SEALING_KEY on the relay (`dance-relay keygen` prints one; \

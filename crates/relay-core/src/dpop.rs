@@ -173,8 +173,10 @@ fn verify_es256(sec1: &[u8; 65], message: &[u8], signature: &[u8]) -> Result<(),
     key.verify(message, &signature).map_err(|_| ProofError::Signature)
 }
 
-/// Whether `htu` names this request: the same path, the authority the
-/// browser called (the `Host` header), https (or http for a loopback host).
+/// Whether `htu` names this request: the authority the browser called (the
+/// `Host` header), https (or http for a loopback host), and the relay's
+/// path, or that path under a prefix (`/dance/token` for a proxy that
+/// forwards `/dance/*` to the relay's root; the host must match anyway).
 /// The query and fragment are ignored (RFC 9449 4.3).
 fn htu_matches(htu: &str, expected: Expected<'_>) -> bool {
     let (Ok(htu), Some(host)) = (url::Url::parse(htu), expected.host) else {
@@ -195,7 +197,16 @@ fn htu_matches(htu: &str, expected: Expected<'_>) -> bool {
         && called.host_str().is_some_and(|h| h.eq_ignore_ascii_case(htu_host))
         && called.port_or_known_default() == Some(htu_port)
         && called.path() == "/"
-        && htu.path() == expected.path
+        && path_matches(htu.path(), expected.path)
+}
+
+/// `path` itself, or `path` under a prefix of whole segments.
+fn path_matches(htu_path: &str, path: &str) -> bool {
+    match htu_path.strip_suffix(path) {
+        Some("") => true,
+        Some(prefix) => prefix.starts_with('/') && !prefix.ends_with('/'),
+        None => false,
+    }
 }
 
 /// Making proofs outside a browser, for tests (feature `testing`): the
@@ -341,6 +352,10 @@ pub(crate) mod tests {
         assert!(verify(&loopback, expected_loopback).is_ok());
         let explicit_port = Expected { host: Some("relay.example:443"), ..expected() };
         assert!(verify(&browser.proof(), explicit_port).is_ok());
+        // Behind a proxy that forwards a path prefix to the relay's root.
+        let prefixed =
+            browser.proof_with(|_, c| c.htu = "https://relay.example/dance/token".into());
+        assert!(verify(&prefixed, expected()).is_ok());
     }
 
     #[test]
@@ -349,10 +364,10 @@ pub(crate) mod tests {
         let refused = |proof: String, why: ProofError| {
             assert_eq!(verify(&proof, expected()), Err(why.clone()), "{why:?}");
         };
-        refused(
-            browser.proof_with(|_, c| c.htu = "https://relay.example/other".into()),
-            ProofError::Htu,
-        );
+        for path in ["/other", "/tokens", "/x-token", "//token", "/token/x"] {
+            let htu = format!("https://relay.example{path}");
+            refused(browser.proof_with(|_, c| c.htu = htu), ProofError::Htu);
+        }
         refused(
             browser.proof_with(|_, c| c.htu = "https://evil.example/token".into()),
             ProofError::Htu,
