@@ -241,6 +241,7 @@ impl Settings {
             },
         };
         problems.extend(config.problems());
+        vars::drop_unset_warnings_of_unreadable(&mut problems);
         (config, listen.ok(), problems)
     }
 
