@@ -4,7 +4,8 @@
 //! - the app's own `config.json` (a plain GET);
 //! - the relay's token endpoint: a `POST` with an
 //!   `application/x-www-form-urlencoded` body (a CORS "simple" request, so no
-//!   preflight), for both the code exchange and refreshes;
+//!   preflight), for both the code exchange and refreshes, each carrying a
+//!   fresh DPoP proof in the form field `dpop` ([`crate::dpop`]);
 //! - Bitbucket's API, `GET /2.0/user` and `GET /2.0/user/emails`, with only
 //!   `Authorization: Bearer ...`: any other custom header would fail
 //!   Bitbucket's CORS preflight. Tokens never go in a URL.
@@ -16,10 +17,12 @@
 //! exact bodies the relay and Bitbucket send.
 
 use crate::config::Config;
+use crate::keys::KeyPair;
 use crate::problem::{Deployment, Permission, Problem};
 use crate::weburl::WebUrl;
 use dance_protocol::AccessToken;
 use dance_protocol::bitbucket::ApiError;
+use dance_protocol::dpop::reason;
 use dance_protocol::token::{ErrorCode, TokenError, TokenRequest, TokenResponse};
 use serde::de::DeserializeOwned;
 
@@ -63,7 +66,9 @@ pub enum Grant {
 // ---- pure mapping of answers -------------------------------------------------
 
 /// Reads the relay's answer: tokens, or the problem in plain words.
-/// See the error table in `crates/relay/README.md`.
+/// See the error table in `crates/relay/README.md`. The relay's refusals of
+/// a proof or a sealed token are told apart by `error` and the `reason`
+/// member, never by the description.
 pub fn relay_reply(
     reply: &Reply,
     grant: Grant,
@@ -82,12 +87,31 @@ pub fn relay_reply(
     }
     let error: Option<TokenError> = crate::json::from_str(&reply.body).ok();
     let code = error.as_ref().map(|e| e.error.clone());
+    let why = error.as_ref().and_then(|e| e.reason.as_deref());
     let description = error.as_ref().and_then(|e| e.error_description.clone()).unwrap_or_default();
     let detail = match &error {
         Some(error) => format!("HTTP {}: {error}", reply.status),
         None => format!("HTTP {}", reply.status),
     };
     match (reply.status, code, grant) {
+        (400 | 401, Some(ErrorCode::InvalidGrant), Grant::Refresh)
+            if why == Some(reason::SESSION_ENDED) =>
+        {
+            Err(Problem::session_limit(&detail))
+        }
+        (400 | 401, Some(ErrorCode::InvalidGrant), Grant::Refresh)
+            if why == Some(reason::NOT_SEALED) =>
+        {
+            Err(Problem::session_unbound(&detail))
+        }
+        (400 | 401, Some(ErrorCode::InvalidDpopProof), Grant::Refresh)
+            if why == Some(reason::WRONG_KEY) =>
+        {
+            Err(Problem::session_unbound(&detail))
+        }
+        // A proof refused for any other cause (its time, most often) says
+        // nothing against the session: fix the clock and try again.
+        (400 | 401, Some(ErrorCode::InvalidDpopProof), _) => Err(Problem::proof_rejected(&detail)),
         (400, Some(ErrorCode::InvalidRequest), Grant::Code)
             // The relay's allowlist, or Bitbucket's "No callback uri defined
             // for the OAuth client." (the consumer has no Callback URL).
@@ -197,21 +221,24 @@ pub async fn fetch_config(url: &WebUrl) -> Result<Config, Problem> {
     }
 }
 
-/// Sends a token request to the relay.
+/// Sends a token request to the relay, with a fresh DPoP proof signed by
+/// the session's `keys`.
 pub async fn token(
     relay_url: &WebUrl,
     request: &TokenRequest,
+    keys: &KeyPair,
     deployment: &Deployment,
 ) -> Result<TokenResponse, Problem> {
     let grant = match request {
         TokenRequest::AuthorizationCode { .. } => Grant::Code,
         TokenRequest::RefreshToken { .. } => Grant::Refresh,
     };
+    let proof = crate::dpop::proof(keys, relay_url).await?;
     let outgoing = Outgoing {
         method: "POST",
         url: relay_url.as_str(),
         bearer: None,
-        form: Some(request.to_form()),
+        form: Some(request.to_form_with_proof(&proof)),
         timeout_s: RELAY_TIMEOUT_S,
         started: None,
     };
@@ -303,12 +330,7 @@ async fn send(outgoing: Outgoing<'_>) -> Result<Reply, Failure> {
     };
 
     let network = |what: &str, error: JsValue| -> Failure {
-        let text = error
-            .dyn_ref::<js_sys::Error>()
-            .map(|e| String::from(e.message()))
-            .or_else(|| error.as_string())
-            .unwrap_or_else(|| "unknown error".to_owned());
-        Failure::Network(format!("{what}: {text}"))
+        Failure::Network(format!("{what}: {}", crate::browser::error_text(&error)))
     };
 
     // The deadline: a timer aborts the request (and the body read). Dropping
@@ -452,6 +474,63 @@ mod tests {
         for (status, body, grant, expected) in cases {
             assert_eq!(relay(status, &body, grant), expected, "{status} {body} {grant:?}");
         }
+    }
+
+    #[test]
+    fn relay_refusals_of_proofs_and_sealed_tokens() {
+        use Grant::{Code, Refresh};
+        let e = |code: &str, reason: Option<&str>| match reason {
+            Some(reason) => format!(
+                r#"{{"error":"{code}","error_description":"prose may change","reason":"{reason}"}}"#
+            ),
+            None => format!(r#"{{"error":"{code}","error_description":"prose may change"}}"#),
+        };
+        let cases = [
+            // The exchange's proof was refused: fix the clock, try again.
+            (400, e("invalid_dpop_proof", None), Code, "proof-rejected"),
+            (400, e("invalid_dpop_proof", None), Refresh, "proof-rejected"),
+            // The session is bound to another key, or was never sealed.
+            (400, e("invalid_dpop_proof", Some("wrong_key")), Refresh, "session-unbound"),
+            (400, e("invalid_grant", Some("not_sealed")), Refresh, "session-unbound"),
+            // The relay's longest session lifetime.
+            (400, e("invalid_grant", Some("session_ended")), Refresh, "session-limit"),
+            // A reason counts only with its error code and grant.
+            (400, e("invalid_grant", Some("wrong_key")), Refresh, "session-expired"),
+            (400, e("invalid_grant", Some("session_ended")), Code, "code-rejected"),
+            (400, e("invalid_grant", Some("something_new")), Refresh, "session-expired"),
+            // Prose is never read.
+            (
+                400,
+                r#"{"error":"invalid_grant","error_description":"session_ended"}"#.to_owned(),
+                Refresh,
+                "session-expired",
+            ),
+        ];
+        for (status, body, grant, expected) in cases {
+            assert_eq!(relay(status, &body, grant), expected, "{status} {body} {grant:?}");
+        }
+        let problem = relay_reply(
+            &reply(400, &e("invalid_grant", Some("session_ended"))),
+            Refresh,
+            &deployment(),
+        )
+        .expect_err("refused");
+        assert!(crate::tokens::is_final(&problem), "the session is over");
+        assert!(problem.explanation.contains("longest time"), "{}", problem.explanation);
+        let problem = relay_reply(&reply(400, &e("invalid_dpop_proof", None)), Code, &deployment())
+            .expect_err("refused");
+        assert!(!crate::tokens::is_final(&problem), "a clock can be fixed");
+    }
+
+    #[test]
+    fn a_proof_rides_in_the_form_so_the_post_stays_simple() {
+        use dance_protocol::RefreshToken;
+        let request =
+            TokenRequest::RefreshToken { refresh_token: RefreshToken::new("sealed.blob-_") };
+        assert_eq!(
+            request.to_form_with_proof("h.c.s"),
+            "grant_type=refresh_token&refresh_token=sealed.blob-_&dpop=h.c.s"
+        );
     }
 
     #[test]

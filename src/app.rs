@@ -8,9 +8,10 @@
 //! 1. start-up ([`Controller::boot`]): open session storage, read and clean
 //!    the callback from the address bar (before any network request), then
 //!    fetch `config.json`;
-//! 2. with a callback: check the state and exchange the code through the
-//!    relay; without one: restore the tab's saved session, or show the
-//!    landing page;
+//! 2. with a callback: check the state, make the sign-in's lineage and key
+//!    pair (stored in IndexedDB before anything is sent), and exchange the
+//!    code through the relay with a proof signed by that key; without one:
+//!    restore the tab's saved session, or show the landing page;
 //! 3. signed in: fetch `/2.0/user` and `/2.0/user/emails` in parallel and
 //!    show the profile.
 //!
@@ -22,10 +23,11 @@ use crate::auth::{Action, AuthState, ProfileState};
 use crate::browser;
 use crate::config::{CONFIG_FILE, Config};
 use crate::flow::{self, Arrival, Next};
+use crate::keys::{self, KeyPair};
 use crate::problem::{Deployment, Permission, Problem};
 use crate::profile::Profile;
 use crate::storage::SessionStore;
-use crate::tokens::{self, TokenEvent, Tokens};
+use crate::tokens::{self, Lineage, TokenEvent, Tokens};
 use crate::views::{Landing, ProblemView, ProfileView, loading, shell};
 use crate::weburl::WebUrl;
 use dance_protocol::bitbucket::{Email, Paginated, User};
@@ -48,13 +50,23 @@ enum Step {
     Profile,
 }
 
+/// A code exchange to run, and run again on "Try again".
+#[derive(Clone)]
+struct Exchange {
+    request: TokenRequest,
+    return_to: Option<String>,
+    /// The lineage and stored key pair of this sign-in, once made: a retry
+    /// signs with the same key.
+    bound: Option<(Lineage, KeyPair)>,
+}
+
 /// Runs the sign-in steps and reports to the reducer. One per app.
 pub struct Controller {
     dispatch: UseReducerDispatcher<AuthState>,
     base: Option<WebUrl>,
     store: RefCell<Option<SessionStore>>,
     arrival: RefCell<Option<Arrival>>,
-    exchange: RefCell<Option<(TokenRequest, Option<String>)>>,
+    exchange: RefCell<Option<Exchange>>,
     config: RefCell<Option<Rc<Config>>>,
     tokens: RefCell<Option<Tokens>>,
     step: Cell<Step>,
@@ -154,7 +166,8 @@ impl Controller {
             Some(arrival) if arrival.stored.is_none() && self.restore_session() => {}
             Some(arrival) => match flow::after_callback(arrival, &self.deployment()) {
                 Next::Exchange { request, return_to } => {
-                    *self.exchange.borrow_mut() = Some((request, return_to));
+                    *self.exchange.borrow_mut() =
+                        Some(Exchange { request, return_to, bound: None });
                     self.run_exchange();
                 }
                 Next::Fail(problem) => self.dispatch.dispatch(Action::Failed(problem)),
@@ -178,10 +191,11 @@ impl Controller {
         restored
     }
 
-    /// Exchanges the code kept for this attempt through the relay.
+    /// Exchanges the code kept for this attempt through the relay, with a
+    /// proof signed by the sign-in's key.
     fn run_exchange(self: &Rc<Self>) {
         self.step.set(Step::Exchange);
-        let Some((request, return_to)) = self.exchange.borrow().clone() else {
+        let Some(exchange) = self.exchange.borrow().clone() else {
             self.dispatch.dispatch(Action::SignedOut(None));
             return;
         };
@@ -189,19 +203,26 @@ impl Controller {
         self.dispatch.dispatch(Action::Exchanging);
         let this = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let result = api::token(&config.relay_url, &request, &this.deployment()).await;
+            let result = match this.bind(exchange.bound).await {
+                Ok((lineage, keys)) => {
+                    api::token(&config.relay_url, &exchange.request, &keys, &this.deployment())
+                        .await
+                        .map(|response| (lineage, keys, response))
+                }
+                Err(problem) => Err(problem),
+            };
             browser::mark("dance:exchange-done");
             match result {
-                Ok(response) => {
+                Ok((lineage, keys, response)) => {
                     // A code works once: never keep it past a success.
                     this.exchange.borrow_mut().take();
                     if let Some(tokens) = this.tokens.borrow().as_ref() {
-                        tokens.start(response);
+                        tokens.start(&lineage, keys, response);
                     }
                     let back = this
                         .base
                         .as_ref()
-                        .zip(return_to)
+                        .zip(exchange.return_to)
                         .and_then(|(base, path)| flow::return_path(base, &path));
                     if let Some(path) = back {
                         browser::replace_url(&path);
@@ -211,12 +232,36 @@ impl Controller {
                 }
                 Err(problem) => {
                     if problem.way_out != crate::problem::WayOut::Retry {
-                        this.exchange.borrow_mut().take();
+                        this.drop_exchange();
                     }
                     this.dispatch.dispatch(Action::Failed(problem));
                 }
             }
         });
+    }
+
+    /// The lineage and key pair of the sign-in being exchanged: those of an
+    /// earlier attempt (`bound`), or new ones, the key stored in IndexedDB
+    /// before the code is sent and both kept for a retry.
+    async fn bind(&self, bound: Option<(Lineage, KeyPair)>) -> Result<(Lineage, KeyPair), Problem> {
+        if let Some(bound) = bound {
+            return Ok(bound);
+        }
+        let lineage = Lineage::generate();
+        let keys = keys::create(&lineage.id).await?;
+        if let Some(exchange) = self.exchange.borrow_mut().as_mut() {
+            exchange.bound = Some((lineage.clone(), keys.clone()));
+        }
+        Ok((lineage, keys))
+    }
+
+    /// Forgets the exchange, and deletes the key made for it: that sign-in
+    /// will never be a session.
+    fn drop_exchange(&self) {
+        let dropped = self.exchange.borrow_mut().take();
+        if let Some(Exchange { bound: Some((lineage, _)), .. }) = dropped {
+            keys::delete(&lineage.id);
+        }
     }
 
     /// Loads the profile and the email addresses in parallel.
@@ -276,6 +321,12 @@ impl Controller {
             self.dispatch.dispatch(Action::Failed(Problem::storage_unavailable()));
             return;
         };
+        // Without WebCrypto and IndexedDB the sign-in could not finish:
+        // say so now rather than after Bitbucket's consent page.
+        if let Err(problem) = keys::check() {
+            self.dispatch.dispatch(Action::Failed(problem));
+            return;
+        }
         match flow::begin(&config, &base, &store) {
             Ok(url) => {
                 self.dispatch.dispatch(Action::Redirecting);
@@ -304,7 +355,7 @@ impl Controller {
                 }
             }
         }
-        self.exchange.borrow_mut().take();
+        self.drop_exchange();
         self.dispatch.dispatch(Action::SignedOut(None));
     }
 

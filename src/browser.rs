@@ -68,3 +68,20 @@ pub fn mark(name: &str) {
 pub fn log_error(message: &str) {
     web_sys::console::error_1(&JsValue::from_str(message));
 }
+
+/// Whether the page is a secure context (https, or http on localhost),
+/// the only kind browsers give WebCrypto to.
+pub fn is_secure() -> bool {
+    window().is_some_and(|w| w.is_secure_context())
+}
+
+/// The message of something the browser threw or rejected with (an `Error`
+/// or `DOMException`, or a string), for a problem's technical detail.
+pub fn error_text(error: &JsValue) -> String {
+    use wasm_bindgen::JsCast as _;
+    error
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| error.as_string())
+        .unwrap_or_else(|| "unknown error".to_owned())
+}

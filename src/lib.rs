@@ -15,15 +15,21 @@
 //! - [`flow`]: the authorization request and the callback: state and PKCE,
 //!   cleaning the address bar, the constant-time state check, return paths.
 //! - [`tokens`]: the session's tokens, timely refresh, and the cross-tab
-//!   design (Web Locks + BroadcastChannel) that keeps rotating refresh
-//!   tokens from being lost.
+//!   design (Web Locks + a BroadcastChannel sealed with a key only the
+//!   session's tabs hold) that keeps rotating refresh tokens from being lost.
+//! - [`keys`]: the session's non-extractable signing key, in IndexedDB.
+//! - [`dpop`]: the DPoP proof (RFC 9449) every token request carries, so
+//!   the relay's sealed refresh token works only from this browser.
+//! - [`crypto`]: WebCrypto calls (key pairs, ECDSA, AES-GCM) and base64url;
+//!   the bundle carries no cryptography of its own (but PKCE's SHA-256).
 //! - [`api`]: the only module that does network IO: `config.json`, the
 //!   relay, Bitbucket's API; every failure mapped to a [`problem::Problem`].
 //! - [`problem`]: each failure in plain words, with the way out.
 //! - [`profile`]: what the profile page shows, decided without the DOM.
 //! - [`config`]: `config.json` parsing and checking.
 //! - [`storage`]: `sessionStorage` with namespaced keys (never localStorage
-//!   or cookies).
+//!   or cookies); the one value kept elsewhere is the signing key, which
+//!   can't be written as text ([`keys`]).
 //! - [`browser`]: small helpers over the window, history and performance marks.
 //! - [`weburl`]: URLs parsed by the browser's own `URL` (the `url` crate in
 //!   native tests), so the bundle carries no URL parser.
@@ -41,8 +47,11 @@ pub mod app;
 pub mod auth;
 pub mod browser;
 pub mod config;
+pub mod crypto;
+pub mod dpop;
 pub mod flow;
 pub mod json;
+pub mod keys;
 pub mod problem;
 pub mod profile;
 pub mod storage;

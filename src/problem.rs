@@ -57,6 +57,17 @@ pub enum ProblemKind {
     RelayFailed,
     /// Refreshing failed: the session is over.
     SessionExpired,
+    /// The relay refused the browser's DPoP proof (`invalid_dpop_proof`),
+    /// most often because the computer's clock is off.
+    ProofRejected,
+    /// The session's key is gone from this browser, or the relay no longer
+    /// accepts it (`wrong_key`, `not_sealed`): the session is over.
+    SessionUnbound,
+    /// The session reached the relay's longest lifetime (`session_ended`).
+    SessionLimit,
+    /// WebCrypto or IndexedDB is missing or refused: no key can be made or
+    /// kept, so nobody can sign in with this browser here.
+    KeyUnavailable,
     /// Another tab of this session signed out.
     SignedOutElsewhere,
     /// The API said "Access token expired.": refresh once and retry.
@@ -118,6 +129,10 @@ impl ProblemKind {
             Self::UpstreamBroken => "upstream-broken",
             Self::RelayFailed => "relay-failed",
             Self::SessionExpired => "session-expired",
+            Self::ProofRejected => "proof-rejected",
+            Self::SessionUnbound => "session-unbound",
+            Self::SessionLimit => "session-limit",
+            Self::KeyUnavailable => "key-unavailable",
             Self::SignedOutElsewhere => "signed-out-elsewhere",
             Self::TokenExpired => "token-expired",
             Self::ApiUnauthorized => "api-unauthorized",
@@ -587,6 +602,65 @@ impl Problem {
         .with_detail(detail.to_owned())
     }
 
+    /// The relay refused the proof signed with this browser's key.
+    pub fn proof_rejected(detail: &str) -> Self {
+        Self::new(
+            ProblemKind::ProofRejected,
+            "The relay didn't accept this browser's proof",
+            "Signing in sends a proof made with a key only this browser holds, stamped with the \
+             time. The sign-in relay refused it, most likely because this computer's clock is off \
+             by more than a minute. Set the clock to the right time and try again.",
+            WayOut::Retry,
+        )
+        .with_detail(detail.to_owned())
+    }
+
+    /// The session's key is gone, or the relay no longer accepts it.
+    pub fn session_unbound(detail: &str) -> Self {
+        Self::new(
+            ProblemKind::SessionUnbound,
+            "Your session can't be renewed",
+            "Your sign-in works only with a key kept in this browser, and that key is gone or no \
+             longer accepted (clearing this site's data removes it), so you've been signed out. \
+             Sign in again to continue.",
+            WayOut::SignInAgain,
+        )
+        .with_detail(detail.to_owned())
+    }
+
+    /// The session reached the longest time the relay lets it last.
+    pub fn session_limit(detail: &str) -> Self {
+        Self::new(
+            ProblemKind::SessionLimit,
+            "Your session reached its time limit",
+            "Your session reached the longest time it may last on this site, so you've been \
+             signed out. Sign in again to continue.",
+            WayOut::SignInAgain,
+        )
+        .with_detail(detail.to_owned())
+    }
+
+    /// WebCrypto or IndexedDB is missing or failed; `secure` tells whether
+    /// the page is a secure context (elsewhere browsers offer no WebCrypto).
+    pub fn key_unavailable(secure: bool, detail: impl Into<String>) -> Self {
+        let explanation = if secure {
+            "Signing in makes a key only this browser can use and keeps it in the browser's \
+             storage for this site (IndexedDB). This browser can't: it may be too old, or a \
+             private window or a privacy setting blocks site data. Update the browser or allow \
+             site data for this page, and try again."
+        } else {
+            "Signing in makes a key only this browser can use, and browsers allow that only on \
+             secure pages. Open this page at its https:// address and sign in there."
+        };
+        Self::new(
+            ProblemKind::KeyUnavailable,
+            "This browser can't keep a sign-in key",
+            explanation,
+            WayOut::Retry,
+        )
+        .with_detail(detail)
+    }
+
     /// Another tab sharing this session signed out.
     pub fn signed_out_elsewhere() -> Self {
         Self::new(
@@ -763,12 +837,30 @@ mod tests {
             Problem::state_mismatch(),
             Problem::code_rejected("invalid_grant"),
             Problem::relay_slow(20),
+            Problem::proof_rejected("invalid_dpop_proof"),
+            Problem::session_unbound("wrong_key"),
+            Problem::session_limit("session_ended"),
+            Problem::key_unavailable(true, "indexedDB is missing"),
         ] {
             assert!(!problem.is_setup_problem(), "{problem}");
             assert!(!problem.title.is_empty() && !problem.explanation.is_empty());
         }
         assert_eq!(Problem::state_mismatch().way_out, WayOut::SignInAgain);
         assert_eq!(Problem::relay_slow(20).way_out, WayOut::Retry);
+    }
+
+    #[test]
+    fn a_missing_key_store_names_its_cause() {
+        let insecure = Problem::key_unavailable(false, "crypto.subtle is missing");
+        assert!(insecure.explanation.contains("https://"), "{}", insecure.explanation);
+        assert_eq!(insecure.detail.as_deref(), Some("crypto.subtle is missing"));
+        let refused = Problem::key_unavailable(true, "indexedDB is missing");
+        assert!(refused.explanation.contains("IndexedDB"), "{}", refused.explanation);
+        assert!(!refused.explanation.contains("https://"), "{}", refused.explanation);
+        assert!(
+            Problem::proof_rejected("").explanation.contains("clock"),
+            "a refused proof names the usual fix"
+        );
     }
 
     #[test]
@@ -811,6 +903,10 @@ mod tests {
             ProblemKind::UpstreamBroken,
             ProblemKind::RelayFailed,
             ProblemKind::SessionExpired,
+            ProblemKind::ProofRejected,
+            ProblemKind::SessionUnbound,
+            ProblemKind::SessionLimit,
+            ProblemKind::KeyUnavailable,
             ProblemKind::SignedOutElsewhere,
             ProblemKind::TokenExpired,
             ProblemKind::ApiUnauthorized,

@@ -6,12 +6,15 @@
 //! - [`Key::Flow`]: the sign-in in progress (state, PKCE verifier, redirect
 //!   URI, return path), written when leaving for Bitbucket and deleted on
 //!   the way back whether or not it matched.
-//! - [`Key::Session`]: the tokens, so a reload of the tab stays signed in.
+//! - [`Key::Session`]: the tokens and the lineage's channel key, so a reload
+//!   of the tab stays signed in (and a duplicated tab inherits both).
 //!
 //! Never `localStorage` (it outlives the tab and is shared by every tab)
 //! and never cookies: the browser-based-apps draft allows tokens in memory
 //! and, at most, in session storage. Each tab has its own session storage;
 //! how tabs still agree on rotated tokens is explained in [`crate::tokens`].
+//! The session's signing key is no token and can't be written as text: it
+//! lives in IndexedDB ([`crate::keys`]).
 
 use crate::problem::Problem;
 use serde::Serialize;

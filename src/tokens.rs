@@ -11,6 +11,15 @@
 //! An answer that arrives after the person signed out is dropped, never
 //! stored.
 //!
+//! # A refresh token only this browser can use
+//! The refresh token the SPA holds is the relay's sealed blob, bound to the
+//! key pair its sign-in made ([`crate::keys`], in IndexedDB), and every
+//! refresh carries a proof signed with that key ([`crate::dpop`]). A
+//! session whose key is gone (site data cleared) can't be refreshed and
+//! ends with [`Problem::session_unbound`], as do the relay's `wrong_key` and
+//! `not_sealed` refusals; its `session_ended` refusal ends it with
+//! [`Problem::session_limit`].
+//!
 //! # Several tabs, one rotating refresh token
 //! Bitbucket rotates refresh tokens: each refresh kills the token it used.
 //! Tabs normally hold separate sessions (session storage is per tab), but a
@@ -18,23 +27,29 @@
 //! *copy* of the opener's session storage, so two tabs can hold the same
 //! refresh token. If both refreshed, the slower one would present a dead
 //! token and lose the session (oidc-client-ts#430). Each session therefore
-//! carries a random, non-secret `lineage` id (shared by every tab that
-//! inherited it) and a `generation` (how often it was refreshed), and two
-//! browser features, both limited to this origin, keep the tabs of a
+//! belongs to a [`Lineage`], made at sign-in before the code exchange and
+//! shared by every tab that inherited the session: a random id (the key of
+//! its record in IndexedDB) and a random 32-byte *channel key*, kept in
+//! session storage with the tokens. A session also counts its `generation`
+//! (how often it was refreshed). Two browser features keep the tabs of a
 //! lineage in step:
 //!
-//! - **Web Locks**: a tab refreshes only while holding the exclusive lock
-//!   `oauth-dance:refresh:<lineage>:<generation>`, so at most one refresh of
-//!   a given refresh token is ever in flight in the browser. The tab that
-//!   refreshed *keeps* that lock (until its next refresh, sign-out or
-//!   close): a tab still waiting for it can only be holding the dead token,
-//!   and must never get to use it.
-//! - **BroadcastChannel** (`"oauth-dance"`) carries the result: after a
-//!   refresh the tab posts `{lineage, generation, session}`. Every tab of the
-//!   same lineage at an older generation adopts the session into its own
-//!   session storage and stops waiting for the lock (it withdraws the
-//!   request with an `AbortSignal`, and should the browser grant it anyway,
-//!   gives the lock straight back). A tab that finds the lock taken also posts
+//! - **Web Locks**: a tab refreshes only while holding the exclusive lock of
+//!   its session's generation, so at most one refresh of a given refresh
+//!   token is ever in flight in the browser. The tab that refreshed *keeps*
+//!   that lock (until its next refresh, sign-out or close): a tab still
+//!   waiting for it can only be holding the dead token, and must never get
+//!   to use it. The lock's name ([`lock_name`]) is [`REFRESH_LOCK`] and the
+//!   base64url SHA-256 of the channel key and the generation: only the
+//!   lineage's tabs can name it, and a page that lists the origin's locks
+//!   (`navigator.locks.query()`) learns neither the lineage nor the next
+//!   generation's name.
+//! - **BroadcastChannel** ([`CHANNEL`]) carries the result: after a refresh
+//!   the tab posts `{lineage, generation, session}`. Every tab of the same
+//!   lineage at an older generation adopts the session into its own session
+//!   storage and stops waiting for the lock (it withdraws the request with
+//!   an `AbortSignal`, and should the browser grant it anyway, gives the
+//!   lock straight back). A tab that finds the lock taken also posts
 //!   `{lineage, generation, ask: true}`; any tab further along answers with
 //!   its session, so a tab that was away (navigated elsewhere, discarded)
 //!   when the news went out catches up instead of using its dead token.
@@ -44,22 +59,44 @@
 //! So a tab either refreshes (holding the lock) or receives the new tokens;
 //! it never presents a rotated token, whatever order the lock grant and the
 //! message arrive in. A tab that waits 30 s for another tab's refresh gives
-//! up with a retryable problem. Nothing is written to `localStorage`, and no
-//! token leaves the origin. (The `storage` event can't do this job: it
+//! up with a retryable problem. (The `storage` event can't do this job: it
 //! fires only for `localStorage`, and session storage is not shared between
-//! tabs.) Without Web Locks (very old browsers, non-secure contexts),
-//! refreshes are serialised within the tab only, by an async mutex.
+//! tabs.) Without Web Locks (very old browsers), refreshes are serialised
+//! within the tab only, by an async mutex.
+//!
+//! # A channel only our tabs can use
+//! Every page of the origin can join the channel and take any lock name,
+//! and on GitHub Pages the origin is shared by every project site of the
+//! account. So no message goes out in the clear: each is the JSON of a
+//! [`Message`], encrypted and authenticated with the lineage's channel key
+//! (WebCrypto AES-GCM, a fresh random 12-byte IV per message) and posted as
+//! `{iv: Uint8Array, data: ArrayBuffer}` ([`seal`], [`open`]). A tab acts on
+//! a message only when it opens with the tab's own channel key, names the
+//! tab's lineage, carries (if any) a session of that same lineage and key,
+//! and, to be adopted, a newer generation ([`adopt`]); a sign-out must open
+//! too, so no other page can sign our tabs out, plant a session or ask for
+//! one. A message that does not open (another key, a changed byte, junk, or
+//! any message while the tab has no session) is dropped and counted: the
+//! page's count is the [`REJECTED_ATTRIBUTE`] attribute of `<html>`
+//! (`document.documentElement.dataset.channelRejected`, absent until the
+//! first), where end-to-end tests read it. Messages of another sign-in in
+//! another tab of the site count too: they are sealed with another key.
+//! Nothing is written to `localStorage`, and no token leaves the origin.
 
 use crate::api;
+use crate::crypto;
+use crate::keys::{self, KeyPair};
 use crate::problem::{Deployment, Permission, Problem, ProblemKind};
 use crate::storage::{Key, SessionStore};
 use crate::weburl::WebUrl;
 use dance_protocol::token::{TokenRequest, TokenResponse};
-use dance_protocol::{AccessToken, RefreshToken, State};
+use dance_protocol::{AccessToken, PkceVerifier, RefreshToken, State};
 use futures::channel::oneshot;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
+use std::fmt;
 use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicU32, Ordering};
 use wasm_bindgen::JsCast as _;
 use wasm_bindgen::prelude::*;
 use yew::Callback;
@@ -70,6 +107,9 @@ pub const REFRESH_LOCK: &str = "oauth-dance:refresh:";
 pub const WAIT_FOR_OTHER_TAB_MS: u32 = 30_000;
 /// The BroadcastChannel on which tabs share rotated tokens.
 pub const CHANNEL: &str = "oauth-dance";
+/// The attribute of `<html>` that counts the channel messages this page
+/// could not open.
+pub const REJECTED_ATTRIBUTE: &str = "data-channel-rejected";
 /// The most a refresh is brought forward: five minutes.
 const MAX_MARGIN_MS: u64 = 300_000;
 /// The longest token lifetime taken at its word: ten years. Longer ones (a
@@ -77,12 +117,56 @@ const MAX_MARGIN_MS: u64 = 300_000;
 /// stores stays a whole number JSON.parse reads exactly (below 2^53).
 const MAX_LIFETIME_S: u64 = 10 * 365 * 24 * 3600;
 
-/// The tokens of one signed-in session. `Debug` redacts the tokens.
+/// The key that seals a lineage's channel messages and names its locks:
+/// base64url of 32 random bytes (the `k` of an AES-256 JWK). A secret of
+/// the lineage's tabs: `Debug` redacts it.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ChannelKey(String);
+
+impl ChannelKey {
+    /// The key itself, in base64url. Never log it.
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ChannelKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ChannelKey([redacted])")
+    }
+}
+
+/// Who a sign-in is across tabs and refreshes, chosen at sign-in before the
+/// code exchange (the exchange's proof already needs the key stored under
+/// `id`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lineage {
+    /// A random id, not a secret: the key of the session's record in
+    /// IndexedDB.
+    pub id: String,
+    /// The channel key of the lineage's tabs.
+    pub channel_key: ChannelKey,
+}
+
+impl Lineage {
+    /// A new lineage: a random id and a random channel key.
+    pub fn generate() -> Self {
+        Self {
+            id: State::generate().secret().chars().take(16).collect(),
+            // A state is exactly what the key needs: 32 random bytes in base64url.
+            channel_key: ChannelKey(State::generate().secret().to_owned()),
+        }
+    }
+}
+
+/// The tokens of one signed-in session. `Debug` redacts the tokens and the
+/// channel key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     /// The bearer token for the API.
     pub access_token: AccessToken,
-    /// The refresh token; replaced on every refresh.
+    /// The refresh token (the relay's sealed one); replaced on every refresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<RefreshToken>,
     /// When the access token expires (ms since the epoch), if known.
@@ -94,41 +178,47 @@ pub struct Session {
     /// The scopes granted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
-    /// A random id of the sign-in this session descends from, shared by the
-    /// tabs that inherited it. Not a secret.
+    /// The id of the [`Lineage`] this session descends from.
     #[serde(default)]
     pub lineage: String,
+    /// The channel key of the lineage (empty in a session stored before
+    /// there were keys, which then can neither talk nor refresh).
+    #[serde(default)]
+    pub channel_key: ChannelKey,
     /// How many refreshes this lineage went through.
     #[serde(default)]
     pub generation: u32,
 }
 
 impl Session {
-    /// A session from a token response received at `now_ms`. When a refresh
-    /// answer has no new refresh token, the `previous` one stays valid
-    /// (RFC 6749 6).
-    pub fn from_response(response: TokenResponse, now_ms: u64, previous: Option<&Session>) -> Self {
+    /// The first session of `lineage`, from the code exchange's answer
+    /// received at `now_ms`.
+    pub fn start(lineage: &Lineage, response: TokenResponse, now_ms: u64) -> Self {
         let lifetime_ms = response.expires_in.map(|s| s.min(MAX_LIFETIME_S) * 1000);
         Self {
             access_token: response.access_token,
-            refresh_token: response
-                .refresh_token
-                .or_else(|| previous.and_then(|p| p.refresh_token.clone())),
+            refresh_token: response.refresh_token,
             expires_at_ms: lifetime_ms.map(|life| now_ms.saturating_add(life)),
             refresh_at_ms: lifetime_ms
                 .map(|life| now_ms.saturating_add(life - (life / 5).min(MAX_MARGIN_MS))),
             scope: response.scope,
-            lineage: match previous {
-                Some(p) => p.lineage.clone(),
-                None => State::generate().secret().chars().take(16).collect(),
-            },
-            generation: previous.map_or(0, |p| p.generation.saturating_add(1)),
+            lineage: lineage.id.clone(),
+            channel_key: lineage.channel_key.clone(),
+            generation: 0,
         }
     }
 
-    /// The Web Lock a refresh of this session must hold.
-    pub fn lock_name(&self) -> String {
-        format!("{REFRESH_LOCK}{}:{}", self.lineage, self.generation)
+    /// The session that follows this one, from a refresh's answer received
+    /// at `now_ms`. When the answer has no new refresh token, this one's
+    /// stays valid (RFC 6749 6).
+    pub fn next(&self, response: TokenResponse, now_ms: u64) -> Self {
+        let lineage = Lineage { id: self.lineage.clone(), channel_key: self.channel_key.clone() };
+        let fresh = Self::start(&lineage, response, now_ms);
+        Self {
+            refresh_token: fresh.refresh_token.or_else(|| self.refresh_token.clone()),
+            generation: self.generation.saturating_add(1),
+            ..fresh
+        }
     }
 
     /// Milliseconds until the refresh is due (0 when overdue), or `None` when
@@ -139,11 +229,20 @@ impl Session {
     }
 }
 
+/// The Web Lock a refresh of `session` must hold: [`REFRESH_LOCK`] and the
+/// base64url SHA-256 of its channel key and generation. That is RFC 7636's
+/// S256 transform, which the bundle carries for PKCE anyway: it costs
+/// nothing and, unlike WebCrypto's digest, needs no waiting.
+pub fn lock_name(session: &Session) -> String {
+    let seed = format!("{}:{}", session.channel_key.secret(), session.generation);
+    format!("{REFRESH_LOCK}{}", PkceVerifier::new(seed).challenge().as_str())
+}
+
 /// A message between tabs on the [`CHANNEL`], about the session `lineage`:
 /// with a `session`, "it reached `generation`, here it is"; with `ask`,
 /// "I am stuck at `generation`: whoever is further, please tell"; with
-/// neither, "it signed out". (A plain struct rather than a tagged enum: it
-/// keeps the bundle smaller.)
+/// neither, "it signed out". It travels sealed ([`seal`]). (A plain struct
+/// rather than a tagged enum: it keeps the bundle smaller.)
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     /// The lineage concerned.
@@ -180,6 +279,43 @@ impl Message {
     }
 }
 
+/// Seals `message` for the channel with `key`: its JSON, encrypted and
+/// authenticated with AES-GCM under a fresh IV, as `{iv, data}`. `None`
+/// when WebCrypto fails (then nothing is sent).
+pub async fn seal(key: &ChannelKey, message: &Message) -> Option<JsValue> {
+    let text = serde_json::to_string(message).ok()?;
+    crypto::seal(key.secret(), text.as_bytes()).await.ok()
+}
+
+/// The message in `data` when it opens with `key` (it was sealed with that
+/// key and not changed since) and reads as a [`Message`]; `None` otherwise.
+pub async fn open(key: &ChannelKey, data: &JsValue) -> Option<Message> {
+    let plain = crypto::open(key.secret(), data).await.ok()?;
+    crate::json::from_str(&String::from_utf8(plain).ok()?).ok()
+}
+
+/// How many channel messages this page could not open so far (shown as
+/// the [`REJECTED_ATTRIBUTE`] of `<html>`).
+pub fn rejected_count() -> u32 {
+    REJECTED.load(Ordering::Relaxed)
+}
+
+/// The page's count of rejected messages, whichever keeper rejected them.
+static REJECTED: AtomicU32 = AtomicU32::new(0);
+
+/// Counts one more message that did not open.
+fn count_rejected() {
+    let count = REJECTED.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+    if let Some(root) = root_element() {
+        let _ = root.set_attribute(REJECTED_ATTRIBUTE, &count.to_string());
+    }
+}
+
+/// `<html>`.
+fn root_element() -> Option<web_sys::Element> {
+    web_sys::window()?.document()?.document_element()
+}
+
 /// What a tab does with a [`Message`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Adopt {
@@ -193,7 +329,8 @@ pub enum Adopt {
     Answer,
 }
 
-/// Decides what a message means for a tab holding `current`. Pure.
+/// Decides what a message that opened with the tab's channel key means for
+/// a tab holding `current`. Pure.
 pub fn adopt(current: Option<&Session>, message: Message) -> Adopt {
     let Some(current) = current else { return Adopt::Ignore };
     if current.lineage.is_empty() || current.lineage != message.lineage {
@@ -203,7 +340,13 @@ pub fn adopt(current: Option<&Session>, message: Message) -> Adopt {
         return if current.generation > message.generation { Adopt::Answer } else { Adopt::Ignore };
     }
     match message.session {
-        Some(session) if session.generation > current.generation => Adopt::Replace(session),
+        Some(session)
+            if session.lineage == current.lineage
+                && session.channel_key == current.channel_key
+                && session.generation > current.generation =>
+        {
+            Adopt::Replace(session)
+        }
         Some(_) => Adopt::Ignore,
         None => Adopt::End,
     }
@@ -214,7 +357,11 @@ pub fn adopt(current: Option<&Session>, message: Message) -> Adopt {
 pub fn is_final(problem: &Problem) -> bool {
     matches!(
         problem.kind,
-        ProblemKind::SessionExpired | ProblemKind::CodeRejected | ProblemKind::RelayClientRejected
+        ProblemKind::SessionExpired
+            | ProblemKind::SessionUnbound
+            | ProblemKind::SessionLimit
+            | ProblemKind::CodeRejected
+            | ProblemKind::RelayClientRejected
     )
 }
 
@@ -281,6 +428,8 @@ impl Drop for Withdraw<'_> {
 /// The shared state behind [`Tokens`].
 struct Inner {
     session: RefCell<Option<Session>>,
+    /// The key pair of a lineage, once made or loaded: `(lineage, keys)`.
+    keys: RefCell<Option<(String, KeyPair)>>,
     store: Option<SessionStore>,
     relay_url: WebUrl,
     deployment: Deployment,
@@ -319,6 +468,7 @@ impl Tokens {
         let channel = web_sys::BroadcastChannel::new(CHANNEL).ok();
         let inner = Rc::new(Inner {
             session: RefCell::new(None),
+            keys: RefCell::new(None),
             store,
             relay_url,
             deployment,
@@ -335,7 +485,8 @@ impl Tokens {
             let weak: Weak<Inner> = Rc::downgrade(&inner);
             let listener = Listener::new(move |event: web_sys::MessageEvent| {
                 if let Some(inner) = weak.upgrade() {
-                    Tokens { inner }.receive(event.data().as_string().as_deref());
+                    let (tokens, data) = (Tokens { inner }, event.data());
+                    wasm_bindgen_futures::spawn_local(async move { tokens.receive(data).await });
                 }
             });
             channel.set_onmessage(Some(listener.as_ref().unchecked_ref()));
@@ -361,9 +512,11 @@ impl Tokens {
         found
     }
 
-    /// Starts a new session (a new lineage) from the code exchange's answer.
-    pub fn start(&self, response: TokenResponse) -> Session {
-        let session = Session::from_response(response, now_ms(), None);
+    /// Starts the first session of `lineage`, whose key pair is `keys`
+    /// (already stored), from the code exchange's answer.
+    pub fn start(&self, lineage: &Lineage, keys: KeyPair, response: TokenResponse) -> Session {
+        *self.inner.keys.borrow_mut() = Some((lineage.id.clone(), keys));
+        let session = Session::start(lineage, response, now_ms());
         self.replace(session.clone());
         session
     }
@@ -378,11 +531,11 @@ impl Tokens {
         self.inner.session.borrow().clone()
     }
 
-    /// Signs out: forgets the tokens and every value this app stored in the
-    /// tab, and tells tabs sharing the session.
+    /// Signs out: forgets the tokens, every value this app stored in the
+    /// tab and the session's key, and tells tabs sharing the session.
     pub fn sign_out(&self) {
         if let Some(session) = self.current() {
-            self.post(&Message::signed_out(&session));
+            self.post(Message::signed_out(&session), &session.channel_key);
         }
         self.forget();
     }
@@ -410,9 +563,34 @@ impl Tokens {
         if let Some(fresher) = self.fresher_than(&stale)? {
             return Ok(fresher);
         }
+        let keys = self.keys_of(&stale).await?;
         match lock_manager() {
-            Some(locks) => self.refresh_under_lock(locks, stale).await,
-            None => self.refresh_locked(stale).await.map(|(session, _)| session),
+            Some(locks) => self.refresh_under_lock(locks, stale, keys).await,
+            None => self.refresh_locked(stale, keys).await.map(|(session, _)| session),
+        }
+    }
+
+    /// The key pair of `session`'s lineage: the one this tab made or loaded,
+    /// or the one in IndexedDB (a reloaded or duplicated tab). Without one
+    /// the session can't be refreshed, and it ends.
+    async fn keys_of(&self, session: &Session) -> Result<KeyPair, Problem> {
+        if let Some((lineage, keys)) = self.inner.keys.borrow().as_ref()
+            && *lineage == session.lineage
+        {
+            return Ok(keys.clone());
+        }
+        match keys::load(&session.lineage).await? {
+            Some(keys) => {
+                *self.inner.keys.borrow_mut() = Some((session.lineage.clone(), keys.clone()));
+                Ok(keys)
+            }
+            None => {
+                let problem = Problem::session_unbound("no key for this session in IndexedDB");
+                if self.current().is_some_and(|current| current.lineage == session.lineage) {
+                    self.end(problem.clone());
+                }
+                Err(problem)
+            }
         }
     }
 
@@ -433,7 +611,9 @@ impl Tokens {
         &self,
         (locks, request): (JsValue, js_sys::Function),
         stale: Session,
+        keys: KeyPair,
     ) -> Result<Session, Problem> {
+        let name = lock_name(&stale);
         let (tx, rx) = oneshot::channel::<Result<Session, Problem>>();
         let reply: Reply = Rc::new(RefCell::new(Some(tx)));
         let waiter = Rc::new(Waiter {
@@ -455,14 +635,13 @@ impl Tokens {
             gloo_timers::callback::Timeout::new(wait_ms, move || waiter.abandon())
         };
 
-        let (this, slot, name, task) =
-            (self.clone(), reply.clone(), stale.lock_name(), stale.clone());
+        let (this, slot, task) = (self.clone(), reply.clone(), stale.clone());
         // Runs once the lock is granted; the lock is held until the promise
         // it returns settles.
         let callback = Closure::once_into_js(move |_lock: JsValue| -> js_sys::Promise {
             wasm_bindgen_futures::future_to_promise(async move {
                 let Some(tx) = slot.borrow_mut().take() else { return Ok(JsValue::UNDEFINED) };
-                match this.refresh_locked(task).await {
+                match this.refresh_locked(task, keys).await {
                     Ok((session, true)) => {
                         // Keep this generation's lock; replacing the previous
                         // sender releases the lock of the generation before.
@@ -501,7 +680,7 @@ impl Tokens {
         // If another tab already refreshed this generation (and holds its
         // lock), it answers with the newer session, which ends the wait;
         // this covers a tab that was away when the news went out.
-        self.post(&Message::ask(&stale));
+        self.post(Message::ask(&stale), &stale.channel_key);
         let outcome = rx.await;
         drop(deadline);
         match outcome {
@@ -517,7 +696,11 @@ impl Tokens {
 
     /// The refresh itself, run while holding the lock (or, without Web Locks,
     /// the in-tab mutex). Returns the session and whether this call rotated it.
-    async fn refresh_locked(&self, stale: Session) -> Result<(Session, bool), Problem> {
+    async fn refresh_locked(
+        &self,
+        stale: Session,
+        keys: KeyPair,
+    ) -> Result<(Session, bool), Problem> {
         if let Some(fresher) = self.fresher_than(&stale)? {
             return Ok((fresher, false));
         }
@@ -527,16 +710,17 @@ impl Tokens {
             return Err(problem);
         };
         let request = TokenRequest::RefreshToken { refresh_token: previous };
-        match api::token(&self.inner.relay_url, &request, &self.inner.deployment).await {
+        let (relay_url, deployment) = (&self.inner.relay_url, &self.inner.deployment);
+        match api::token(relay_url, &request, &keys, deployment).await {
             // Signed out (here or in another tab) while the request was in
             // flight: the new tokens are not kept, stored or shared.
             Ok(_) if self.current().is_none() => {
                 Err(Problem::session_expired("signed out during the refresh"))
             }
             Ok(response) => {
-                let session = Session::from_response(response, now_ms(), Some(&stale));
+                let session = stale.next(response, now_ms());
                 self.replace(session.clone());
-                self.post(&Message::rotated(&session));
+                self.post(Message::rotated(&session), &session.channel_key);
                 Ok((session, true))
             }
             Err(problem) => {
@@ -569,14 +753,19 @@ impl Tokens {
         }
     }
 
-    /// Forgets everything this tab stored.
+    /// Forgets everything this tab stored, and deletes the session's key:
+    /// the session is over for every tab of its lineage.
     fn forget(&self) {
-        *self.inner.session.borrow_mut() = None;
+        let ended = self.inner.session.borrow_mut().take();
+        self.inner.keys.borrow_mut().take();
         self.inner.timer.borrow_mut().take();
         self.inner.held.borrow_mut().take();
         self.abandon_waits();
         if let Some(store) = &self.inner.store {
             store.clear_ours();
+        }
+        if let Some(session) = ended {
+            keys::delete(&session.lineage);
         }
     }
 
@@ -610,26 +799,37 @@ impl Tokens {
         *self.inner.timer.borrow_mut() = timer;
     }
 
-    /// Posts a message to the other tabs.
-    fn post(&self, message: &Message) {
-        if let (Some(channel), Ok(text)) = (&self.inner.channel, serde_json::to_string(message)) {
-            let _ = channel.post_message(&JsValue::from_str(&text));
-        }
+    /// Seals `message` with `key` and posts it to the other tabs, as soon
+    /// as WebCrypto is done.
+    fn post(&self, message: Message, key: &ChannelKey) {
+        let Some(channel) = self.inner.channel.clone() else { return };
+        let key = key.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Some(sealed) = seal(&key, &message).await {
+                let _ = channel.post_message(&sealed);
+            }
+        });
     }
 
-    /// Handles a message from another tab.
-    fn receive(&self, data: Option<&str>) {
-        let Some(message) = data.and_then(|text| crate::json::from_str::<Message>(text).ok())
-        else {
+    /// Handles a message from another tab: opens it with this tab's channel
+    /// key, or counts it as rejected.
+    async fn receive(&self, data: JsValue) {
+        let opened = match self.current() {
+            Some(session) => open(&session.channel_key, &data).await,
+            None => None,
+        };
+        let Some(message) = opened else {
+            count_rejected();
             return;
         };
+        // The session may have moved on while the message was opened.
         match adopt(self.current().as_ref(), message) {
             Adopt::Ignore => {}
             Adopt::Replace(session) => self.replace(session),
             Adopt::End => self.end(Problem::signed_out_elsewhere()),
             Adopt::Answer => {
                 if let Some(current) = self.current() {
-                    self.post(&Message::rotated(&current));
+                    self.post(Message::rotated(&current), &current.channel_key);
                 }
             }
         }
@@ -666,9 +866,14 @@ mod tests {
         }
     }
 
+    /// The first session of a new lineage.
+    fn first(expires_in: Option<u64>, refresh: Option<&str>, now_ms: u64) -> Session {
+        Session::start(&Lineage::generate(), response(expires_in, refresh), now_ms)
+    }
+
     #[test]
     fn refresh_is_brought_forward() {
-        let s = Session::from_response(response(Some(7200), Some("r1")), 1_000, None);
+        let s = first(Some(7200), Some("r1"), 1_000);
         assert_eq!(s.expires_at_ms, Some(1_000 + 7_200_000));
         assert_eq!(
             s.refresh_at_ms,
@@ -678,49 +883,68 @@ mod tests {
         assert_eq!(s.refresh_delay_ms(1_000), Some(6_900_000));
         assert_eq!(s.refresh_delay_ms(99_999_999), Some(0), "overdue means now");
 
-        let short = Session::from_response(response(Some(10), Some("r1")), 0, None);
+        let short = first(Some(10), Some("r1"), 0);
         assert_eq!(short.refresh_at_ms, Some(8_000), "a fifth early for short lifetimes");
     }
 
     #[test]
     fn no_refresh_without_a_refresh_token_or_expiry() {
-        assert_eq!(
-            Session::from_response(response(Some(7200), None), 0, None).refresh_delay_ms(0),
-            None
-        );
-        assert_eq!(
-            Session::from_response(response(None, Some("r")), 0, None).refresh_delay_ms(0),
-            None
-        );
+        assert_eq!(first(Some(7200), None, 0).refresh_delay_ms(0), None);
+        assert_eq!(first(None, Some("r"), 0).refresh_delay_ms(0), None);
     }
 
     #[test]
     fn the_old_refresh_token_stays_when_none_is_issued() {
-        let first = Session::from_response(response(Some(7200), Some("r1")), 0, None);
-        let next = Session::from_response(response(Some(7200), None), 10, Some(&first));
+        let first = first(Some(7200), Some("r1"), 0);
+        let next = first.next(response(Some(7200), None), 10);
         assert_eq!(next.refresh_token, Some(RefreshToken::new("r1")));
-        let rotated = Session::from_response(response(Some(7200), Some("r2")), 10, Some(&first));
+        let rotated = first.next(response(Some(7200), Some("r2")), 10);
         assert_eq!(rotated.refresh_token, Some(RefreshToken::new("r2")));
+        assert_eq!(rotated.expires_at_ms, Some(10 + 7_200_000), "the new answer's lifetime");
     }
 
     #[test]
     fn lineage_and_generation_follow_refreshes() {
-        let first = Session::from_response(response(Some(7200), Some("r1")), 0, None);
-        let other = Session::from_response(response(Some(7200), Some("r1")), 0, None);
-        assert_eq!(first.lineage.len(), 16);
-        assert_ne!(first.lineage, other.lineage, "every sign-in starts its own lineage");
-        assert_eq!(first.generation, 0);
-        let next = Session::from_response(response(Some(7200), Some("r2")), 10, Some(&first));
-        assert_eq!((next.lineage.as_str(), next.generation), (first.lineage.as_str(), 1));
-        assert_eq!(next.lock_name(), format!("oauth-dance:refresh:{}:1", first.lineage));
-        assert!(!next.lock_name().contains("r2"), "lock names carry no token");
+        let lineage = Lineage::generate();
+        let other = Lineage::generate();
+        assert_eq!(lineage.id.len(), 16);
+        assert_eq!(lineage.channel_key.secret().len(), 43, "32 bytes in base64url");
+        assert_ne!(lineage.id, other.id, "every sign-in starts its own lineage");
+        assert_ne!(lineage.channel_key, other.channel_key, "with its own channel key");
+        let first = Session::start(&lineage, response(Some(7200), Some("r1")), 0);
+        assert_eq!((first.lineage.as_str(), first.generation), (lineage.id.as_str(), 0));
+        assert_eq!(first.channel_key, lineage.channel_key);
+        let next = first.next(response(Some(7200), Some("r2")), 10);
+        assert_eq!((next.lineage.as_str(), next.generation), (lineage.id.as_str(), 1));
+        assert_eq!(next.channel_key, lineage.channel_key, "the key stays with the lineage");
+    }
+
+    #[test]
+    fn lock_names_hide_the_lineage_and_follow_key_and_generation() {
+        let first = first(Some(7200), Some("r1"), 0);
+        let name = lock_name(&first);
+        assert!(name.starts_with(REFRESH_LOCK), "{name}");
+        assert_eq!(name.len(), REFRESH_LOCK.len() + 43, "a SHA-256 in base64url: {name}");
+        assert!(!name.contains(&first.lineage), "the lineage shows: {name}");
+        assert!(!name.contains(first.channel_key.secret()), "the key shows: {name}");
+        assert_eq!(name, lock_name(&first.clone()), "every tab of the lineage names it alike");
+        let next = first.next(response(Some(7200), Some("r2")), 10);
+        assert_ne!(name, lock_name(&next), "each generation has its own lock");
+        let rekeyed = Session { channel_key: Lineage::generate().channel_key, ..first.clone() };
+        assert_ne!(name, lock_name(&rekeyed), "only the key's holders can name it");
+        let known = Session { channel_key: ChannelKey("k".into()), generation: 0, ..first };
+        assert_eq!(
+            lock_name(&known),
+            "oauth-dance:refresh:dB19b2U-TQkpgPhLS87ETzZYSrbqWc1AmDOkLFU6btU",
+            "base64url(SHA-256(\"k:0\"))"
+        );
     }
 
     #[test]
     fn messages_only_touch_older_tabs_of_the_same_lineage() {
-        let mine = Session::from_response(response(Some(7200), Some("r1")), 0, None);
-        let newer = Session::from_response(response(Some(7200), Some("r2")), 5, Some(&mine));
-        let stranger = Session::from_response(response(Some(7200), Some("x")), 0, None);
+        let mine = first(Some(7200), Some("r1"), 0);
+        let newer = mine.next(response(Some(7200), Some("r2")), 5);
+        let stranger = first(Some(7200), Some("x"), 0);
         assert_eq!(adopt(Some(&mine), Message::rotated(&newer)), Adopt::Replace(newer.clone()));
         assert_eq!(adopt(Some(&newer), Message::rotated(&newer)), Adopt::Ignore, "already there");
         assert_eq!(adopt(Some(&newer), Message::rotated(&mine)), Adopt::Ignore, "never go back");
@@ -747,8 +971,32 @@ mod tests {
     }
 
     #[test]
+    fn a_carried_session_must_be_of_the_same_lineage_and_key() {
+        let mine = first(Some(7200), Some("r1"), 0);
+        let newer = mine.next(response(Some(7200), Some("r2")), 5);
+        // The envelope names our lineage, the session inside another one.
+        let mut planted = first(Some(7200), Some("theirs"), 0);
+        planted.generation = 9;
+        let message = Message { session: Some(planted.clone()), ..Message::rotated(&newer) };
+        assert_eq!(adopt(Some(&mine), message), Adopt::Ignore, "another lineage inside");
+        // Our lineage's id, but another channel key.
+        let mut rekeyed = newer.clone();
+        rekeyed.channel_key = Lineage::generate().channel_key;
+        assert_eq!(
+            adopt(Some(&mine), Message::rotated(&rekeyed)),
+            Adopt::Ignore,
+            "a session must keep the lineage's key"
+        );
+        // A newer generation named on the envelope but not in the session.
+        let mut same = mine.clone();
+        same.access_token = AccessToken::new("other");
+        let message = Message { generation: 7, ..Message::rotated(&same) };
+        assert_eq!(adopt(Some(&mine), message), Adopt::Ignore, "the session's generation counts");
+    }
+
+    #[test]
     fn messages_round_trip_and_sessions_redact() {
-        let session = Session::from_response(response(Some(60), Some("r2")), 0, None);
+        let session = first(Some(60), Some("r2"), 0);
         let message = Message::rotated(&session);
         let text = serde_json::to_string(&message).expect("serialises");
         assert!(
@@ -769,11 +1017,25 @@ mod tests {
         assert_eq!(crate::json::from_str::<Message>(&ask).expect("parses"), Message::ask(&session));
         let debug = format!("{session:?}");
         assert!(!debug.contains("\"at\"") && !debug.contains("r2"), "{debug}");
+        assert!(!debug.contains(session.channel_key.secret()), "{debug}");
+        assert!(debug.contains("ChannelKey([redacted])"), "{debug}");
+    }
+
+    #[test]
+    fn a_session_stored_before_channel_keys_still_reads() {
+        let stored = r#"{"access_token":"a","refresh_token":"r","lineage":"0123456789abcdef","generation":3}"#;
+        let session: Session = crate::json::from_str(stored).expect("reads");
+        assert_eq!(session.channel_key.secret(), "", "no key: it can neither talk nor refresh");
+        assert_eq!(session.generation, 3);
     }
 
     #[test]
     fn only_refusals_end_a_session() {
         assert!(is_final(&Problem::session_expired("invalid_grant")));
+        assert!(is_final(&Problem::session_unbound("wrong_key")));
+        assert!(is_final(&Problem::session_limit("session_ended")));
+        assert!(!is_final(&Problem::proof_rejected("invalid_dpop_proof")));
+        assert!(!is_final(&Problem::key_unavailable(true, "indexedDB is missing")));
         assert!(!is_final(&Problem::relay_slow(20)));
         assert!(!is_final(&Problem::upstream_unavailable("502")));
     }
@@ -785,7 +1047,7 @@ mod tests {
         )
         .expect("reads");
         let now = 1_700_000_000_000;
-        let session = Session::from_response(response, now, None);
+        let session = Session::start(&Lineage::generate(), response, now);
         assert_eq!(session.expires_at_ms, Some(now + MAX_LIFETIME_S * 1000));
         assert!(session.expires_at_ms.is_some_and(|ms| ms < 1 << 53));
         let stored = serde_json::to_string(&session).expect("writes");

@@ -270,6 +270,9 @@ impl Stack {
         relay_config.token_url = fakebucket.token_url();
         relay_config.allowed_origins = vec![origin];
         relay_config.allowed_redirect_uris = vec![spa.to_string()];
+        // As the demo and the deploy examples: refresh tokens sealed and
+        // bound to the browser's key.
+        relay_config.sealing_keys = vec![dance_relay_core::SealingKey::generate()];
         let relay = Relay::start(target, relay_config).await?;
 
         let spa_config = json!({
@@ -425,7 +428,7 @@ impl Stack {
 }
 
 /// `scheme://host:port` of a URL.
-fn origin_of(url: &Url) -> String {
+pub(crate) fn origin_of(url: &Url) -> String {
     url.origin().ascii_serialization()
 }
 
@@ -442,6 +445,8 @@ pub(crate) fn show(counters: &Counters) -> String {
 pub(crate) struct Relay {
     addr: SocketAddr,
     config: dance_relay::Config,
+    /// The native relay's wall clock, which a test may move forward.
+    clock: dance_relay::Clock,
     running: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
     /// For the Worker: where it is installed, and the running workerd.
     worker: Option<(Installation, Option<Workerd>)>,
@@ -456,7 +461,8 @@ impl Relay {
                     .await
                     .context("binding the relay")?;
                 let addr = listener.local_addr()?;
-                let mut relay = Self { addr, config, running: None, worker: None };
+                let clock = dance_relay::Clock::default();
+                let mut relay = Self { addr, config, clock, running: None, worker: None };
                 relay.serve(listener);
                 Ok(relay)
             }
@@ -467,6 +473,7 @@ impl Relay {
                 Ok(Self {
                     addr,
                     config,
+                    clock: dance_relay::Clock::default(),
                     running: None,
                     worker: Some((installation, Some(workerd))),
                 })
@@ -476,16 +483,25 @@ impl Relay {
 
     fn serve(&mut self, listener: TcpListener) {
         let (tx, rx) = oneshot::channel::<()>();
-        let config = self.config.clone();
+        let (config, clock) = (self.config.clone(), self.clock.clone());
         let task = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = rx.await;
             };
-            if let Err(error) = dance_relay::run(listener, config, shutdown).await {
+            if let Err(error) = dance_relay::run_with_clock(listener, config, clock, shutdown).await
+            {
                 eprintln!("the relay stopped with an error: {error}");
             }
         });
         self.running = Some((tx, task));
+    }
+
+    /// Moves the native relay's clock forward (a Worker runs on workerd's
+    /// clock, which a test cannot move).
+    pub(crate) fn advance_clock(&self, by: Duration) -> Result<()> {
+        ensure!(self.worker.is_none(), "the Worker's clock cannot be moved");
+        self.clock.advance(by);
+        Ok(())
     }
 
     /// The relay's token endpoint, `http://127.0.0.1:PORT/token`.

@@ -19,6 +19,9 @@
 //!   keyboard only;
 //! - [`callback`]: 3 tampered state, 4 reload after the return, 5 code replay;
 //! - [`session`]: 6 token expiry, 7 two tabs, 10 sign out;
+//! - [`binding`]: a lifted refresh token replayed from outside the browser,
+//!   the relay's session lifetime, another page of the origin on the
+//!   cross-tab channel;
 //! - [`failures`]: 8 relay down during the return, 9 API 500 and 429;
 //! - [`bench`]: the browser timing (a benchmark, not a test: `cargo xtask
 //!   bench browser` runs it, and `cargo xtask test` skips it with
@@ -29,6 +32,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 mod bench;
+mod binding;
 mod callback;
 mod failures;
 mod harness;

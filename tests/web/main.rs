@@ -3,7 +3,8 @@
 //!
 //! They cover what only a real page can show: session storage, cleaning the
 //! address bar, the state check with deletion on use, the cross-tab lock and
-//! channel, and the views rendered into the DOM.
+//! the sealed channel, WebCrypto proofs and the key in IndexedDB, and the
+//! views rendered into the DOM.
 #![cfg(target_arch = "wasm32")]
 
 use dance_protocol::token::TokenResponse;
@@ -11,10 +12,11 @@ use dance_protocol::{AccessToken, RefreshToken};
 use futures::channel::oneshot;
 use oauth_dance::config::Config;
 use oauth_dance::flow::{self, Next};
+use oauth_dance::keys::{self, KeyPair};
 use oauth_dance::problem::{Deployment, Permission, Problem, ProblemKind};
 use oauth_dance::profile::Profile;
 use oauth_dance::storage::{Key, SessionStore};
-use oauth_dance::tokens::{TokenEvent, Tokens};
+use oauth_dance::tokens::{self, Lineage, Message, Session, TokenEvent, Tokens};
 use oauth_dance::views::{
     Landing, LandingProps, ProblemView, ProblemViewProps, ProfileView, ProfileViewProps,
 };
@@ -262,7 +264,7 @@ async fn a_tab_waiting_for_another_tabs_refresh_adopts_its_tokens_and_never_refr
     let (keeper, stale, release) = behind_another_tab(Tokens::new).await;
     let refreshing = keeper.refresh(stale.clone());
     // "Another tab", which holds the lock, broadcasts the rotated session.
-    let other_tab = async { broadcast_rotation(&stale) };
+    let other_tab = broadcast_rotation(&stale);
     let (refreshed, newer) = futures::future::join(refreshing, other_tab).await;
     let _ = release.call0(&JsValue::NULL);
     assert_eq!(refreshed.expect("the waiting tab takes the broadcast session"), newer);
@@ -278,23 +280,48 @@ async fn behind_another_tab(
 ) -> (Tokens, oauth_dance::tokens::Session, js_sys::Function) {
     let relay = WebUrl::parse("http://127.0.0.1:9/token").expect("url");
     let keeper = make(None, relay, deployment(), Callback::noop());
-    let stale = keeper.start(tokens_response("refresh-0"));
-    let release = hold_lock(&stale.lock_name()).await;
+    let stale = sign_in(&keeper, "refresh-0").await;
+    let release = hold_lock(&tokens::lock_name(&stale)).await;
     (keeper, stale, release)
 }
 
-/// Posts, as another tab that just refreshed would, the session that
-/// follows `stale`; returns it.
-fn broadcast_rotation(stale: &oauth_dance::tokens::Session) -> oauth_dance::tokens::Session {
+/// Signs `keeper` in as the app does after the callback: a new lineage,
+/// its key pair made and stored in IndexedDB, then the exchange's answer.
+async fn sign_in(keeper: &Tokens, refresh: &str) -> Session {
+    let (lineage, keys) = new_lineage().await;
+    keeper.start(&lineage, keys, tokens_response(refresh))
+}
+
+/// A new lineage and its stored key pair.
+async fn new_lineage() -> (Lineage, KeyPair) {
+    let lineage = Lineage::generate();
+    let keys = keys::create(&lineage.id).await.expect("WebCrypto and IndexedDB work here");
+    (lineage, keys)
+}
+
+/// The session that follows `stale`, as another tab's refresh makes it.
+fn rotated(stale: &Session) -> Session {
     let mut newer = stale.clone();
     newer.access_token = AccessToken::new("access-2");
     newer.refresh_token = Some(RefreshToken::new("refresh-1"));
     newer.generation = stale.generation + 1;
-    let channel = web_sys::BroadcastChannel::new(oauth_dance::tokens::CHANNEL).expect("channel");
-    let text = serde_json::to_string(&oauth_dance::tokens::Message::rotated(&newer)).expect("json");
-    channel.post_message(&text.into()).expect("posted");
-    channel.close();
     newer
+}
+
+/// Posts, as another tab that just refreshed would, the session that
+/// follows `stale`, sealed with the lineage's key; returns it.
+async fn broadcast_rotation(stale: &Session) -> Session {
+    let newer = rotated(stale);
+    let sealed = tokens::seal(&stale.channel_key, &Message::rotated(&newer)).await;
+    post_raw(&sealed.expect("sealed"));
+    newer
+}
+
+/// Posts `data` on the channel, as any page of this origin can.
+fn post_raw(data: &JsValue) {
+    let channel = web_sys::BroadcastChannel::new(tokens::CHANNEL).expect("channel");
+    channel.post_message(data).expect("posted");
+    channel.close();
 }
 
 /// Runs `future`, or gives up after ten seconds (`None`): a guard against a
@@ -377,11 +404,21 @@ impl CountingFetch {
 }
 
 /// Answers every `fetch` with a fresh token response, as the relay would,
-/// and records when each call was made (ms since the epoch), until removed.
+/// and records when each call was made (ms since the epoch) and what it
+/// sent, until removed.
 struct FakeRelay {
     original: JsValue,
     calls: Rc<RefCell<Vec<f64>>>,
+    sent: Rc<RefCell<Vec<Sent>>>,
     _fetch: wasm_bindgen::closure::Closure<dyn Fn(JsValue, JsValue) -> JsValue>,
+}
+
+/// What one request to the fake relay carried.
+#[derive(Debug)]
+struct Sent {
+    body: String,
+    /// Whether it had a `DPoP` header (it must not: the proof is in the body).
+    dpop_header: bool,
 }
 
 impl FakeRelay {
@@ -389,11 +426,21 @@ impl FakeRelay {
         let window: JsValue = web_sys::window().expect("window").into();
         let original = js_sys::Reflect::get(&window, &"fetch".into()).expect("fetch");
         let calls = Rc::new(RefCell::new(Vec::new()));
+        let sent = Rc::new(RefCell::new(Vec::new()));
         let fetch = {
-            let (window, calls) = (window.clone(), calls.clone());
+            let (window, calls, sent) = (window.clone(), calls.clone(), sent.clone());
             wasm_bindgen::closure::Closure::<dyn Fn(JsValue, JsValue) -> JsValue>::new(
-                move |_input: JsValue, _init: JsValue| {
+                move |_input: JsValue, init: JsValue| {
                     calls.borrow_mut().push(js_sys::Date::now());
+                    let body = js_sys::Reflect::get(&init, &"body".into())
+                        .ok()
+                        .and_then(|b| b.as_string())
+                        .unwrap_or_default();
+                    let headers: web_sys::Headers = js_sys::Reflect::get(&init, &"headers".into())
+                        .expect("headers")
+                        .unchecked_into();
+                    let dpop_header = headers.has("dpop").expect("a Headers object");
+                    sent.borrow_mut().push(Sent { body, dpop_header });
                     let n = calls.borrow().len();
                     let body = format!(
                         r#"{{"access_token":"fresh-{n}","token_type":"bearer","expires_in":7200,"refresh_token":"rotated-{n}"}}"#
@@ -413,7 +460,14 @@ impl FakeRelay {
             )
         };
         js_sys::Reflect::set(&window, &"fetch".into(), fetch.as_ref()).expect("patched");
-        Self { original, calls, _fetch: fetch }
+        Self { original, calls, sent, _fetch: fetch }
+    }
+
+    /// Puts the real `fetch` back; returns what each call sent.
+    fn remove_sent(self) -> Vec<Sent> {
+        let sent = self.sent.clone();
+        self.remove();
+        sent.take()
     }
 
     /// Puts the real `fetch` back; returns when each call was made.
@@ -436,7 +490,9 @@ async fn a_session_is_refreshed_before_its_access_token_expires() {
         r#"{"access_token":"first","token_type":"bearer","expires_in":5,"refresh_token":"r1"}"#,
     )
     .expect("a token response");
-    let expires_at = keeper.start(response).expires_at_ms.expect("an expiry") as f64;
+    let (lineage, keys) = new_lineage().await;
+    let expires_at =
+        keeper.start(&lineage, keys, response).expires_at_ms.expect("an expiry") as f64;
     let is_fresh = || keeper.current().is_some_and(|s| s.access_token.secret() == "fresh-1");
     let refreshed = within_ten_seconds(async {
         while !is_fresh() {
@@ -473,7 +529,7 @@ async fn a_wait_that_timed_out_never_refreshes_later() {
     // gave up on. Locks are granted in order: once this next request has
     // the lock, the abandoned one has had its turn.
     let _ = release.call0(&JsValue::NULL);
-    let again = within_ten_seconds(hold_lock(&stale.lock_name())).await;
+    let again = within_ten_seconds(hold_lock(&tokens::lock_name(&stale))).await;
     let calls = fetches.remove();
     if let Some(again) = &again {
         let _ = again.call0(&JsValue::NULL);
@@ -502,8 +558,7 @@ async fn a_newer_session_ends_the_wait_even_if_the_browser_ignores_the_abort() {
     let deaf = DeafLocks::install();
     let refreshing = keeper.refresh(stale.clone());
     let outcome =
-        within_ten_seconds(futures::future::join(refreshing, async { broadcast_rotation(&stale) }))
-            .await;
+        within_ten_seconds(futures::future::join(refreshing, broadcast_rotation(&stale))).await;
     // Undo the patch and let the lock go before asserting, so that a failure
     // here leaves nothing behind for the other tests of this page.
     deaf.remove();
@@ -515,7 +570,7 @@ async fn a_newer_session_ends_the_wait_even_if_the_browser_ignores_the_abort() {
 
     // The request the browser kept is granted once the other tab let go,
     // and must not keep the lock.
-    let again = within_ten_seconds(hold_lock(&stale.lock_name()))
+    let again = within_ten_seconds(hold_lock(&tokens::lock_name(&stale)))
         .await
         .expect("the lock is still taken 10 s after the abandoned request was granted");
     let _ = again.call0(&JsValue::NULL);
@@ -545,9 +600,9 @@ async fn sign_out_reaches_tabs_that_share_the_session() {
     let here = Tokens::new(None, relay.clone(), deployment(), Callback::noop());
     let other = Tokens::new(None, relay.clone(), deployment(), on_event);
     let unrelated = Tokens::new(None, relay, deployment(), Callback::noop());
-    let shared = here.start(tokens_response("shared-refresh"));
+    let shared = sign_in(&here, "shared-refresh").await;
     other.resume(shared);
-    unrelated.start(tokens_response("another-session"));
+    sign_in(&unrelated, "another-session").await;
 
     here.sign_out();
     assert_eq!(here.current(), None);
@@ -555,6 +610,364 @@ async fn sign_out_reaches_tabs_that_share_the_session() {
     assert_eq!(event, TokenEvent::Ended(Problem::signed_out_elsewhere()));
     assert_eq!(other.current(), None, "the other tab forgot the tokens");
     assert!(unrelated.current().is_some(), "a different session is left alone");
+}
+
+// ---- the session's key and its proofs ---------------------------------------------
+
+fn subtle() -> web_sys::SubtleCrypto {
+    oauth_dance::crypto::subtle().expect("the test page is a secure context")
+}
+
+/// Parses JSON into a JavaScript value (WebCrypto's parameters).
+fn js(json: &str) -> js_sys::Object {
+    js_sys::JSON::parse(json).expect("JSON").unchecked_into()
+}
+
+async fn settle(promise: Result<js_sys::Promise, JsValue>) -> Result<JsValue, JsValue> {
+    wasm_bindgen_futures::JsFuture::from(promise?).await
+}
+
+/// Decodes base64url (no padding) with the browser's `atob`.
+fn unbase64url(text: &str) -> Vec<u8> {
+    let mut standard: String = text
+        .chars()
+        .map(|c| {
+            if c == '-' {
+                '+'
+            } else if c == '_' {
+                '/'
+            } else {
+                c
+            }
+        })
+        .collect();
+    while !standard.len().is_multiple_of(4) {
+        standard.push('=');
+    }
+    let binary = web_sys::window().expect("window").atob(&standard).expect("base64url");
+    binary.chars().map(|c| c as u8).collect()
+}
+
+/// The three parts of a compact JWS: header and claims as JSON, and the
+/// signature's bytes; and the signing input.
+fn jws_parts(proof: &str) -> (serde_json::Value, serde_json::Value, Vec<u8>, String) {
+    let parts: Vec<&str> = proof.split('.').collect();
+    assert_eq!(parts.len(), 3, "a compact JWS has three parts: {proof}");
+    for part in &parts {
+        assert!(
+            part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "base64url without padding: {part}"
+        );
+    }
+    let json = |part: &str| -> serde_json::Value {
+        serde_json::from_slice(&unbase64url(part)).expect("the part is JSON")
+    };
+    (json(parts[0]), json(parts[1]), unbase64url(parts[2]), format!("{}.{}", parts[0], parts[1]))
+}
+
+/// Whether `signature` over `input` verifies with WebCrypto against `jwk`.
+async fn verifies(jwk: &serde_json::Value, signature: &[u8], input: &[u8]) -> bool {
+    let key = settle(subtle().import_key_with_object(
+        "jwk",
+        &js(&jwk.to_string()),
+        &js(r#"{"name":"ECDSA","namedCurve":"P-256"}"#),
+        false,
+        &js(r#"["verify"]"#),
+    ))
+    .await
+    .expect("the proof's JWK imports as a P-256 public key")
+    .unchecked_into::<web_sys::CryptoKey>();
+    settle(subtle().verify_with_object_and_u8_array_and_u8_array(
+        &js(r#"{"name":"ECDSA","hash":"SHA-256"}"#),
+        &key,
+        signature,
+        input,
+    ))
+    .await
+    .expect("verify runs")
+    .as_bool()
+    .expect("a boolean")
+}
+
+/// The `x` of a key pair's public key.
+async fn public_x(keys: &KeyPair) -> String {
+    oauth_dance::crypto::public_xy(&keys.public_key().expect("a public key")).await.expect("x").0
+}
+
+#[wasm_bindgen_test]
+async fn a_proof_verifies_against_its_own_key_and_names_the_relay() {
+    let (_, keys) = new_lineage().await;
+    let relay = WebUrl::parse("https://relay.example/token?v=1").expect("url");
+    let before = js_sys::Date::now() / 1000.0;
+    let proof = oauth_dance::dpop::proof(&keys, &relay).await.expect("a proof");
+    let (header, claims, signature, input) = jws_parts(&proof);
+
+    assert_eq!(header["typ"], "dpop+jwt");
+    assert_eq!(header["alg"], "ES256");
+    let jwk = header["jwk"].as_object().expect("a jwk object");
+    let mut members: Vec<&str> = jwk.keys().map(String::as_str).collect();
+    members.sort_unstable();
+    assert_eq!(members, ["crv", "kty", "x", "y"], "only the public members: {jwk:?}");
+    assert_eq!((&header["jwk"]["kty"], &header["jwk"]["crv"]), (&"EC".into(), &"P-256".into()));
+    assert_eq!(header["jwk"]["x"].as_str(), Some(public_x(&keys).await.as_str()));
+    assert_eq!(header.as_object().map(|h| h.len()), Some(3), "{header}");
+
+    assert_eq!(claims["htm"], "POST");
+    assert_eq!(claims["htu"], "https://relay.example/token", "no query or fragment");
+    let iat = claims["iat"].as_f64().expect("a number");
+    assert!(iat.fract() == 0.0 && iat >= before.floor() && iat <= before + 5.0, "iat {iat}");
+    let jti = claims["jti"].as_str().expect("a jti");
+    assert!(unbase64url(jti).len() >= 16, "at least 16 random bytes: {jti}");
+    assert_eq!(claims.as_object().map(|c| c.len()), Some(4), "{claims}");
+
+    assert_eq!(signature.len(), 64, "ES256 signs with r || s");
+    assert!(verifies(&header["jwk"], &signature, input.as_bytes()).await, "the signature verifies");
+    let forged = input.replace('.', ".e");
+    assert!(!verifies(&header["jwk"], &signature, forged.as_bytes()).await, "and only for itself");
+
+    let again = oauth_dance::dpop::proof(&keys, &relay).await.expect("another proof");
+    assert_ne!(jws_parts(&again).1["jti"], claims["jti"], "every proof has its own jti");
+}
+
+#[wasm_bindgen_test]
+async fn the_private_key_cannot_be_extracted() {
+    let (lineage, keys) = new_lineage().await;
+    let private = keys.private_key().expect("a private key");
+    assert!(!private.extractable(), "made with extractable: false");
+    for format in ["jwk", "pkcs8"] {
+        let exported = settle(subtle().export_key(format, &private)).await;
+        assert!(exported.is_err(), "the private key was exported as {format}");
+    }
+    // The copy IndexedDB hands back is just as locked.
+    let stored = keys::load(&lineage.id).await.expect("IndexedDB").expect("the stored pair");
+    let private = stored.private_key().expect("a private key");
+    assert!(!private.extractable());
+    assert!(settle(subtle().export_key("jwk", &private)).await.is_err());
+    keys::delete(&lineage.id);
+}
+
+/// Waits (at most ten seconds) until IndexedDB has no key for `lineage`.
+async fn key_is_deleted(lineage: &str) -> bool {
+    within_ten_seconds(async {
+        while keys::load(lineage).await.expect("IndexedDB").is_some() {
+            gloo_timers::future::TimeoutFuture::new(20).await;
+        }
+    })
+    .await
+    .is_some()
+}
+
+#[wasm_bindgen_test]
+async fn the_key_is_kept_in_indexeddb_for_other_tabs_and_deleted_on_sign_out() {
+    let keeper = Tokens::new(None, config().relay_url, deployment(), Callback::noop());
+    let session = sign_in(&keeper, "refresh-0").await;
+    let stored = keys::load(&session.lineage).await.expect("IndexedDB");
+    let stored = stored.expect("the key pair is in IndexedDB under the lineage");
+    let made = keys::load(&session.lineage).await.expect("IndexedDB").expect("still there");
+    assert_eq!(public_x(&stored).await, public_x(&made).await);
+    assert!(
+        keys::load(&Lineage::generate().id).await.expect("IndexedDB").is_none(),
+        "no key under another lineage"
+    );
+
+    keeper.sign_out();
+    assert!(key_is_deleted(&session.lineage).await, "the key outlived the sign-out");
+}
+
+/// A tab restored from session storage (a reload, a duplicated tab) signs
+/// its refresh with the key IndexedDB keeps for its lineage, in the form
+/// body, never in a header.
+#[wasm_bindgen_test]
+async fn a_restored_tab_refreshes_with_a_proof_by_the_stored_key() {
+    let first = Tokens::new(None, config().relay_url, deployment(), Callback::noop());
+    let session = sign_in(&first, "refresh-0").await;
+    drop(first);
+    let stored = keys::load(&session.lineage).await.expect("IndexedDB").expect("stored");
+
+    let restored = Tokens::new(None, config().relay_url, deployment(), Callback::noop());
+    restored.resume(session.clone());
+    let relay = FakeRelay::install();
+    let refreshed = within_ten_seconds(restored.refresh(session.clone())).await;
+    let sent = relay.remove_sent();
+    let refreshed = refreshed.expect("no answer in 10 s").expect("refreshed");
+    assert_eq!(refreshed.generation, 1);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(!sent[0].dpop_header, "the proof must not ride in a header (CORS preflight)");
+    let form = WebUrl::parse(&format!("https://x.test/?{}", sent[0].body)).expect("a form");
+    let pairs = js_sys::Array::from(
+        &web_sys::UrlSearchParams::new_with_str(form.query().unwrap_or_default())
+            .expect("params")
+            .get_all("dpop"),
+    );
+    assert_eq!(pairs.length(), 1, "one proof in the body: {}", sent[0].body);
+    let proof = pairs.get(0).as_string().expect("a string");
+    assert!(sent[0].body.starts_with("grant_type=refresh_token&refresh_token=refresh-0&dpop="));
+    let (header, claims, signature, input) = jws_parts(&proof);
+    assert_eq!(header["jwk"]["x"].as_str(), Some(public_x(&stored).await.as_str()));
+    assert_eq!(claims["htu"], config().relay_url.as_str());
+    assert!(verifies(&header["jwk"], &signature, input.as_bytes()).await);
+    restored.sign_out();
+}
+
+/// Without its key (the browser's site data was cleared) a session can't be
+/// refreshed: it ends at once, in plain words, without asking the relay.
+#[wasm_bindgen_test]
+async fn a_session_whose_key_is_gone_ends_without_asking_the_relay() {
+    let (tx, rx) = oneshot::channel::<TokenEvent>();
+    let tx = RefCell::new(Some(tx));
+    let on_event = Callback::from(move |event: TokenEvent| {
+        if let Some(tx) = tx.borrow_mut().take() {
+            let _ = tx.send(event);
+        }
+    });
+    let first = Tokens::new(None, config().relay_url, deployment(), Callback::noop());
+    let session = sign_in(&first, "refresh-0").await;
+    drop(first);
+    keys::delete(&session.lineage);
+    assert!(key_is_deleted(&session.lineage).await);
+
+    let restored = Tokens::new(None, config().relay_url, deployment(), on_event);
+    restored.resume(session.clone());
+    let fetches = CountingFetch::install();
+    let outcome = within_ten_seconds(restored.refresh(session)).await;
+    assert_eq!(fetches.remove(), 0, "the relay was asked without a key to sign with");
+    let problem = outcome.expect("no answer in 10 s").expect_err("no key, no refresh");
+    assert_eq!(problem.kind, ProblemKind::SessionUnbound, "{problem:?}");
+    assert!(oauth_dance::tokens::is_final(&problem));
+    assert_eq!(restored.current(), None, "signed out");
+    let event = rx.await.expect("the app hears about it");
+    assert!(matches!(event, TokenEvent::Ended(p) if p.kind == ProblemKind::SessionUnbound));
+}
+
+// ---- the sealed channel ---------------------------------------------------------
+
+/// Waits until the page's count of rejected channel messages reaches
+/// `count`; false after ten seconds.
+async fn rejected_reaches(count: u32) -> bool {
+    within_ten_seconds(async {
+        while tokens::rejected_count() < count {
+            gloo_timers::future::TimeoutFuture::new(10).await;
+        }
+    })
+    .await
+    .is_some()
+}
+
+#[wasm_bindgen_test]
+async fn a_message_opens_only_with_its_lineages_key() {
+    let mine = Lineage::generate();
+    let theirs = Lineage::generate();
+    let session = Session::start(&mine, tokens_response("r"), 0);
+    let message = Message::rotated(&session);
+    let sealed = tokens::seal(&mine.channel_key, &message).await.expect("sealed");
+    assert_eq!(tokens::open(&mine.channel_key, &sealed).await, Some(message.clone()));
+    assert_eq!(tokens::open(&theirs.channel_key, &sealed).await, None, "opened with another key");
+    // No token travels in the clear.
+    let data = js_sys::Reflect::get(&sealed, &"data".into()).expect("data");
+    let bytes = js_sys::Uint8Array::new(&data).to_vec();
+    assert!(!String::from_utf8_lossy(&bytes).contains("access-1"), "the token is readable");
+    let again = tokens::seal(&mine.channel_key, &message).await.expect("sealed");
+    let iv = |v: &JsValue| {
+        js_sys::Uint8Array::new(&js_sys::Reflect::get(v, &"iv".into()).expect("iv")).to_vec()
+    };
+    assert_eq!(iv(&sealed).len(), 12);
+    assert_ne!(iv(&sealed), iv(&again), "every message has its own IV");
+}
+
+#[wasm_bindgen_test]
+async fn a_changed_byte_or_junk_does_not_open() {
+    let mine = Lineage::generate();
+    let message = Message::signed_out(&Session::start(&mine, tokens_response("r"), 0));
+    let sealed = tokens::seal(&mine.channel_key, &message).await.expect("sealed");
+    let part = |name: &str| {
+        js_sys::Uint8Array::new(&js_sys::Reflect::get(&sealed, &name.into()).expect(name)).to_vec()
+    };
+    let with = |name: &str, bytes: Vec<u8>| {
+        let copy = js_sys::Object::new();
+        for member in ["iv", "data"] {
+            let value: JsValue = if member == name {
+                js_sys::Uint8Array::from(&bytes[..]).buffer().into()
+            } else {
+                js_sys::Reflect::get(&sealed, &member.into()).expect(member)
+            };
+            js_sys::Reflect::set(&copy, &member.into(), &value).expect("set");
+        }
+        JsValue::from(copy)
+    };
+    let untouched = with("data", part("data"));
+    assert_eq!(
+        tokens::open(&mine.channel_key, &untouched).await,
+        Some(message),
+        "a faithful copy opens"
+    );
+    for (name, at) in [("data", 0), ("data", part("data").len() - 1), ("iv", 3)] {
+        let mut bytes = part(name);
+        bytes[at] ^= 1;
+        let tampered = with(name, bytes);
+        assert_eq!(tokens::open(&mine.channel_key, &tampered).await, None, "{name}[{at}] changed");
+    }
+    let text = JsValue::from_str(r#"{"lineage":"x","generation":0}"#);
+    for junk in [text, JsValue::NULL, js_sys::Object::new().into(), JsValue::from(7)] {
+        assert_eq!(tokens::open(&mine.channel_key, &junk).await, None, "{junk:?} opened");
+    }
+}
+
+/// A message that does not open with the tab's key is ignored and counted:
+/// one sealed for another lineage, a forged sign-out in the clear (the old
+/// format), a tampered one. Nobody else can sign our tabs out or plant a
+/// session; our own tabs still can.
+#[wasm_bindgen_test]
+async fn messages_that_do_not_open_are_ignored_and_counted() {
+    let keeper = Tokens::new(None, config().relay_url, deployment(), Callback::noop());
+    let mine = sign_in(&keeper, "refresh-0").await;
+    let before = tokens::rejected_count();
+
+    // A stranger's rotation "for" our lineage, sealed with its own key.
+    let stranger = Lineage::generate();
+    let planted = tokens::seal(&stranger.channel_key, &Message::rotated(&rotated(&mine))).await;
+    post_raw(&planted.expect("sealed"));
+    // A sign-out in the clear, as the channel carried it before.
+    let forged = serde_json::to_string(&Message::signed_out(&mine)).expect("json");
+    post_raw(&JsValue::from_str(&forged));
+    assert!(rejected_reaches(before + 2).await, "the two messages were not counted");
+    assert_eq!(keeper.current(), Some(mine.clone()), "a message that did not open was obeyed");
+    let attribute =
+        document().document_element().and_then(|e| e.get_attribute(tokens::REJECTED_ATTRIBUTE));
+    assert_eq!(attribute, Some((before + 2).to_string()), "the count is on <html>");
+
+    // Our own tab's sign-out opens, and is obeyed.
+    let sealed = tokens::seal(&mine.channel_key, &Message::signed_out(&mine)).await;
+    post_raw(&sealed.expect("sealed"));
+    let signed_out = within_ten_seconds(async {
+        while keeper.current().is_some() {
+            gloo_timers::future::TimeoutFuture::new(10).await;
+        }
+    })
+    .await;
+    assert!(signed_out.is_some(), "our own tab's sign-out was not obeyed");
+    assert_eq!(tokens::rejected_count(), before + 2, "a message that opened was counted");
+}
+
+/// A session carried inside a message that opens must still be of the
+/// tab's lineage: a tab of one sign-in can't hand its session to another.
+#[wasm_bindgen_test]
+async fn a_sealed_message_carrying_another_lineage_is_not_adopted() {
+    let keeper = Tokens::new(None, config().relay_url, deployment(), Callback::noop());
+    let mine = sign_in(&keeper, "refresh-0").await;
+    let mut other = Session::start(&Lineage::generate(), tokens_response("theirs"), 0);
+    other.generation = mine.generation + 5;
+    let message = Message { session: Some(other), ..Message::rotated(&rotated(&mine)) };
+    post_raw(&tokens::seal(&mine.channel_key, &message).await.expect("sealed"));
+    // Then a proper rotation, which is adopted: the first one had its turn.
+    let newer = broadcast_rotation(&mine).await;
+    let adopted = within_ten_seconds(async {
+        while keeper.current().as_ref() != Some(&newer) {
+            gloo_timers::future::TimeoutFuture::new(10).await;
+        }
+    })
+    .await;
+    assert!(adopted.is_some(), "the proper rotation was not adopted: {:?}", keeper.current());
+    keeper.sign_out();
 }
 
 // ---- views in the DOM ---------------------------------------------------------

@@ -11,9 +11,10 @@
 //! 2. [`Relay::read`] gets the body the shell read, at most
 //!    [`Relay::body_limit`] bytes, or why it could not be read (413, 408,
 //!    400). It parses the form, checks the grant (400) and the
-//!    `redirect_uri` allowlist (400). With sealing keys it then checks the
-//!    DPoP proof (400 `invalid_dpop_proof`) and, for a refresh, opens the
-//!    sealed refresh token and checks its end and its key (400). It returns
+//!    `redirect_uri` allowlist (400). With sealing keys, a refresh's sealed
+//!    token must open and its session must not have ended (400
+//!    `invalid_grant`); then the DPoP proof must hold (400
+//!    `invalid_dpop_proof`), made by the key the token is bound to. It returns
 //!    an [`Answer`] or the request to forward ([`AfterBody::Forward`]),
 //!    which carries Bitbucket's own refresh token.
 //! 3. [`Relay::answered`] gets what the token endpoint answered, or why
@@ -272,30 +273,34 @@ impl Relay {
         field_proof: Option<String>,
         request: &ReadBody,
     ) -> Result<(TokenRequest, Option<Binding>), RelayError> {
-        let proof = match (field_proof, request.header_proof.clone()?) {
-            (Some(_), Some(_)) => return Err(ProofError::Twice.into()),
-            (Some(proof), None) | (None, Some(proof)) => proof,
-            (None, None) => return Err(ProofError::Missing.into()),
-        };
-        let expected = dpop::Expected {
-            htm: "POST",
-            host: request.host.as_deref(),
-            path: "/token",
-            now: request.now,
-        };
-        let thumbprint = dpop::verify(&proof, expected)?;
         let now = request.now;
-        match form {
-            TokenRequest::AuthorizationCode { .. } => {
-                let ends = now.saturating_add(self.session_lifetime);
-                Ok((form, Some(Binding { thumbprint, began: now, ends })))
-            }
+        // A refresh token that is not ours, or whose session is over, is
+        // refused whatever the proof: nothing could make it usable.
+        let sealed = match &form {
             TokenRequest::RefreshToken { refresh_token } => {
                 let sealed =
                     sealer.open(refresh_token.secret()).ok_or(RelayError::RefreshTokenNotSealed)?;
                 if now >= sealed.ends {
                     return Err(RelayError::SessionEnded);
                 }
+                Some(sealed)
+            }
+            TokenRequest::AuthorizationCode { .. } => None,
+        };
+        let proof = match (field_proof, request.header_proof.clone()?) {
+            (Some(_), Some(_)) => return Err(ProofError::Twice.into()),
+            (Some(proof), None) | (None, Some(proof)) => proof,
+            (None, None) => return Err(ProofError::Missing.into()),
+        };
+        let expected =
+            dpop::Expected { htm: "POST", host: request.host.as_deref(), path: "/token", now };
+        let thumbprint = dpop::verify(&proof, expected)?;
+        match sealed {
+            None => {
+                let ends = now.saturating_add(self.session_lifetime);
+                Ok((form, Some(Binding { thumbprint, began: now, ends })))
+            }
+            Some(sealed) => {
                 if sealed.thumbprint != thumbprint {
                     return Err(RelayError::WrongKey);
                 }
@@ -824,6 +829,8 @@ mod tests {
             let proof = browser.proof_with(|_, c| c.iat = last);
             assert!(matches!(body(&relay, last, &form, Some(&proof)), AfterBody::Forward(_)));
             let end = NOW + 30 * DAY;
+            // Whatever the proof: a proof made then, or none at all.
+            assert_eq!(refused(body(&relay, end, &form, None)).2.as_deref(), Some("session_ended"));
             let proof = browser.proof_with(|_, c| c.iat = end);
             assert_eq!(
                 refused(body(&relay, end, &form, Some(&proof))),
