@@ -19,6 +19,10 @@ use wasm_bindgen::{JsCast as _, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
 
+/// base64url without padding (RFC 4648 5), as JWS wants: the protocol
+/// crate's, already in the bundle for PKCE.
+pub use dance_protocol::base64url;
+
 /// A result whose error is what the browser threw or rejected with.
 pub type JsResult<T> = Result<T, JsValue>;
 
@@ -117,43 +121,4 @@ async fn aes_gcm(encrypt: bool, k: &str, iv: &JsValue, data: Object) -> JsResult
         subtle.decrypt_with_object_and_buffer_source(&algorithm, &key, &data)
     })?
     .await
-}
-
-/// Encodes bytes as base64url without padding (RFC 4648 5), as a JWS
-/// wants. The same dozen lines as `dance-protocol`'s own, which is private
-/// to that crate.
-pub fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        // Three bytes make 24 bits, written as four 6-bit digits; a short
-        // last chunk writes only the digits its bits reach (no padding).
-        let bits =
-            chunk.iter().enumerate().fold(0u32, |acc, (i, &b)| acc | u32::from(b) << (16 - 8 * i));
-        for digit in 0..=chunk.len() {
-            out.push(char::from(ALPHABET[(bits >> (18 - 6 * digit) & 0x3f) as usize]));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base64url_follows_rfc_4648() {
-        // RFC 4648 10's vectors, without padding, and the two URL-safe digits.
-        let cases = [
-            ("", ""),
-            ("f", "Zg"),
-            ("fo", "Zm8"),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg"),
-            ("fooba", "Zm9vYmE"),
-            ("foobar", "Zm9vYmFy"),
-        ];
-        for (plain, encoded) in cases {
-            assert_eq!(super::base64url(plain.as_bytes()), encoded, "{plain:?}");
-        }
-        assert_eq!(super::base64url(&[0xfb, 0xff, 0xbf]), "-_-_");
-    }
 }

@@ -537,30 +537,10 @@ mod tests {
         assert!(text.contains(&format!("rustup toolchain install {rust}.0")), "Rust {rust}");
     }
 
-    /// actionlint (installed by `cargo xtask setup`) finds nothing. Without
-    /// it the test says so and passes, except on CI, where set-up installs it.
+    /// actionlint (installed by `cargo xtask setup`) finds nothing.
     #[test]
     fn the_workflow_passes_actionlint() {
-        let root = crate::util::root();
-        if crate::util::probe("actionlint", &["--version"]).is_none() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "actionlint is not installed, and CI must lint the workflow: run `cargo xtask setup`"
-            );
-            eprintln!("actionlint is not installed (`cargo xtask setup` installs it): not linted");
-            return;
-        }
-        let output = std::process::Command::new("actionlint")
-            .args(["-no-color", ".github/workflows/pages.yml"])
-            .current_dir(&root)
-            .output()
-            .expect("run actionlint");
-        assert!(
-            output.status.success(),
-            "actionlint:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        crate::util::assert_actionlint_passes(".github/workflows/pages.yml");
     }
 
     /// The lint can fail: a broken workflow is reported.

@@ -194,6 +194,34 @@ pub(crate) fn human_duration(duration: std::time::Duration) -> String {
     }
 }
 
+/// Tests: actionlint (installed by `cargo xtask setup`) finds nothing in the
+/// workflow at `path` (relative to the repository). Without actionlint the
+/// check says so and passes, except on CI, where set-up installs it.
+#[cfg(test)]
+pub(crate) fn assert_actionlint_passes(path: &str) {
+    if probe("actionlint", &["--version"]).is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "actionlint is not installed, and CI must lint {path}: run `cargo xtask setup`"
+        );
+        eprintln!(
+            "actionlint is not installed (`cargo xtask setup` installs it): {path} not linted"
+        );
+        return;
+    }
+    let output = Command::new("actionlint")
+        .args(["-no-color", path])
+        .current_dir(root())
+        .output()
+        .expect("run actionlint");
+    assert!(
+        output.status.success(),
+        "actionlint on {path}:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -191,25 +191,9 @@ mod tests {
         }
     }
 
-    /// actionlint (installed by `cargo xtask setup`) finds nothing; see
-    /// the Pages workflow's test for when it is missing.
+    /// actionlint (installed by `cargo xtask setup`) finds nothing.
     #[test]
     fn the_worker_workflow_passes_actionlint() {
-        if util::probe("actionlint", &["--version"]).is_none() {
-            assert!(std::env::var_os("CI").is_none(), "CI must lint the workflow");
-            eprintln!("actionlint is not installed (`cargo xtask setup` installs it): not linted");
-            return;
-        }
-        let output = Command::new("actionlint")
-            .args(["-no-color", ".github/workflows/relay-worker.yml"])
-            .current_dir(util::root())
-            .output()
-            .expect("run actionlint");
-        assert!(
-            output.status.success(),
-            "actionlint:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        util::assert_actionlint_passes(".github/workflows/relay-worker.yml");
     }
 }

@@ -48,12 +48,13 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
 }
 
 /// Encodes bytes as base64url without padding (RFC 4648 section 5), the
-/// alphabet of PKCE verifiers, challenges and our `state` values.
+/// alphabet of PKCE verifiers, challenges, our `state` values and JWS (the
+/// SPA's DPoP proofs).
 ///
 /// Written out here (a dozen lines) rather than taken from the `base64`
 /// crate, whose generic engine costs the SPA's bundle several kilobytes; a
 /// test checks it against that crate.
-pub(crate) fn base64url(bytes: &[u8]) -> String {
+pub fn base64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
@@ -81,6 +82,7 @@ mod tests {
             bytes.push((n.wrapping_mul(167) ^ (n >> 3)) as u8);
         }
         assert_eq!(super::base64url(&[0xff, 0xfe, 0xfd]), "__79");
+        assert_eq!(super::base64url(b"foobar"), "Zm9vYmFy", "RFC 4648 10, unpadded");
         assert_eq!(super::base64url(b""), "");
     }
 }
