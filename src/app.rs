@@ -9,8 +9,8 @@
 //!    the callback from the address bar (before any network request), then
 //!    fetch `config.json`;
 //! 2. with a callback: check the state, make the sign-in's lineage and key
-//!    pair (stored in IndexedDB before anything is sent), and exchange the
-//!    code through the relay with a proof signed by that key; without one:
+//!    pair, and exchange the code through the relay with a proof signed by
+//!    that key (the key goes into IndexedDB in the background); without one:
 //!    restore the tab's saved session, or show the landing page;
 //! 3. signed in: fetch `/2.0/user` and `/2.0/user/emails` in parallel and
 //!    show the profile.
@@ -204,7 +204,10 @@ impl Controller {
         let this = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
             let result = match this.bind(exchange.bound).await {
-                Ok((lineage, keys)) => {
+                Ok((lineage, keys, fresh)) => {
+                    if fresh {
+                        this.keep_key(&lineage, &keys);
+                    }
                     api::token(&config.relay_url, &exchange.request, &keys, &this.deployment())
                         .await
                         .map(|response| (lineage, keys, response))
@@ -240,19 +243,35 @@ impl Controller {
         });
     }
 
-    /// The lineage and key pair of the sign-in being exchanged: those of an
-    /// earlier attempt (`bound`), or new ones, the key stored in IndexedDB
-    /// before the code is sent and both kept for a retry.
-    async fn bind(&self, bound: Option<(Lineage, KeyPair)>) -> Result<(Lineage, KeyPair), Problem> {
-        if let Some(bound) = bound {
-            return Ok(bound);
-        }
-        let lineage = Lineage::generate();
-        let keys = keys::create(&lineage.id).await?;
+    /// Remembers a new key pair for a retry of the exchange, and stores it
+    /// in IndexedDB without waiting: this tab signs with the pair in memory,
+    /// and only a reloaded or duplicated tab needs the stored one. Opening
+    /// the database costs the callback more than the exchange itself, so it
+    /// stays off the way to the profile. Should storing fail (site data
+    /// blocked after the check at sign-in), this tab works on, and a reload
+    /// ends the session with "can't be renewed" in plain words.
+    fn keep_key(&self, lineage: &Lineage, keys: &KeyPair) {
         if let Some(exchange) = self.exchange.borrow_mut().as_mut() {
             exchange.bound = Some((lineage.clone(), keys.clone()));
         }
-        Ok((lineage, keys))
+        let (id, keys) = (lineage.id.clone(), keys.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(problem) = keys::store(&id, &keys).await {
+                browser::log_error(&format!("the sign-in key was not stored: {}", problem.title));
+            }
+        });
+    }
+
+    /// The lineage and key pair of the sign-in being exchanged: those of an
+    /// earlier attempt (`bound`), or new ones (`true`: to be kept).
+    async fn bind(
+        &self,
+        bound: Option<(Lineage, KeyPair)>,
+    ) -> Result<(Lineage, KeyPair, bool), Problem> {
+        if let Some((lineage, keys)) = bound {
+            return Ok((lineage, keys, false));
+        }
+        Ok((Lineage::generate(), keys::generate().await?, true))
     }
 
     /// Forgets the exchange, and deletes the key made for it: that sign-in

@@ -14,7 +14,7 @@
 //!
 //! IndexedDB is shared by the origin's tabs and outlives them: a reloaded or
 //! duplicated tab finds its lineage's key there. The record is made at
-//! sign-in, just before the code exchange, and deleted at sign-out, when the
+//! sign-in, in the background while the code is exchanged, and deleted at sign-out, when the
 //! session ends for good, and when the exchange fails for good. (A tab
 //! closed while signed in leaves its record behind: nothing marks the
 //! moment a session storage dies.)
@@ -62,9 +62,22 @@ pub fn check() -> Result<(), Problem> {
 
 /// Makes the key pair of the sign-in `lineage` and stores it.
 pub async fn create(lineage: &str) -> Result<KeyPair, Problem> {
-    let pair = crypto::signing_key_pair().await.map_err(unavailable)?;
-    request(Op::Put(&pair), lineage).await.map_err(unavailable)?;
-    Ok(KeyPair(pair))
+    let pair = generate().await?;
+    store(lineage, &pair).await?;
+    Ok(pair)
+}
+
+/// Makes a key pair, not yet stored: WebCrypto's part of [`create`], about
+/// a millisecond.
+pub async fn generate() -> Result<KeyPair, Problem> {
+    crypto::signing_key_pair().await.map(KeyPair).map_err(unavailable)
+}
+
+/// Stores `pair` as the key of the sign-in `lineage`: IndexedDB's part of
+/// [`create`], which takes longer (opening the database the first time
+/// creates it), so the callback does it in the background.
+pub async fn store(lineage: &str, pair: &KeyPair) -> Result<(), Problem> {
+    request(Op::Put(&pair.0), lineage).await.map(drop).map_err(unavailable)
 }
 
 /// The stored key pair of `lineage`, or `None` when there is none (never

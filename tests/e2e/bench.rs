@@ -566,9 +566,11 @@ fn section(samples: &[Sample], warmup: usize, context: &Context, table: &str) ->
          whose network time is {relay:.1} ms, against {bare_relay:.1} ms for a bare round \
          trip to the relay. The POST is a simple CORS request (no preflight), so its extra \
          {relay_extra:.1} ms over the bare round trip are the relay's work, mostly its own \
-         request to fakebucket's token endpoint; the remaining {app_exchange:.1} ms are the \
-         app's own around the request (checking the callback against the stored attempt, \
-         building the form, reading the JSON reply) and the browser's scheduling of it. The two API \
+         request to fakebucket's token endpoint and its check of the DPoP proof; the \
+         remaining {app_exchange:.1} ms are the app's own around the request (checking the \
+         callback against the stored attempt, making the sign-in's P-256 key pair with \
+         WebCrypto and signing the proof, building the form, reading the JSON reply; the key \
+         goes into IndexedDB in the background) and the browser's scheduling of it. The two API \
          calls run in parallel and take {api:.1} ms, against {user:.1} / {emails:.1} ms of \
          network time for `/2.0/user` and `/2.0/user/emails` (each includes a CORS preflight \
          for the `Authorization` header, so two round trips) and {bare_fb:.1} ms for a bare \
