@@ -165,10 +165,10 @@ pub fn drop_unset_warnings_of_unreadable(problems: &mut Vec<Problem>) {
         .filter(|p| p.severity == crate::Severity::Error)
         .map(|p| p.setting)
         .collect();
+    // The native binary also reads the keys from `DANCE_SEALING_KEY_FILE`.
+    let keys_unreadable = unreadable.iter().any(|s| s.starts_with(SEALING_KEY));
     problems.retain(|p| {
-        !(p.severity == crate::Severity::Warning
-            && p.setting == SEALING_KEY
-            && unreadable.contains(&p.setting))
+        !(p.severity == crate::Severity::Warning && p.setting == SEALING_KEY && keys_unreadable)
     });
 }
 

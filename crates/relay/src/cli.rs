@@ -82,7 +82,7 @@ pub struct Settings {
 
     /// A file holding the Secret of the OAuth consumer (a trailing newline is ignored). Exactly one
     /// of this and --client-secret must be set.
-    #[arg(long, env = "DANCE_CLIENT_SECRET_FILE", global = true, value_name = "PATH")]
+    #[arg(long, env = CLIENT_SECRET_FILE, global = true, value_name = "PATH")]
     pub client_secret_file: Option<PathBuf>,
 
     /// The token endpoint requests are forwarded to. Must be https, except on a loopback host.
@@ -117,6 +117,11 @@ pub struct Settings {
     /// pass through unsealed and unbound. Comma-separated; keep it secret.
     #[arg(long = "sealing-key", env = vars::SEALING_KEY, hide_env_values = true, allow_hyphen_values = true, global = true, value_name = "KEY")]
     pub sealing_keys: Option<String>,
+
+    /// A file holding the sealing keys, as for --sealing-key (comma- or newline-separated); keeps
+    /// them out of the environment, like --client-secret-file. At most one of the two.
+    #[arg(long, env = SEALING_KEY_FILE, global = true, value_name = "PATH")]
+    pub sealing_key_file: Option<PathBuf>,
 
     /// How long a session may last from its sign-in, refreshes included, when refresh tokens are
     /// sealed: 12h, 30d; a bare number is seconds. Past it the person signs in again.
@@ -245,11 +250,19 @@ impl Settings {
         (config, listen.ok(), problems)
     }
 
-    /// The sealing keys, or none with a problem saying why they cannot be read.
+    /// The sealing keys, from the flag or the file, or none with a problem
+    /// saying why they cannot be read.
     fn sealing_keys(&self, problems: &mut Vec<Problem>) -> Vec<dance_relay_core::SealingKey> {
-        let text = self.sealing_keys.as_deref().unwrap_or_default();
-        vars::parse_sealing_keys(text).unwrap_or_else(|message| {
-            problems.push(Problem::error(vars::SEALING_KEY, message));
+        let source = SecretSource {
+            value: self.sealing_keys.as_deref(),
+            file: self.sealing_key_file.as_deref(),
+            setting: vars::SEALING_KEY,
+            file_setting: SEALING_KEY_FILE,
+        };
+        let Ok(Some(text)) = source.read(problems) else { return Vec::new() };
+        // A file may hold one key per line.
+        vars::parse_sealing_keys(&text.replace(['\n', '\r'], ",")).unwrap_or_else(|message| {
+            problems.push(Problem::error(source.setting_used(), message));
             Vec::new()
         })
     }
@@ -257,59 +270,98 @@ impl Settings {
     /// The secret from the flag or the file. Problems reading it are
     /// reported here; an empty secret is reported by [`Config::problems`].
     fn secret(&self, problems: &mut Vec<Problem>) -> ClientSecret {
-        const SETTING: &str = "DANCE_CLIENT_SECRET_FILE";
-        match (&self.client_secret, &self.client_secret_file) {
-            (Some(_), Some(_)) => {
-                problems.push(Problem::error(
-                    SETTING,
-                    "both DANCE_CLIENT_SECRET and DANCE_CLIENT_SECRET_FILE are set; keep only one",
-                ));
-                ClientSecret::new("placeholder")
-            }
-            (Some(secret), None) => ClientSecret::new(secret.clone()),
-            (None, None) => ClientSecret::new(""),
-            (None, Some(path)) => match std::fs::read(path) {
-                Err(e) => {
-                    problems.push(Problem::error(
-                        SETTING,
-                        format!("cannot read the secret file `{}`: {e}", path.display()),
-                    ));
-                    ClientSecret::new("placeholder")
-                }
-                Ok(bytes) => {
-                    warn_if_world_readable(path, problems);
-                    match String::from_utf8(bytes) {
-                        Ok(mut text) => {
-                            if text.ends_with('\n') {
-                                text.pop();
-                                if text.ends_with('\r') {
-                                    text.pop();
-                                }
-                            }
-                            ClientSecret::new(text)
-                        }
-                        Err(_) => {
-                            problems.push(Problem::error(
-                                SETTING,
-                                format!("the secret file `{}` is not UTF-8 text", path.display()),
-                            ));
-                            ClientSecret::new("placeholder")
-                        }
-                    }
-                }
-            },
+        let source = SecretSource {
+            value: self.client_secret.as_deref(),
+            file: self.client_secret_file.as_deref(),
+            setting: vars::CLIENT_SECRET,
+            file_setting: CLIENT_SECRET_FILE,
+        };
+        match source.read(problems) {
+            Ok(secret) => ClientSecret::new(secret.unwrap_or_default()),
+            // Not empty, so that only the reading problem is reported.
+            Err(()) => ClientSecret::new("placeholder"),
         }
     }
 }
 
+/// The variable naming the file that holds the client secret.
+pub const CLIENT_SECRET_FILE: &str = "DANCE_CLIENT_SECRET_FILE";
+/// The variable naming the file that holds the sealing keys.
+pub const SEALING_KEY_FILE: &str = "DANCE_SEALING_KEY_FILE";
+
+/// A secret given as a value (flag or variable) or as a file.
+struct SecretSource<'a> {
+    value: Option<&'a str>,
+    file: Option<&'a std::path::Path>,
+    setting: &'static str,
+    file_setting: &'static str,
+}
+
+impl SecretSource<'_> {
+    /// The setting the secret came from, for messages about its content.
+    fn setting_used(&self) -> &'static str {
+        if self.file.is_some() { self.file_setting } else { self.setting }
+    }
+
+    /// The secret's text (a file's without its trailing newline), `None`
+    /// when neither is set, or `Err` when it cannot be read (with a problem
+    /// saying why). The text itself never goes into a message.
+    fn read(&self, problems: &mut Vec<Problem>) -> Result<Option<String>, ()> {
+        let path = match (self.value, self.file) {
+            (Some(_), Some(_)) => {
+                problems.push(Problem::error(
+                    self.file_setting,
+                    format!(
+                        "both {} and {} are set; keep only one",
+                        self.setting, self.file_setting
+                    ),
+                ));
+                return Err(());
+            }
+            (Some(value), None) => return Ok(Some(value.to_owned())),
+            (None, None) => return Ok(None),
+            (None, Some(path)) => path,
+        };
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                problems.push(Problem::error(
+                    self.file_setting,
+                    format!("cannot read the secret file `{}`: {e}", path.display()),
+                ));
+                return Err(());
+            }
+        };
+        warn_if_world_readable(path, self.file_setting, problems);
+        let Ok(mut text) = String::from_utf8(bytes) else {
+            problems.push(Problem::error(
+                self.file_setting,
+                format!("the secret file `{}` is not UTF-8 text", path.display()),
+            ));
+            return Err(());
+        };
+        if text.ends_with('\n') {
+            text.pop();
+            if text.ends_with('\r') {
+                text.pop();
+            }
+        }
+        Ok(Some(text))
+    }
+}
+
 #[cfg(unix)]
-fn warn_if_world_readable(path: &std::path::Path, problems: &mut Vec<Problem>) {
+fn warn_if_world_readable(
+    path: &std::path::Path,
+    setting: &'static str,
+    problems: &mut Vec<Problem>,
+) {
     use std::os::unix::fs::PermissionsExt as _;
     if let Ok(metadata) = std::fs::metadata(path)
         && metadata.permissions().mode() & 0o004 != 0
     {
         problems.push(Problem::warning(
-            "DANCE_CLIENT_SECRET_FILE",
+            setting,
             format!(
                 "the secret file `{}` is readable by every user of this machine; chmod 600 it",
                 path.display()
@@ -319,7 +371,7 @@ fn warn_if_world_readable(path: &std::path::Path, problems: &mut Vec<Problem>) {
 }
 
 #[cfg(not(unix))]
-fn warn_if_world_readable(_: &std::path::Path, _: &mut Vec<Problem>) {}
+fn warn_if_world_readable(_: &std::path::Path, _: &'static str, _: &mut Vec<Problem>) {}
 
 pub use dance_relay_core::vars::parse_duration;
 
@@ -404,5 +456,51 @@ mod tests {
         let (report, ok) = check(&cli.settings);
         assert!(!ok);
         assert!(report.ends_with("error(s)\n"), "{report}");
+    }
+
+    #[test]
+    fn sealing_keys_come_from_a_file_too() {
+        let dir = std::env::temp_dir().join(format!("dance-relay-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let (new, old) = (SealingKey::generate(), SealingKey::generate());
+        let file = dir.join("sealing-keys");
+        std::fs::write(&file, format!("{}\n{}\n", new.encode(), old.encode())).expect("write");
+        let path = file.to_str().expect("a UTF-8 path");
+        let base = [
+            "--client-id",
+            "key",
+            "--client-secret",
+            "s3cret",
+            "--allowed-origin",
+            "https://a.example",
+            "--allowed-redirect-uri",
+            "https://a.example/",
+        ];
+        let with = |extra: &[&str]| {
+            let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+            parse(&args).settings.build()
+        };
+        // One key per line, the trailing newline ignored.
+        let (config, _, problems) = with(&["--sealing-key-file", path]);
+        assert_eq!(config.sealing_keys, [new.clone(), old]);
+        assert!(problems.iter().all(|p| p.severity != Severity::Error), "{problems:?}");
+        // Not both; an unreadable file is an error, not also "not set".
+        let (_, _, problems) = with(&["--sealing-key-file", path, "--sealing-key", &new.encode()]);
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.setting == SEALING_KEY_FILE && p.message.contains("keep only one"))
+        );
+        let (_, _, problems) = with(&["--sealing-key-file", "/nonexistent/keys"]);
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 1, "{text:?}");
+        assert!(text[0].starts_with("error: DANCE_SEALING_KEY_FILE: cannot read"), "{text:?}");
+        // A broken key in the file is reported against the file.
+        std::fs::write(&file, "short\n").expect("write");
+        let (_, _, problems) = with(&["--sealing-key-file", path]);
+        let printed = format!("{problems:?}");
+        assert!(problems.iter().any(|p| p.setting == SEALING_KEY_FILE), "{printed}");
+        assert!(!printed.contains(&new.encode()), "a key was printed");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
