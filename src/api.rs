@@ -109,9 +109,15 @@ pub fn relay_reply(
         {
             Err(Problem::session_unbound(&detail))
         }
-        // A proof refused for any other cause (its time, most often) says
-        // nothing against the session: fix the clock and try again.
-        (400 | 401, Some(ErrorCode::InvalidDpopProof), _) => Err(Problem::proof_rejected(&detail)),
+        // A proof out of time says nothing against the session: fix the
+        // clock and try again.
+        (400 | 401, Some(ErrorCode::InvalidDpopProof), _) if why == Some(reason::CLOCK) => {
+            Err(Problem::proof_rejected(&detail))
+        }
+        // Any other refused proof is the deployment's (a proxy that rewrites
+        // the Host header, a relay at another address): the details name
+        // the check, and `cargo xtask doctor` the fix.
+        (400 | 401, Some(ErrorCode::InvalidDpopProof), _) => Err(Problem::relay_failed(&detail)),
         (400, Some(ErrorCode::InvalidRequest), Grant::Code)
             // The relay's allowlist, or Bitbucket's "No callback uri defined
             // for the OAuth client." (the consumer has no Callback URL).
@@ -486,9 +492,12 @@ mod tests {
             None => format!(r#"{{"error":"{code}","error_description":"prose may change"}}"#),
         };
         let cases = [
-            // The exchange's proof was refused: fix the clock, try again.
-            (400, e("invalid_dpop_proof", None), Code, "proof-rejected"),
-            (400, e("invalid_dpop_proof", None), Refresh, "proof-rejected"),
+            // The exchange's proof was refused for its time: fix the clock.
+            (400, e("invalid_dpop_proof", Some("clock")), Code, "proof-rejected"),
+            (400, e("invalid_dpop_proof", Some("clock")), Refresh, "proof-rejected"),
+            // For anything else: the relay's setup, named in the details.
+            (400, e("invalid_dpop_proof", None), Code, "relay-failed"),
+            (400, e("invalid_dpop_proof", None), Refresh, "relay-failed"),
             // The session is bound to another key, or was never sealed.
             (400, e("invalid_dpop_proof", Some("wrong_key")), Refresh, "session-unbound"),
             (400, e("invalid_grant", Some("not_sealed")), Refresh, "session-unbound"),
@@ -517,8 +526,8 @@ mod tests {
         .expect_err("refused");
         assert!(crate::tokens::is_final(&problem), "the session is over");
         assert!(problem.explanation.contains("longest time"), "{}", problem.explanation);
-        let problem = relay_reply(&reply(400, &e("invalid_dpop_proof", None)), Code, &deployment())
-            .expect_err("refused");
+        let clock = e("invalid_dpop_proof", Some("clock"));
+        let problem = relay_reply(&reply(400, &clock), Code, &deployment()).expect_err("refused");
         assert!(!crate::tokens::is_final(&problem), "a clock can be fixed");
     }
 

@@ -340,6 +340,9 @@ impl Controller {
             self.dispatch.dispatch(Action::Failed(Problem::storage_unavailable()));
             return;
         };
+        // A new attempt abandons an exchange left for "Try again", and the
+        // key made for it.
+        self.drop_exchange();
         // Without WebCrypto and IndexedDB the sign-in could not finish:
         // say so now rather than after Bitbucket's consent page.
         if let Err(problem) = keys::check() {

@@ -138,8 +138,8 @@ impl fmt::Debug for ChannelKey {
 }
 
 /// Who a sign-in is across tabs and refreshes, chosen at sign-in before the
-/// code exchange (the exchange's proof already needs the key stored under
-/// `id`).
+/// code exchange, with the key pair whose record in IndexedDB is named by
+/// `id`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lineage {
     /// A random id, not a secret: the key of the session's record in
@@ -537,7 +537,7 @@ impl Tokens {
         if let Some(session) = self.current() {
             self.post(Message::signed_out(&session), &session.channel_key);
         }
-        self.forget();
+        self.forget(true);
     }
 
     /// An authenticated `GET` of the API ([`api::get`]) with the current
@@ -755,7 +755,7 @@ impl Tokens {
 
     /// Forgets everything this tab stored, and deletes the session's key:
     /// the session is over for every tab of its lineage.
-    fn forget(&self) {
+    fn forget(&self, delete_key: bool) {
         let ended = self.inner.session.borrow_mut().take();
         self.inner.keys.borrow_mut().take();
         self.inner.timer.borrow_mut().take();
@@ -764,14 +764,24 @@ impl Tokens {
         if let Some(store) = &self.inner.store {
             store.clear_ours();
         }
-        if let Some(session) = ended {
+        if let Some(session) = ended.filter(|_| delete_key) {
             keys::delete(&session.lineage);
         }
     }
 
-    /// Ends the session for `reason` and tells the app.
+    /// Ends the session for `reason` and tells the app. The key goes only
+    /// when the whole lineage is over (signed out, past the relay's
+    /// lifetime, or unbound): a refusal that may concern this tab alone,
+    /// such as a refresh token another tab already used, must not take the
+    /// key from under the lineage's other tabs.
     fn end(&self, reason: Problem) {
-        self.forget();
+        let lineage_over = matches!(
+            reason.kind,
+            ProblemKind::SignedOutElsewhere
+                | ProblemKind::SessionLimit
+                | ProblemKind::SessionUnbound
+        );
+        self.forget(lineage_over);
         self.inner.on_event.emit(TokenEvent::Ended(reason));
     }
 

@@ -98,6 +98,9 @@ pub mod reason {
     pub const NOT_SEALED: &str = "not_sealed";
     /// The proof's key is not the key the refresh token is bound to.
     pub const WRONG_KEY: &str = "wrong_key";
+    /// The proof's time is too far from the relay's clock: one of the two
+    /// clocks is off. Other proof refusals carry no reason.
+    pub const CLOCK: &str = "clock";
 }
 
 #[cfg(test)]

@@ -231,6 +231,10 @@ impl RelayError {
             Self::RateLimited { .. } | Self::Busy => {
                 TokenError::new(temporarily_unavailable(), self.to_string())
             }
+            Self::Proof(ProofError::Stale | ProofError::Ahead) => {
+                TokenError::new(ErrorCode::InvalidDpopProof, self.to_string())
+                    .with_reason(reason::CLOCK)
+            }
             Self::Proof(_) => TokenError::new(ErrorCode::InvalidDpopProof, self.to_string()),
             Self::WrongKey => TokenError::new(ErrorCode::InvalidDpopProof, self.to_string())
                 .with_reason(reason::WRONG_KEY),

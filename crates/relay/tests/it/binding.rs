@@ -57,7 +57,7 @@ crate::on_both_targets! {
             ("no proof", refresh_form(&sealed), "invalid_dpop_proof", None),
             ("a fresh key", with_proof(refresh_form(&sealed), &thief.proof(&url, now())), "invalid_dpop_proof", Some("wrong_key")),
             ("a proof for another URL", with_proof(refresh_form(&sealed), &key.proof("https://relay.example/token", now())), "invalid_dpop_proof", None),
-            ("an old proof", with_proof(refresh_form(&sealed), &key.proof(&url, now() - 3600)), "invalid_dpop_proof", None),
+            ("an old proof", with_proof(refresh_form(&sealed), &key.proof(&url, now() - 3600)), "invalid_dpop_proof", Some("clock")),
             ("Bitbucket-style token", with_proof(refresh_form("fakebucket-token"), &key.proof(&url, now())), "invalid_grant", Some("not_sealed")),
         ];
         for (what, form, error, reason) in attempts {
