@@ -80,9 +80,56 @@ pub enum ProofError {
     Jti,
 }
 
-/// Checks `proof` against the request and returns the RFC 7638 thumbprint
-/// of the key that made it.
-pub(crate) fn verify(proof: &str, expected: Expected<'_>) -> Result<String, ProofError> {
+/// A proof that passed every check but its signature's, which the shell
+/// checks ([`Unverified::verify_here`], or a verifier of its runtime: the
+/// Worker uses `crypto.subtle`) before calling
+/// [`Relay::verified`](crate::Relay::verified).
+#[derive(Clone)]
+pub struct Unverified {
+    thumbprint: String,
+    public_key: [u8; 65],
+    message: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+impl std::fmt::Debug for Unverified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unverified").field("thumbprint", &self.thumbprint).finish_non_exhaustive()
+    }
+}
+
+impl Unverified {
+    /// The proof's public key: an uncompressed SEC1 point on P-256
+    /// (`0x04 ‖ x ‖ y`), already known to be on the curve.
+    pub fn public_key(&self) -> &[u8; 65] {
+        &self.public_key
+    }
+
+    /// What was signed: `base64url(header) "." base64url(claims)`.
+    pub fn message(&self) -> &[u8] {
+        &self.message
+    }
+
+    /// The signature as the proof carries it: `r ‖ s`, 64 bytes when well
+    /// formed (anything else does not verify).
+    pub fn signature(&self) -> &[u8] {
+        &self.signature
+    }
+
+    /// The RFC 7638 thumbprint of the proof's key.
+    pub(crate) fn thumbprint(&self) -> &str {
+        &self.thumbprint
+    }
+
+    /// Checks the ES256 signature here: ring natively (about 40 µs on the
+    /// benchmark machine, where p256 takes 400), p256 in wasm.
+    pub fn verify_here(&self) -> bool {
+        verify_es256(&self.public_key, &self.message, &self.signature)
+    }
+}
+
+/// Checks `proof` against the request, all but its signature.
+pub(crate) fn check(proof: &str, expected: Expected<'_>) -> Result<Unverified, ProofError> {
     if proof.len() > MAX_LEN {
         return Err(ProofError::Malformed);
     }
@@ -99,10 +146,8 @@ pub(crate) fn verify(proof: &str, expected: Expected<'_>) -> Result<String, Proo
     if header.alg != ALG {
         return Err(ProofError::Alg);
     }
-    let key = public_key(&header)?;
+    let public_key = public_key(&header)?;
     let signature = URL_SAFE_NO_PAD.decode(signature_b64).map_err(|_| ProofError::Signature)?;
-    let signing_input = &proof[..header_b64.len() + 1 + claims_b64.len()];
-    verify_es256(&key, signing_input.as_bytes(), &signature)?;
     let claims: Claims = decode_json(claims_b64)?;
     if !(16..=128).contains(&claims.jti.len()) {
         return Err(ProofError::Jti);
@@ -119,7 +164,19 @@ pub(crate) fn verify(proof: &str, expected: Expected<'_>) -> Result<String, Proo
     if claims.iat > expected.now.saturating_add(MAX_AHEAD) {
         return Err(ProofError::Ahead);
     }
-    Ok(header.jwk.thumbprint())
+    Ok(Unverified {
+        thumbprint: header.jwk.thumbprint(),
+        public_key,
+        message: proof.as_bytes()[..header_b64.len() + 1 + claims_b64.len()].to_vec(),
+        signature,
+    })
+}
+
+/// Checks `proof` entirely, here; the thumbprint of its key.
+#[cfg(test)]
+fn verify(proof: &str, expected: Expected<'_>) -> Result<String, ProofError> {
+    let proof = check(proof, expected)?;
+    if proof.verify_here() { Ok(proof.thumbprint) } else { Err(ProofError::Signature) }
 }
 
 fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, ProofError> {
@@ -128,8 +185,7 @@ fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, ProofErr
 }
 
 /// The header's `jwk` as an uncompressed SEC1 point, refusing anything but a
-/// bare public key on P-256. Whether the point is on the curve is checked
-/// by [`verify_es256`].
+/// bare public key on P-256, on the curve.
 fn public_key(header: &Header) -> Result<[u8; 65], ProofError> {
     let jwk = &header.jwk;
     if jwk.kty != "EC" || jwk.crv != "P-256" || jwk.d.is_some() {
@@ -143,34 +199,33 @@ fn public_key(header: &Header) -> Result<[u8; 65], ProofError> {
     sec1[0] = 0x04;
     sec1[1..33].copy_from_slice(&coordinate(&jwk.x)?);
     sec1[33..].copy_from_slice(&coordinate(&jwk.y)?);
+    if p256::PublicKey::from_sec1_bytes(&sec1).is_err() {
+        return Err(ProofError::Key);
+    }
     Ok(sec1)
 }
 
-/// Checks an ES256 signature (`r || s`, 64 bytes) with ring: about 40 µs
-/// where p256 takes 400 on the benchmark machine. A point off the curve is
-/// a key error.
+/// Checks an ES256 signature (`r || s`, 64 bytes) with ring, which rustls
+/// already brings.
 #[cfg(not(target_arch = "wasm32"))]
-fn verify_es256(sec1: &[u8; 65], message: &[u8], signature: &[u8]) -> Result<(), ProofError> {
+fn verify_es256(sec1: &[u8; 65], message: &[u8], signature: &[u8]) -> bool {
     use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
-    // ring refuses points off the curve inside `verify`, without saying so;
-    // p256 tells them apart, which keeps the error precise.
-    if p256::PublicKey::from_sec1_bytes(sec1).is_err() {
-        return Err(ProofError::Key);
-    }
-    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, sec1)
-        .verify(message, signature)
-        .map_err(|_| ProofError::Signature)
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, sec1).verify(message, signature).is_ok()
 }
 
 /// Checks an ES256 signature (`r || s`, 64 bytes) with p256: pure Rust, so
-/// the Worker builds without a C toolchain for wasm32.
+/// the Worker builds without a C toolchain for wasm32 (it prefers its
+/// runtime's `crypto.subtle`, which is faster).
 #[cfg(target_arch = "wasm32")]
-fn verify_es256(sec1: &[u8; 65], message: &[u8], signature: &[u8]) -> Result<(), ProofError> {
+fn verify_es256(sec1: &[u8; 65], message: &[u8], signature: &[u8]) -> bool {
     use p256::ecdsa::signature::Verifier as _;
     use p256::ecdsa::{Signature, VerifyingKey};
-    let key = VerifyingKey::from_sec1_bytes(sec1).map_err(|_| ProofError::Key)?;
-    let signature = Signature::from_slice(signature).map_err(|_| ProofError::Signature)?;
-    key.verify(message, &signature).map_err(|_| ProofError::Signature)
+    let (Ok(key), Ok(signature)) =
+        (VerifyingKey::from_sec1_bytes(sec1), Signature::from_slice(signature))
+    else {
+        return false;
+    };
+    key.verify(message, &signature).is_ok()
 }
 
 /// Whether `htu` names this request: the authority the browser called (the

@@ -42,8 +42,9 @@ pub use config::{
     Config, ConfigError, DEFAULT_TOKEN_URL, Limits, Problem, Severity, default_token_url,
     is_loopback_host,
 };
+pub use dpop::Unverified;
 pub use error::Outcome;
-pub use relay::{AfterBody, Body, Forward, ReadBody, Relay, Step};
+pub use relay::{AfterBody, Body, Forward, ReadBody, Relay, Step, Verified, Verify};
 pub use seal::SealingKey;
 pub use upstream::{MAX_ANSWER_BYTES, Transport, UpstreamAnswer};
 

@@ -14,7 +14,10 @@
 //!    `redirect_uri` allowlist (400). With sealing keys, a refresh's sealed
 //!    token must open and its session must not have ended (400
 //!    `invalid_grant`); then the DPoP proof must hold (400
-//!    `invalid_dpop_proof`), made by the key the token is bound to. It returns
+//!    `invalid_dpop_proof`), made by the key the token is bound to. Its
+//!    signature is checked last, by the shell ([`AfterBody::Verify`], then
+//!    [`Relay::verified`]): the native relay with ring, the Worker with its
+//!    runtime's WebCrypto. It returns
 //!    an [`Answer`] or the request to forward ([`AfterBody::Forward`]),
 //!    which carries Bitbucket's own refresh token.
 //! 3. [`Relay::answered`] gets what the token endpoint answered, or why
@@ -29,7 +32,7 @@
 use crate::Answer;
 use crate::config::Config;
 use crate::cors::{self, OriginPolicy};
-use crate::dpop::{self, ProofError};
+use crate::dpop::{self, ProofError, Unverified};
 use crate::error::{Outcome, RelayError, json_response};
 use crate::limits::{self, RateLimiter};
 use crate::seal::{Sealed, Sealer};
@@ -110,6 +113,37 @@ pub enum AfterBody {
     /// Send [`Forward`]'s request to the token endpoint, then call
     /// [`Relay::answered`].
     Forward(Forward),
+    /// Check the signature of [`Verify::proof`] (its own
+    /// [`Unverified::verify_here`], or the runtime's ES256 verifier), then
+    /// call [`Relay::verified`].
+    Verify(Verify),
+}
+
+/// What to do after [`Relay::verified`].
+#[derive(Debug)]
+#[must_use]
+pub enum Verified {
+    /// The signature does not hold: send this refusal.
+    Answer(Answer),
+    /// Send [`Forward`]'s request, then call [`Relay::answered`].
+    Forward(Forward),
+}
+
+/// A token request whose DPoP proof passed every check but its signature.
+#[derive(Debug)]
+#[must_use]
+pub struct Verify {
+    origin: Option<HeaderValue>,
+    form: TokenRequest,
+    binding: Binding,
+    proof: Unverified,
+}
+
+impl Verify {
+    /// The proof whose signature is to be checked.
+    pub fn proof(&self) -> &Unverified {
+        &self.proof
+    }
 }
 
 /// The request to send to the token endpoint, with client authentication.
@@ -245,34 +279,64 @@ impl Relay {
         self.max_body_bytes
     }
 
-    /// Step 2: judge the body of a token request.
+    /// Step 2: judge the body of a token request. With sealing keys, a
+    /// request that passes every check but its proof's signature comes back
+    /// as [`AfterBody::Verify`]: check the signature and call
+    /// [`Relay::verified`].
     pub fn read(&self, request: ReadBody, body: Body<'_>) -> AfterBody {
-        let checked = self.form(body).and_then(|(form, field_proof)| match &self.sealer {
-            Some(sealer) => self.bind(sealer, form, field_proof, &request),
-            None => Ok((form, None)),
-        });
-        match checked {
-            Ok((form, binding)) => AfterBody::Forward(Forward {
-                headers: self.upstream_headers(),
-                body: form.to_form().into_bytes(),
-                url: self.token_url.clone(),
-                origin: request.origin,
-                binding,
-            }),
-            Err(error) => AfterBody::Answer(refuse(error, request.origin.as_ref())),
+        let origin = request.origin.clone();
+        let (form, field_proof) = match self.form(body) {
+            Ok(parsed) => parsed,
+            Err(error) => return AfterBody::Answer(refuse(error, origin.as_ref())),
+        };
+        let Some(sealer) = &self.sealer else {
+            return AfterBody::Forward(self.forward(form, None, origin));
+        };
+        match self.bind(sealer, form, field_proof, &request) {
+            Ok((form, binding, proof)) => {
+                AfterBody::Verify(Verify { origin, form, binding, proof })
+            }
+            Err(error) => AfterBody::Answer(refuse(error, origin.as_ref())),
         }
     }
 
-    /// Checks the proof, and for a refresh opens the sealed token: the
-    /// request to forward (with Bitbucket's refresh token in it) and the
-    /// session its answer will be sealed into.
+    /// Step 2½, with sealing keys: given whether the proof's signature holds
+    /// (`valid`), the request to forward, or the refusal to answer with.
+    pub fn verified(&self, verify: Verify, valid: bool) -> Verified {
+        let Verify { origin, form, binding, proof: _ } = verify;
+        if valid {
+            Verified::Forward(self.forward(form, Some(binding), origin))
+        } else {
+            Verified::Answer(refuse(ProofError::Signature.into(), origin.as_ref()))
+        }
+    }
+
+    fn forward(
+        &self,
+        form: TokenRequest,
+        binding: Option<Binding>,
+        origin: Option<HeaderValue>,
+    ) -> Forward {
+        Forward {
+            headers: self.upstream_headers(),
+            body: form.to_form().into_bytes(),
+            url: self.token_url.clone(),
+            origin,
+            binding,
+        }
+    }
+
+    /// Checks the proof but its signature, and for a refresh opens the
+    /// sealed token: the request to forward (with Bitbucket's refresh token
+    /// in it), the session its answer will be sealed into, and the proof
+    /// whose signature is still to be checked.
     fn bind(
         &self,
         sealer: &Sealer,
         form: TokenRequest,
         field_proof: Option<String>,
         request: &ReadBody,
-    ) -> Result<(TokenRequest, Option<Binding>), RelayError> {
+    ) -> Result<(TokenRequest, Binding, Unverified), RelayError> {
         let now = request.now;
         // A refresh token that is not ours, or whose session is over, is
         // refused whatever the proof: nothing could make it usable.
@@ -294,11 +358,12 @@ impl Relay {
         };
         let expected =
             dpop::Expected { htm: "POST", host: request.host.as_deref(), path: "/token", now };
-        let thumbprint = dpop::verify(&proof, expected)?;
+        let proof = dpop::check(&proof, expected)?;
+        let thumbprint = proof.thumbprint().to_owned();
         match sealed {
             None => {
                 let ends = now.saturating_add(self.session_lifetime);
-                Ok((form, Some(Binding { thumbprint, began: now, ends })))
+                Ok((form, Binding { thumbprint, began: now, ends }, proof))
             }
             Some(sealed) => {
                 if sealed.thumbprint != thumbprint {
@@ -306,7 +371,7 @@ impl Relay {
                 }
                 let binding = Binding { thumbprint, began: sealed.began, ends: sealed.ends };
                 let upstream = RefreshToken::new(sealed.refresh_token);
-                Ok((TokenRequest::RefreshToken { refresh_token: upstream }, Some(binding)))
+                Ok((TokenRequest::RefreshToken { refresh_token: upstream }, binding, proof))
             }
         }
     }
@@ -590,7 +655,7 @@ mod tests {
         };
         let status = |after: AfterBody| match after {
             AfterBody::Answer(answer) => answer.status().as_u16(),
-            AfterBody::Forward(_) => 0,
+            AfterBody::Forward(_) | AfterBody::Verify(_) => 0,
         };
         let too_long = vec![b'a'; relay.body_limit() + 1];
         assert_eq!(status(relay.read(read(), Body::Read(&too_long))), 413);
@@ -679,13 +744,28 @@ mod tests {
             }
         }
 
-        /// Step 2 with the proof in the form, when given.
+        /// Step 2 with the proof in the form, when given, and the
+        /// signature check as the native shell does it.
         fn body(relay: &Relay, now: u64, form: &[u8], proof: Option<&str>) -> AfterBody {
             let mut form = form.to_vec();
             if let Some(proof) = proof {
                 form.extend_from_slice(format!("&dpop={proof}").as_bytes());
             }
-            relay.read(head(relay, now, None), Body::Read(&form))
+            settle(relay, relay.read(head(relay, now, None), Body::Read(&form)))
+        }
+
+        /// Checks a pending signature here, as the native shell does.
+        fn settle(relay: &Relay, after: AfterBody) -> AfterBody {
+            match after {
+                AfterBody::Verify(verify) => {
+                    let valid = verify.proof().verify_here();
+                    match relay.verified(verify, valid) {
+                        Verified::Forward(forward) => AfterBody::Forward(forward),
+                        Verified::Answer(answer) => AfterBody::Answer(answer),
+                    }
+                }
+                other => other,
+            }
         }
 
         fn refused(after: AfterBody) -> (u16, String, Option<String>, Option<Outcome>) {
@@ -759,10 +839,8 @@ mod tests {
             assert_eq!(opened.thumbprint, browser.jwk().thumbprint());
             // The RFC 9449 header works as well as the form field.
             let read = head(&relay, later, Some(&proof));
-            assert!(matches!(
-                relay.read(read, Body::Read(&refresh_form(resealed))),
-                AfterBody::Forward(_)
-            ));
+            let after = relay.read(read, Body::Read(&refresh_form(resealed)));
+            assert!(matches!(settle(&relay, after), AfterBody::Forward(_)));
         }
 
         #[test]
@@ -829,6 +907,29 @@ mod tests {
                     "{why}"
                 );
             }
+        }
+
+        #[test]
+        fn a_signature_the_shell_finds_wrong_is_refused_and_nothing_forwarded() {
+            let relay = sealing_relay(&SealingKey::generate());
+            let browser = Browser::new();
+            let form = refresh_form(&sign_in(&relay, &browser));
+            let proof = browser.proof();
+            let read = head(&relay, NOW, None);
+            let body = [form, format!("&dpop={proof}").into_bytes()].concat();
+            let AfterBody::Verify(verify) = relay.read(read, Body::Read(&body)) else {
+                panic!("a sealing relay asks for the signature to be checked");
+            };
+            assert!(verify.proof().verify_here());
+            assert_eq!(verify.proof().signature().len(), 64);
+            assert_eq!(verify.proof().public_key()[0], 0x04);
+            let Verified::Answer(refusal) = relay.verified(verify, false) else {
+                panic!("a bad signature is refused");
+            };
+            assert_eq!(
+                refused(AfterBody::Answer(refusal)),
+                (400, "invalid_dpop_proof".into(), None, Some(Outcome::BadProof))
+            );
         }
 
         #[test]

@@ -13,7 +13,7 @@ use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use dance_relay_core::{AfterBody, Answer, Config, Outcome, Step};
+use dance_relay_core::{AfterBody, Answer, Config, Outcome, Step, Verified};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -80,6 +80,14 @@ async fn handle(State(relay): State<Arc<Relay>>, request: Request) -> Response {
     let forward = match core.read(read, body) {
         AfterBody::Answer(answer) => return into_response(answer),
         AfterBody::Forward(forward) => forward,
+        AfterBody::Verify(verify) => {
+            // ring, in the core: tens of microseconds, no blocking task needed.
+            let valid = verify.proof().verify_here();
+            match core.verified(verify, valid) {
+                Verified::Forward(forward) => forward,
+                Verified::Answer(answer) => return into_response(answer),
+            }
+        }
     };
     let slot = match tokio::time::timeout(relay.slot_timeout, relay.slots.acquire()).await {
         Ok(Ok(slot)) => slot,

@@ -53,7 +53,16 @@ crate::on_both_targets! {
         let before = fakebucket.counters().token_requests_total;
 
         let thief = ProofKey::new();
+        // The browser's own proof with its signature changed: every check
+        // passes but the signature's (the Worker checks it with WebCrypto).
+        let forged = {
+            let proof = key.proof(&url, now());
+            let (input, signature) = proof.rsplit_once('.').expect("three parts");
+            let flipped = if signature.starts_with('A') { 'B' } else { 'A' };
+            format!("{input}.{flipped}{}", &signature[1..])
+        };
         let attempts = [
+            ("a forged signature", with_proof(refresh_form(&sealed), &forged), "invalid_dpop_proof", None),
             ("no proof", refresh_form(&sealed), "invalid_dpop_proof", None),
             ("a fresh key", with_proof(refresh_form(&sealed), &thief.proof(&url, now())), "invalid_dpop_proof", Some("wrong_key")),
             ("a proof for another URL", with_proof(refresh_form(&sealed), &key.proof("https://relay.example/token", now())), "invalid_dpop_proof", None),
