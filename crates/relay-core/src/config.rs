@@ -300,6 +300,12 @@ fn check_secret(secret: &str, problems: &mut Vec<Problem>) {
 
 fn check_token_url(url: &Url, problems: &mut Vec<Problem>) {
     const SETTING: &str = vars::TOKEN_URL;
+    // Messages show the URL without any credentials it carries.
+    let url_with_userinfo = url;
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    let url = &shown;
     match url.scheme() {
         "https" => {}
         "http" if is_loopback_host(url) => {}
@@ -315,7 +321,7 @@ fn check_token_url(url: &Url, problems: &mut Vec<Problem>) {
             format!("`{url}` has the scheme `{other}`; the token URL must be https"),
         )),
     }
-    if !url.username().is_empty() || url.password().is_some() {
+    if !url_with_userinfo.username().is_empty() || url_with_userinfo.password().is_some() {
         problems.push(Problem::error(
             SETTING,
             "the token URL contains credentials; remove them (the relay sends the client id and \
@@ -666,6 +672,18 @@ mod tests {
         }
         let printed = format!("{config:?}");
         assert!(!printed.contains(&key.encode()), "{printed}");
+    }
+
+    #[test]
+    fn a_token_url_is_never_shown_with_its_credentials() {
+        let mut config = sound();
+        config.token_url = "http://user:hunter2@bitbucket.example/site/oauth2/access_token"
+            .parse()
+            .expect("a URL");
+        let printed: Vec<String> = config.problems().iter().map(ToString::to_string).collect();
+        let printed = printed.join("\n");
+        assert!(printed.contains("uses http") && printed.contains("contains credentials"));
+        assert!(!printed.contains("hunter2") && !printed.contains("user:"), "{printed}");
     }
 
     #[test]

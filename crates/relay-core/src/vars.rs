@@ -150,7 +150,9 @@ fn read<T>(
 /// The token URL, or the default with a problem saying why `text` is not one.
 pub fn parse_token_url(text: &str, problems: &mut Vec<Problem>) -> Url {
     Url::parse(text).unwrap_or_else(|e| {
-        problems.push(Problem::error(TOKEN_URL, format!("`{text}` is not a URL ({e})")));
+        // A value with an `@` may carry credentials: it is not repeated.
+        let shown = if text.contains('@') { "the value".to_owned() } else { format!("`{text}`") };
+        problems.push(Problem::error(TOKEN_URL, format!("{shown} is not a URL ({e})")));
         default_token_url()
     })
 }
@@ -328,6 +330,9 @@ mod tests {
         assert!(!joined.contains("c2hvcnQ"), "a key, even a broken one, is never printed");
         let warnings: Vec<_> = problems.iter().filter(|p| p.severity != Severity::Error).collect();
         assert_eq!(warnings, Vec::<&Problem>::new(), "an unreadable key is not also \"not set\"");
+        let (_, url_problems) = from(&[(TOKEN_URL, "https://user:hunter2@[bad")]);
+        let printed = format!("{url_problems:?}");
+        assert!(printed.contains("the value is not a URL") && !printed.contains("hunter2"));
     }
 
     #[test]

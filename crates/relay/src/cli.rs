@@ -78,7 +78,7 @@ pub struct Settings {
         global = true,
         value_name = "SECRET"
     )]
-    pub client_secret: Option<String>,
+    pub client_secret: Option<SecretText>,
 
     /// A file holding the Secret of the OAuth consumer (a trailing newline is ignored). Exactly one
     /// of this and --client-secret must be set.
@@ -116,7 +116,7 @@ pub struct Settings {
     /// a new key first and drop the old one after the session lifetime. Unset: refresh tokens
     /// pass through unsealed and unbound. Comma-separated; keep it secret.
     #[arg(long = "sealing-key", env = vars::SEALING_KEY, hide_env_values = true, allow_hyphen_values = true, global = true, value_name = "KEY")]
-    pub sealing_keys: Option<String>,
+    pub sealing_keys: Option<SecretText>,
 
     /// A file holding the sealing keys, as for --sealing-key (comma- or newline-separated); keeps
     /// them out of the environment, like --client-secret-file. At most one of the two.
@@ -254,7 +254,7 @@ impl Settings {
     /// saying why they cannot be read.
     fn sealing_keys(&self, problems: &mut Vec<Problem>) -> Vec<dance_relay_core::SealingKey> {
         let source = SecretSource {
-            value: self.sealing_keys.as_deref(),
+            value: self.sealing_keys.as_ref().map(SecretText::expose),
             file: self.sealing_key_file.as_deref(),
             setting: vars::SEALING_KEY,
             file_setting: SEALING_KEY_FILE,
@@ -271,7 +271,7 @@ impl Settings {
     /// reported here; an empty secret is reported by [`Config::problems`].
     fn secret(&self, problems: &mut Vec<Problem>) -> ClientSecret {
         let source = SecretSource {
-            value: self.client_secret.as_deref(),
+            value: self.client_secret.as_ref().map(SecretText::expose),
             file: self.client_secret_file.as_deref(),
             setting: vars::CLIENT_SECRET,
             file_setting: CLIENT_SECRET_FILE,
@@ -281,6 +281,33 @@ impl Settings {
             // Not empty, so that only the reading problem is reported.
             Err(()) => ClientSecret::new("placeholder"),
         }
+    }
+}
+
+/// The text of a secret setting (the client secret, the sealing keys) as
+/// given on the command line or in the environment. `Debug` never prints
+/// it, so neither does `Settings`' derived `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretText(String);
+
+impl SecretText {
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretText([redacted])")
+    }
+}
+
+impl std::str::FromStr for SecretText {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Self(text.to_owned()))
     }
 }
 
@@ -456,6 +483,18 @@ mod tests {
         let (report, ok) = check(&cli.settings);
         assert!(!ok);
         assert!(report.ends_with("error(s)\n"), "{report}");
+    }
+
+    #[test]
+    fn settings_never_print_their_secrets() {
+        let key = SealingKey::generate().encode();
+        let cli = parse(&["--client-secret", "hunter2-secret", "--sealing-key", &key]);
+        let printed = format!("{cli:?}");
+        assert!(!printed.contains("hunter2") && !printed.contains(&key), "{printed}");
+        assert_eq!(
+            cli.settings.client_secret.as_ref().map(SecretText::expose),
+            Some("hunter2-secret")
+        );
     }
 
     #[test]
