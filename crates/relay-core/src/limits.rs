@@ -2,19 +2,20 @@
 //! itself (the native shell's HTTP layer also enforces a hard header cap and
 //! a header deadline; on Workers, Cloudflare's front end does).
 //!
-//! The core has no clock: every check is given `now`, the time since any
-//! fixed point the shell chooses (the native relay's start, or the Unix
-//! epoch in a Worker), so the same arithmetic runs everywhere and tests move
-//! time by hand.
+//! The core has no clock: every check is given `now` (both shells pass the
+//! time since the Unix epoch), so the same arithmetic runs everywhere and
+//! tests move time by hand.
 //!
 //! The rate limiter is a token bucket per client address: each address may
 //! spend `per_minute` requests at once and regains them at `per_minute / 60`
 //! per second. IPv6 addresses are grouped by /64, the block a single host
 //! usually owns. Buckets live in a `Mutex<HashMap>` with a bounded number of
 //! entries and no background task: when the table is full, buckets that have
-//! refilled completely (and so carry no information) are dropped, and if none
-//! can be, the table is cleared. That keeps memory bounded under a flood from
-//! many addresses at the price of forgetting budgets in that rare case.
+//! refilled completely (and so carry no information) are dropped, and if that
+//! frees nothing, the eighth of the table used least recently goes. A flood
+//! from many addresses (a /48 holds 65,536 /64s) therefore evicts the idlest
+//! budgets, never everyone's: the clients spending their budget right now
+//! keep it.
 
 use http::HeaderMap;
 use std::collections::HashMap;
@@ -71,7 +72,7 @@ impl RateLimiter {
                 b.tokens + elapsed * per_second < capacity
             });
             if buckets.len() >= self.max_tracked {
-                buckets.clear();
+                evict_least_recent(&mut buckets, (self.max_tracked / 8).max(1));
             }
         }
         let bucket = buckets.entry(key).or_insert(Bucket { tokens: self.capacity, updated: now });
@@ -92,6 +93,18 @@ impl RateLimiter {
     #[cfg(test)]
     fn tracked(&self) -> usize {
         self.buckets.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// Drops the `count` buckets updated longest ago.
+fn evict_least_recent(buckets: &mut HashMap<IpAddr, Bucket>, count: usize) {
+    let mut ages: Vec<(Duration, IpAddr)> = buckets.iter().map(|(k, b)| (b.updated, *k)).collect();
+    if count < ages.len() {
+        ages.select_nth_unstable(count - 1);
+        ages.truncate(count);
+    }
+    for (_, key) in ages {
+        buckets.remove(&key);
     }
 }
 
@@ -180,12 +193,39 @@ mod tests {
         let later = t0 + Duration::from_secs(60);
         assert!(limiter.check(ip("10.0.1.1"), later).is_ok());
         assert_eq!(limiter.tracked(), 1);
-        // If every bucket is busy, the table is cleared instead of growing.
+        // If every bucket is busy, the least recently used go, not all.
         for i in 0..3u8 {
             assert!(limiter.check(IpAddr::from([10, 0, 2, i]), later).is_ok());
         }
         assert!(limiter.check(ip("10.0.3.1"), later).is_ok());
-        assert_eq!(limiter.tracked(), 1);
+        assert_eq!(limiter.tracked(), 4);
+    }
+
+    #[test]
+    fn a_flood_of_new_addresses_cannot_reset_a_busy_client() {
+        let limiter = RateLimiter::with_table_size(2, 64);
+        let t0 = T0;
+        let busy = ip("192.0.2.1");
+        // A flood from one /48: every /64 a new bucket, all at t0.
+        let flood = |i: u16, at| limiter.check(IpAddr::from([0x2001, 0xdb8, 7, i, 0, 0, 0, 1]), at);
+        for i in 0..32 {
+            assert!(flood(i, t0).is_ok());
+        }
+        // The busy client spends its budget a second later...
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(limiter.check(busy, t1).is_ok() && limiter.check(busy, t1).is_ok());
+        assert!(limiter.check(busy, t1).is_err());
+        // ... and keeps trying while a far bigger flood comes in: the
+        // flood evicts idler buckets, never the busy client's, and the
+        // table never grows past its bound.
+        for i in 32..1000 {
+            let now = t1 + Duration::from_millis(u64::from(i));
+            assert!(flood(i, now).is_ok());
+            assert!(limiter.tracked() <= 64);
+            if i % 4 == 0 {
+                assert!(limiter.check(busy, now).is_err(), "its spent budget was forgotten");
+            }
+        }
     }
 
     #[test]
