@@ -4,6 +4,18 @@
 // (Trunk.toml: `pattern_script`).
 const tag = document.querySelector('script[data-js][data-wasm]');
 
+// Inside another page's frame, the sign-in and sign-out buttons could be
+// clickjacked: GitHub Pages sends no framing headers, and a <meta> CSP
+// cannot carry frame-ancestors. So the app does not start in a frame.
+if (window.top !== window.self) {
+  const note = document.createElement('p');
+  note.className = 'noscript';
+  note.id = 'framed';
+  note.textContent = 'This page signs you in with Bitbucket, so it does not run inside another page. Open it in a tab of its own.';
+  document.body.append(note);
+  throw new Error('oauth-dance does not run in a frame');
+}
+
 // The app's first need is config.json: ask for it now, while the wasm loads,
 // with the same options the app's own requests use. The app takes this
 // request over once (src/api.rs, `take_early_config`); a retry fetches anew.
@@ -18,6 +30,7 @@ try {
       cache: 'no-store',
       credentials: 'omit',
       mode: 'cors',
+      redirect: 'error',
       referrerPolicy: 'no-referrer',
       signal: abort.signal,
     });

@@ -332,7 +332,7 @@ async fn send(outgoing: Outgoing<'_>) -> Result<Reply, Failure> {
     use wasm_bindgen_futures::JsFuture;
     use web_sys::{
         AbortController, Headers, ReferrerPolicy, RequestCache, RequestCredentials, RequestInit,
-        RequestMode, Response,
+        RequestMode, RequestRedirect, Response,
     };
 
     let network = |what: &str, error: JsValue| -> Failure {
@@ -353,6 +353,9 @@ async fn send(outgoing: Outgoing<'_>) -> Result<Reply, Failure> {
             init.set_credentials(RequestCredentials::Omit);
             init.set_cache(RequestCache::NoStore);
             init.set_referrer_policy(ReferrerPolicy::NoReferrer);
+            // Neither the relay, the API nor config.json redirects: a
+            // redirect would be someone else's answer, so it fails instead.
+            init.set_redirect(RequestRedirect::Error);
             let headers = Headers::new().map_err(|e| network("headers", e))?;
             if let Some(token) = outgoing.bearer {
                 headers

@@ -750,6 +750,45 @@ pub(crate) struct Browser {
     closed: bool,
 }
 
+/// Starts ChromeDriver on a port of its choosing: the process, the port and
+/// the rest of its output.
+async fn start_chromedriver(
+    chromedriver: &str,
+) -> Result<(tokio::process::Child, u16, tokio::io::Lines<BufReader<tokio::process::ChildStdout>>)>
+{
+    // Port 0: ChromeDriver picks a free port and says which.
+    let mut driver = Command::new(chromedriver)
+        .arg("--port=0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        // Its own process group, so the browser it starts can be killed
+        // with it if a test ends without closing the session.
+        .process_group(0)
+        .spawn()
+        .with_context(|| {
+            format!(
+                "starting {chromedriver} (install chromium-driver, or set DANCE_E2E_CHROMEDRIVER)"
+            )
+        })?;
+    let stdout = driver.stdout.take().context("ChromeDriver's stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let port = tokio::time::timeout(TIMEOUT, async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                let port: u16 =
+                    rest.trim_end_matches('.').trim().parse().context("ChromeDriver's port")?;
+                return Ok(port);
+            }
+        }
+        bail!("ChromeDriver exited before it was ready")
+    })
+    .await
+    .context("ChromeDriver did not start in time")??;
+    Ok((driver, port, lines))
+}
+
 impl Browser {
     async fn start() -> Result<Self> {
         let chromedriver = std::env::var("DANCE_E2E_CHROMEDRIVER")
@@ -758,32 +797,19 @@ impl Browser {
             std::env::var("DANCE_E2E_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
         let profile = ProfileDir::new()?;
 
-        // Port 0: ChromeDriver picks a free port and says which.
-        let mut driver = Command::new(&chromedriver)
-            .arg("--port=0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            // Its own process group, so the browser it starts can be killed
-            // with it if a test ends without closing the session.
-            .process_group(0)
-            .spawn()
-            .with_context(|| format!("starting {chromedriver} (install chromium-driver, or set DANCE_E2E_CHROMEDRIVER)"))?;
-        let stdout = driver.stdout.take().context("ChromeDriver's stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let port = tokio::time::timeout(TIMEOUT, async {
-            while let Some(line) = lines.next_line().await? {
-                if let Some(rest) = line.split("started successfully on port ").nth(1) {
-                    let port: u16 =
-                        rest.trim_end_matches('.').trim().parse().context("ChromeDriver's port")?;
-                    return Ok(port);
+        // ChromeDriver now and then exits before it is ready (seen on a
+        // loaded machine): try it three times.
+        let mut attempt = 0;
+        let (driver, port, mut lines) = loop {
+            attempt += 1;
+            match start_chromedriver(&chromedriver).await {
+                Ok(started) => break started,
+                Err(error) if attempt < 3 => {
+                    eprintln!("ChromeDriver did not start ({error:#}); trying again");
                 }
+                Err(error) => return Err(error),
             }
-            bail!("ChromeDriver exited before it was ready")
-        })
-        .await
-        .context("ChromeDriver did not start in time")??;
+        };
         // Keep draining its output so it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 

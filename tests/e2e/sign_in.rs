@@ -298,3 +298,40 @@ async fn deep_link_under_a_sub_path() {
     })
     .await;
 }
+
+/// Framed by another page (clickjacking the sign-in or sign-out button),
+/// the app does not start: it says why in plain words, shows no button and
+/// makes no request of its own.
+#[tokio::test]
+#[ignore = "end-to-end: run by cargo xtask test"]
+async fn the_app_does_not_run_in_a_frame() {
+    scenario("the_app_does_not_run_in_a_frame", Mount::Root, async |stack| {
+        let client = &stack.browser.client;
+        // Another page on loopback (Chromium keeps public pages, about:blank
+        // included, from framing loopback ones): the relay's plain-text
+        // health page, which sets no policy of its own.
+        stack.browser.goto(&stack.relay.token_url().join("healthz")?).await?;
+        let script = format!(
+            "const frame = document.createElement('iframe');
+             frame.src = {:?}; frame.width = 800; frame.height = 400;
+             document.body.append(frame); return true;",
+            stack.spa().as_str()
+        );
+        stack.browser.js(&script).await?;
+        client.enter_frame(0).await?;
+        let note = stack.browser.wait_id("framed").await?.text().await?;
+        ensure!(note.contains("tab of its own"), "unclear: {note}");
+        // Long enough for a started app to have rendered its landing page.
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        ensure!(!stack.browser.has("sign-in").await?, "the framed app offers to sign in");
+        client.enter_parent_frame().await?;
+        let requests = stack.site.requests();
+        ensure!(
+            !requests.iter().any(|r| r.contains("config.json")),
+            "the framed app asked for its settings: {requests:?}"
+        );
+        ensure!(stack.counters().token_requests_total == 0, "a token request was made");
+        Ok(())
+    })
+    .await;
+}
