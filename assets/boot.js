@@ -8,6 +8,7 @@ const tag = document.querySelector('script[data-js][data-wasm]');
 // clickjacked: GitHub Pages sends no framing headers, and a <meta> CSP
 // cannot carry frame-ancestors. So the app does not start in a frame.
 if (window.top !== window.self) {
+  document.querySelector('.shell.prerendered')?.remove();
   const note = document.createElement('p');
   note.className = 'noscript';
   note.id = 'framed';
@@ -47,6 +48,8 @@ try {
   await init({ module_or_path: tag.dataset.wasm });
 } catch (error) {
   console.error('oauth-dance failed to start', error);
+  // The built-in first screen's button can't work without the app.
+  document.querySelector('.shell.prerendered')?.remove();
   const note = document.createElement('p');
   note.className = 'noscript';
   note.textContent = 'This page could not start. Please reload it; if that does not help, your browser may be too old.';

@@ -5,9 +5,18 @@
 //! [`Controller`] does the asynchronous work in order and reports each
 //! outcome as an [`Action`]:
 //!
+//! 0. before the wasm runs, `index.html` already shows the first screen:
+//!    the landing page, or "Signing you in…" on a return from Bitbucket or
+//!    with a saved session (`assets/screen.js` picks it; the markup is these
+//!    same views, rendered at build time by [`crate::prerender`]). The app
+//!    starts on the same screen ([`browser::first_screen`]), so taking over
+//!    changes nothing on screen; a click on "Sign in" made before it ran is
+//!    followed once the settings are in ([`browser::take_queued_sign_in`]);
 //! 1. start-up ([`Controller::boot`]): open session storage, read and clean
 //!    the callback from the address bar (before any network request), then
-//!    fetch `config.json`;
+//!    the settings: on a return from Bitbucket, those the sign-in started
+//!    with (carried in session storage, checked again), otherwise
+//!    `config.json`;
 //! 2. with a callback: check the state, make the sign-in's lineage and key
 //!    pair, and exchange the code through the relay with a proof signed by
 //!    that key (the key goes into IndexedDB in the background); without one:
@@ -71,11 +80,18 @@ pub struct Controller {
     tokens: RefCell<Option<Tokens>>,
     step: Cell<Step>,
     booted: Cell<bool>,
+    /// `config.json` is on its way.
+    config_loading: Cell<bool>,
+    /// "Sign in" was pressed before the settings arrived: go on once they do.
+    sign_in_pending: Cell<bool>,
+    /// Re-renders the app when something outside the state changed (the
+    /// settings arrived, so the sign-in link gets its real address).
+    refresh: Callback<()>,
 }
 
 impl Controller {
     /// A controller reporting to `dispatch`.
-    pub fn new(dispatch: UseReducerDispatcher<AuthState>) -> Self {
+    pub fn new(dispatch: UseReducerDispatcher<AuthState>, refresh: Callback<()>) -> Self {
         Self {
             dispatch,
             base: browser::base_url(),
@@ -86,6 +102,9 @@ impl Controller {
             tokens: RefCell::new(None),
             step: Cell::new(Step::Boot),
             booted: Cell::new(false),
+            config_loading: Cell::new(false),
+            sign_in_pending: Cell::new(false),
+            refresh,
         }
     }
 
@@ -102,9 +121,24 @@ impl Controller {
             return;
         };
         let store = SessionStore::open().ok();
-        *self.arrival.borrow_mut() = flow::take_callback(store.as_ref(), &base);
+        let arrival = flow::take_callback(store.as_ref(), &base);
         *self.store.borrow_mut() = store;
-        self.load_config();
+        // Back from Bitbucket: the settings the sign-in started with came
+        // back with it, so the exchange needs no request before its own.
+        let carried = arrival
+            .as_ref()
+            .and_then(|arrival| arrival.stored.as_ref()?.config.as_deref())
+            .and_then(|text| Config::parse(text).ok());
+        *self.arrival.borrow_mut() = arrival;
+        match carried {
+            Some(config) => {
+                browser::mark("dance:config-loaded");
+                *self.config.borrow_mut() = Some(Rc::new(config));
+                self.after_config();
+            }
+            // The first screen is already up: no "Getting things ready…".
+            None => self.load_config(false),
+        }
     }
 
     /// The values a checklist names.
@@ -115,19 +149,28 @@ impl Controller {
         }
     }
 
-    /// Fetches `config.json`, then continues.
-    fn load_config(self: &Rc<Self>) {
+    /// Fetches `config.json`, then continues; `announce` shows "Getting
+    /// things ready…" meanwhile (a retry), instead of the screen on show.
+    fn load_config(self: &Rc<Self>, announce: bool) {
         self.step.set(Step::Boot);
-        self.dispatch.dispatch(Action::Loading);
+        if announce {
+            self.dispatch.dispatch(Action::Loading);
+        }
+        if self.config_loading.replace(true) {
+            return;
+        }
         let this = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
             let Some(url) = this.base.as_ref().and_then(|b| b.join(CONFIG_FILE)) else {
                 return;
             };
-            match api::fetch_config(&url).await {
+            let loaded = api::fetch_config(&url).await;
+            this.config_loading.set(false);
+            match loaded {
                 Ok(config) => {
                     browser::mark("dance:config-loaded");
                     *this.config.borrow_mut() = Some(Rc::new(config));
+                    this.refresh.emit(());
                     this.after_config();
                 }
                 Err(problem) => this.dispatch.dispatch(Action::Failed(problem)),
@@ -173,7 +216,11 @@ impl Controller {
                 Next::Fail(problem) => self.dispatch.dispatch(Action::Failed(problem)),
             },
             None => {
-                if !self.restore_session() {
+                if self.restore_session() {
+                    self.sign_in_pending.set(false);
+                } else if self.sign_in_pending.take() | browser::take_queued_sign_in() {
+                    self.sign_in();
+                } else {
                     self.dispatch.dispatch(Action::SignedOut(None));
                 }
             }
@@ -331,8 +378,11 @@ impl Controller {
     pub fn sign_in(self: &Rc<Self>) {
         browser::mark("dance:sign-in");
         let (Some(config), Some(base)) = (self.config.borrow().clone(), self.base.clone()) else {
-            // No settings yet: the only way forward is loading them.
-            self.load_config();
+            // The landing shows before the settings arrive: go on once they
+            // are in (loading them again if they had failed).
+            self.sign_in_pending.set(true);
+            self.dispatch.dispatch(Action::Redirecting);
+            self.load_config(false);
             return;
         };
         let store = self.store.borrow().clone().or_else(|| SessionStore::open().ok());
@@ -362,6 +412,11 @@ impl Controller {
         }
     }
 
+    /// Whether the settings are in.
+    pub fn has_config(&self) -> bool {
+        self.config.borrow().is_some()
+    }
+
     /// Whether this tab holds a session (tokens), whatever is on screen.
     pub fn has_session(&self) -> bool {
         self.tokens.borrow().as_ref().is_some_and(|tokens| tokens.current().is_some())
@@ -384,9 +439,9 @@ impl Controller {
     /// Re-runs the step that failed.
     pub fn retry(self: &Rc<Self>) {
         match self.step.get() {
-            Step::Boot => self.load_config(),
+            Step::Boot => self.load_config(true),
             Step::Exchange if self.exchange.borrow().is_some() => self.run_exchange(),
-            Step::Exchange => self.load_config(),
+            Step::Exchange => self.load_config(true),
             Step::Profile => {
                 self.dispatch.dispatch(Action::SignedIn);
                 self.load_profile();
@@ -430,11 +485,17 @@ async fn fetch_emails(tokens: &Tokens, api_base: &WebUrl) -> Result<Vec<Email>, 
 /// The root component.
 #[function_component(App)]
 pub fn app() -> Html {
-    let state = use_reducer(AuthState::default);
+    // The screen `index.html` already shows, so taking over changes nothing.
+    let state = use_reducer(|| AuthState::first(browser::first_screen()));
+    let refresh = use_force_update();
     let controller = {
         let dispatch = state.dispatcher();
-        use_memo((), move |_| Rc::new(Controller::new(dispatch)))
+        let refresh = Callback::from(move |()| refresh.force_update());
+        use_memo((), move |_| Rc::new(Controller::new(dispatch, refresh)))
     };
+    // The app's first screen is now in the document, beside the built-in
+    // one it matches: remove that one before the browser paints again.
+    use_effect_with((), |_| browser::take_over_page());
     {
         let controller = (*controller).clone();
         use_effect_with((), move |_| controller.boot());
@@ -445,7 +506,8 @@ pub fn app() -> Html {
         let controller = (*controller).clone();
         let href = href.setter();
         let signed_out = matches!(*state, AuthState::SignedOut { .. });
-        use_effect_with(signed_out, move |signed_out| {
+        let ready = controller.has_config();
+        use_effect_with((signed_out, ready), move |(signed_out, _)| {
             if *signed_out {
                 href.set(controller.sign_in_href());
             }
@@ -467,6 +529,10 @@ pub fn app() -> Html {
         </ContextProvider<AuthContext>>
     }
 }
+
+/// What the screen says while a return from Bitbucket or a saved session
+/// is picked up (the first screen `index.html` shows then, too).
+pub const RESUMING: &str = "Signing you in…";
 
 /// The callbacks the screens offer.
 #[derive(Clone, PartialEq)]
@@ -503,8 +569,9 @@ pub fn screen(props: &ScreenProps) -> Html {
     let cb = &props.callbacks;
     let body = match &*state {
         AuthState::Loading => loading("Getting things ready…"),
+        AuthState::Resuming => loading(RESUMING),
         AuthState::Redirecting => loading("Taking you to Bitbucket…"),
-        AuthState::Exchanging => loading("Signing you in…"),
+        AuthState::Exchanging => loading(RESUMING),
         AuthState::SignedOut { reason } => html! {
             <Landing href={props.href.clone()} reason={reason.clone()} on_sign_in={cb.sign_in.clone()} />
         },

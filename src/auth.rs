@@ -20,6 +20,9 @@ pub enum AuthState {
     /// Starting up: reading the settings, the callback or the stored session.
     #[default]
     Loading,
+    /// Starting up on a return from Bitbucket or with a saved session:
+    /// "Signing you in…" from the first paint.
+    Resuming,
     /// Not signed in; `reason` says why when it wasn't the person's choice
     /// (a refused sign-in, an ended session).
     SignedOut {
@@ -37,6 +40,16 @@ pub enum AuthState {
     },
     /// Stuck: the view shows the problem and its way out.
     Failed(Problem),
+}
+
+/// The screen `index.html` shows before the app runs (picked by
+/// `assets/screen.js`), and so the app's first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FirstScreen {
+    /// The landing page.
+    Landing,
+    /// "Signing you in…": back from Bitbucket, or a saved session.
+    Resuming,
 }
 
 /// The profile of a signed-in person.
@@ -71,6 +84,14 @@ pub enum Action {
 }
 
 impl AuthState {
+    /// The state the app starts in: the screen `index.html` already shows.
+    pub fn first(screen: FirstScreen) -> AuthState {
+        match screen {
+            FirstScreen::Landing => AuthState::SignedOut { reason: None },
+            FirstScreen::Resuming => AuthState::Resuming,
+        }
+    }
+
     /// The next state. Pure: the same state and action always give the same result.
     pub fn next(&self, action: Action) -> AuthState {
         match (self, action) {
@@ -89,7 +110,10 @@ impl AuthState {
             // An ended session signs out whatever was on screen for it, but
             // never replaces a sign-out that already has its reason.
             (
-                AuthState::SignedIn { .. } | AuthState::Failed(_) | AuthState::Loading,
+                AuthState::SignedIn { .. }
+                | AuthState::Failed(_)
+                | AuthState::Loading
+                | AuthState::Resuming,
                 Action::SessionEnded(problem),
             ) => AuthState::SignedOut { reason: Some(problem) },
             (state, Action::SessionEnded(_)) => state.clone(),
@@ -133,8 +157,16 @@ mod tests {
     }
 
     #[test]
-    fn starts_loading() {
+    fn starts_on_the_screen_the_page_shows() {
         assert_eq!(AuthState::default(), AuthState::Loading);
+        assert_eq!(AuthState::first(FirstScreen::Landing), AuthState::SignedOut { reason: None });
+        assert_eq!(AuthState::first(FirstScreen::Resuming), AuthState::Resuming);
+        // A saved session that turns out to be over signs out with its reason.
+        let reason = Problem::session_expired("invalid_grant");
+        assert_eq!(
+            check(AuthState::Resuming, vec![Action::SessionEnded(reason.clone())]),
+            AuthState::SignedOut { reason: Some(reason) }
+        );
     }
 
     #[test]

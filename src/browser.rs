@@ -85,3 +85,71 @@ pub fn error_text(error: &JsValue) -> String {
         .or_else(|| error.as_string())
         .unwrap_or_else(|| "unknown error".to_owned())
 }
+
+/// The attribute of `<html>` by which `assets/screen.js` names the screen
+/// `index.html` shows first: absent for the landing page, `resuming` for
+/// "Signing you in…".
+pub const SCREEN_ATTRIBUTE: &str = "data-screen";
+/// Set on `<html>` by `assets/screen.js` when "Sign in" was pressed before
+/// the app ran.
+pub const QUEUED_ATTRIBUTE: &str = "data-queued";
+/// Set on `<html>` once the app runs: `assets/screen.js` stops catching
+/// clicks then.
+pub const STARTED_ATTRIBUTE: &str = "data-app";
+/// The markup rendered into `index.html` at build time: the shell's root,
+/// marked with the class `prerendered` (the app's own shell has the same id).
+pub const PRERENDERED_SELECTOR: &str = ".shell.prerendered";
+
+fn root_element() -> Option<web_sys::Element> {
+    window()?.document()?.document_element()
+}
+
+/// The screen `index.html` shows first, as `assets/screen.js` picked it.
+pub fn first_screen() -> crate::auth::FirstScreen {
+    let resuming = root_element()
+        .and_then(|root| root.get_attribute(SCREEN_ATTRIBUTE))
+        .is_some_and(|screen| screen == "resuming");
+    if resuming { crate::auth::FirstScreen::Resuming } else { crate::auth::FirstScreen::Landing }
+}
+
+/// Whether "Sign in" was pressed before the app ran; forgets it.
+pub fn take_queued_sign_in() -> bool {
+    let Some(root) = root_element() else { return false };
+    let queued = root.has_attribute(QUEUED_ATTRIBUTE);
+    let _ = root.remove_attribute(QUEUED_ATTRIBUTE);
+    queued
+}
+
+/// Takes over from the page's built-in markup: removes it and tells
+/// `assets/screen.js` that the app now handles clicks. The app renders its
+/// first screen (the same one) before the browser paints again.
+pub fn take_over_page() {
+    let Some(document) = window().and_then(|w| w.document()) else { return };
+    if let Ok(Some(prerendered)) = document.query_selector(PRERENDERED_SELECTOR) {
+        prerendered.remove();
+    }
+    if let Some(root) = document.document_element() {
+        let _ = root.set_attribute(STARTED_ATTRIBUTE, "");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Key;
+
+    /// `assets/screen.js` runs before the app and can't share its code, so
+    /// it repeats these names: they must agree, or the first screen and the
+    /// app's would differ.
+    #[test]
+    fn screen_js_agrees_with_the_app() {
+        let script = include_str!("../assets/screen.js");
+        for name in [SCREEN_ATTRIBUTE, QUEUED_ATTRIBUTE, STARTED_ATTRIBUTE, Key::Session.name()] {
+            assert!(script.contains(&format!("'{name}'")), "screen.js lacks '{name}'");
+        }
+        assert!(script.contains("'resuming'"), "the value first_screen reads");
+        // boot.js removes the same markup when the app cannot run.
+        let boot = include_str!("../assets/boot.js");
+        assert!(boot.contains(&format!("querySelector('{PRERENDERED_SELECTOR}')")));
+    }
+}

@@ -37,6 +37,10 @@ pub struct Config {
     /// the consumer, so they are not sent; without `email` here, the app
     /// doesn't ask for email addresses and shows no emails section.
     pub scopes: Vec<String>,
+    /// The text these settings were read from: a sign-in carries it to the
+    /// callback in session storage, where [`Config::parse`] checks it again,
+    /// so the way back needs no request for `config.json`.
+    text: std::rc::Rc<str>,
 }
 
 /// The fields `config.json` may have.
@@ -75,7 +79,7 @@ impl Config {
     /// line per problem found, each naming the setting.
     pub fn parse(text: &str) -> Result<Self, Vec<Setting>> {
         let why = match crate::json::parse(text) {
-            Ok(Json::Object(map)) => return Self::check(&map),
+            Ok(Json::Object(map)) => return Self::check(&map, text),
             Ok(other) => format!("invalid type: {}, expected a JSON object", other.kind()),
             Err(error) => error.to_string(),
         };
@@ -89,7 +93,7 @@ impl Config {
     }
 
     /// Checks the settings of `config.json`'s object.
-    fn check(map: &[(String, Json)]) -> Result<Self, Vec<Setting>> {
+    fn check(map: &[(String, Json)], text: &str) -> Result<Self, Vec<Setting>> {
         let mut issues = Vec::new();
         for (key, _) in map {
             if !FIELDS.contains(&key.as_str()) {
@@ -129,10 +133,22 @@ impl Config {
             (Some(client_id), Some(authorize_url), Some(relay_url), Some(api_base))
                 if issues.is_empty() =>
             {
-                Ok(Self { client_id, authorize_url, relay_url, api_base, scopes })
+                Ok(Self {
+                    client_id,
+                    authorize_url,
+                    relay_url,
+                    api_base,
+                    scopes,
+                    text: text.into(),
+                })
             }
             _ => Err(issues),
         }
+    }
+
+    /// The text of `config.json` these settings came from.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
     /// Whether the consumer is expected to grant `scope`.

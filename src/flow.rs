@@ -45,6 +45,12 @@ pub struct PendingFlow {
     /// Where to go after signing in: a same-origin path, query and fragment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_to: Option<String>,
+    /// The `config.json` text the sign-in started with, so the callback
+    /// needs no request for it. Checked again like a fetched one; a value
+    /// planted by another page of the origin could only name a relay that
+    /// the page's Content-Security-Policy (`connect-src`) already allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
 }
 
 /// What to do after the callback was checked.
@@ -214,7 +220,13 @@ pub fn new_flow(
         code_challenge: &verifier.challenge(),
     }
     .to_url_string();
-    let flow = PendingFlow { state, verifier, redirect_uri: redirect.to_string(), return_to };
+    let flow = PendingFlow {
+        state,
+        verifier,
+        redirect_uri: redirect.to_string(),
+        return_to,
+        config: Some(config.text().to_owned()),
+    };
     (flow, url)
 }
 
@@ -265,6 +277,7 @@ mod tests {
             verifier: PkceVerifier::new("v".repeat(43)),
             redirect_uri: "https://user.github.io/repo/".into(),
             return_to: Some("/repo/settings?tab=2#top".into()),
+            config: None,
         }
     }
 

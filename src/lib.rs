@@ -12,6 +12,9 @@
 //! - [`auth`]: the one state enum ([`auth::AuthState`]) and its pure reducer.
 //! - [`views`]: function components that render state: landing, loading,
 //!   profile, problem (with the set-up checklist).
+//! - `prerender` (native, feature `prerender`): the first screens rendered
+//!   from those same views into `index.html` at build time, so the page
+//!   paints before the wasm arrives.
 //! - [`flow`]: the authorization request and the callback: state and PKCE,
 //!   cleaning the address bar, the constant-time state check, return paths.
 //! - [`tokens`]: the session's tokens, timely refresh, and the cross-tab
@@ -52,6 +55,8 @@ pub mod dpop;
 pub mod flow;
 pub mod json;
 pub mod keys;
+#[cfg(feature = "prerender")]
+pub mod prerender;
 pub mod problem;
 pub mod profile;
 pub mod storage;

@@ -3,8 +3,9 @@
 //!
 //! 120 KB is read as 120,000 bytes, the stricter of the two readings (120 KiB
 //! would be 122,880). On 2026-12-02 the bundle was 118,420 B, then 127,042 B
-//! with refresh tokens bound to the browser's key; the budget grew by exactly
-//! that feature's measured cost (see [`LIMIT`]). BENCHMARKS.md has the
+//! with refresh tokens bound to the browser's key, and 129,115 B on
+//! 2026-12-03 with the page painting before the wasm arrives; the budget grew
+//! by exactly those features' measured cost (see [`LIMIT`]). BENCHMARKS.md has the
 //! breakdown and what each saving was worth.
 //!
 //! It needs a release build, so it is `#[ignore]`d; `cargo xtask test` runs
@@ -24,8 +25,13 @@ use std::path::{Path, PathBuf};
 /// plus the measured cost of refresh tokens bound to the browser's key
 /// (WebCrypto key pair in IndexedDB, DPoP proofs, the encrypted cross-tab
 /// channel, their four problem texts), which the security work asked for:
-/// 118,385 B before it, 127,042 B after, so +8,657 B.
-const LIMIT: u64 = 120_000 + 8_657;
+/// 118,385 B before it, 127,042 B after, so +8,657 B. Then the measured
+/// cost of the first paint from HTML (the first screens rendered into
+/// `index.html`, `screen.js`, the app starting on the screen the page shows
+/// and following an early click) and of a callback that needs no
+/// `config.json` request (the settings carried in session storage), which
+/// the speed work asked for: 127,083 B before, 129,115 B after, so +2,032 B.
+const LIMIT: u64 = 120_000 + 8_657 + 2_032;
 
 /// One measured file.
 struct Measured {
@@ -129,5 +135,31 @@ fn the_measure_counts_only_bundle_files() {
     assert!(
         files.iter().all(|f| f.brotli > 0 && f.brotli < f.raw),
         "compression shrinks repetitive input"
+    );
+}
+
+/// The landing page paints from the HTML alone: its headline and its
+/// sign-in button are in the built `index.html` (rendered at build time from
+/// the app's views), before any script or wasm runs.
+#[test]
+#[ignore = "needs a release build; set DANCE_DIST (cargo xtask test does)"]
+fn the_first_screen_is_in_index_html() {
+    let dist = std::env::var_os("DANCE_DIST")
+        .map(PathBuf::from)
+        .expect("set DANCE_DIST to the dist directory");
+    let html = std::fs::read_to_string(dist.join("index.html")).expect("dist/index.html");
+    let body = &html[html.find("<body>").expect("a <body>")..];
+    for needle in [
+        r#"<h1 id="landing-title">See your Bitbucket profile</h1>"#,
+        r#"id="sign-in""#,
+        "Sign in with Bitbucket</a>",
+        "Signing you in…",
+    ] {
+        assert!(body.contains(needle), "the built index.html lacks {needle:?}");
+    }
+    let head = &html[..html.find("<body>").expect("a <body>")];
+    assert!(
+        head.contains(r#"<script src="screen.js"></script>"#),
+        "screen.js must run in <head>, before the first paint"
     );
 }

@@ -660,7 +660,11 @@ impl Site {
                     .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "not under /repo/") })
             }
         };
-        let router = router.layer(middleware::from_fn_with_state(shared.clone(), record));
+        // gzip for a browser that accepts it, as GitHub Pages sends it, so
+        // the browser benchmark times the transfer a deployment would have.
+        let router = router
+            .layer(tower_http::compression::CompressionLayer::new())
+            .layer(middleware::from_fn_with_state(shared.clone(), record));
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let served = axum::serve(listener, router).with_graceful_shutdown(async move {
@@ -858,6 +862,15 @@ impl Browser {
         Ok(())
     }
 
+    /// Runs a Chrome DevTools protocol command in this tab (ChromeDriver's
+    /// `goog/cdp/execute`), for what WebDriver has no command for.
+    pub(crate) async fn cdp(&self, cmd: &'static str, params: Value) -> Result<Value> {
+        self.client
+            .issue_cmd(Cdp { cmd, params })
+            .await
+            .with_context(|| format!("the DevTools command {cmd}"))
+    }
+
     /// Saves the current screen as `target/e2e/<name>.png`.
     pub(crate) async fn screenshot(&self, name: &str) -> Result<PathBuf> {
         let png = self.client.screenshot().await.context("taking a screenshot")?;
@@ -883,15 +896,29 @@ impl Browser {
         Ok(self.client.current_url().await?)
     }
 
-    /// Waits for the element with this id.
+    /// Waits for the app's element with this id. The first screens built
+    /// into `index.html` (inside `.prerendered`) carry the same ids until
+    /// the app replaces them; every lookup by id here means the app's own,
+    /// but [`Browser::wait_built_in`].
     pub(crate) async fn wait_id(&self, id: &str) -> Result<Element> {
+        self.wait_css(&app_element(id), &format!("#{id}")).await
+    }
+
+    /// Waits for the element with this id in the first screens built into
+    /// `index.html`, before the app replaces them.
+    pub(crate) async fn wait_built_in(&self, id: &str) -> Result<Element> {
+        let selector = format!(".prerendered [id=\"{id}\"]");
+        self.wait_css(&selector, &format!("the built-in #{id}")).await
+    }
+
+    async fn wait_css(&self, selector: &str, what: &str) -> Result<Element> {
         self.client
             .wait()
             .at_most(TIMEOUT)
             .every(POLL)
-            .for_element(Locator::Id(id))
+            .for_element(Locator::Css(selector))
             .await
-            .with_context(|| format!("waiting for #{id}"))
+            .with_context(|| format!("waiting for {what}"))
     }
 
     /// Waits for an element matching an XPath expression.
@@ -908,7 +935,7 @@ impl Browser {
     /// Waits until the element with this id shows `text` (a substring).
     pub(crate) async fn wait_text(&self, id: &str, text: &str) -> Result<Element> {
         let xpath = format!(
-            "//*[@id={}][contains(normalize-space(.), {})]",
+            "//*[@id={}][contains(normalize-space(.), {})]{NOT_BUILT_IN}",
             xpath_literal(id),
             xpath_literal(text)
         );
@@ -919,7 +946,7 @@ impl Browser {
     pub(crate) async fn wait_any(&self, ids: &[&str]) -> Result<String> {
         let condition: Vec<String> =
             ids.iter().map(|id| format!("@id={}", xpath_literal(id))).collect();
-        let xpath = format!("//*[{}]", condition.join(" or "));
+        let xpath = format!("//*[{}]{NOT_BUILT_IN}", condition.join(" or "));
         let element = self.wait_xpath(&xpath, &format!("one of {ids:?}")).await?;
         Ok(element.attr("id").await?.unwrap_or_default())
     }
@@ -945,7 +972,7 @@ impl Browser {
 
     /// Whether an element with this id is in the page now (no waiting).
     pub(crate) async fn has(&self, id: &str) -> Result<bool> {
-        match self.client.find(Locator::Id(id)).await {
+        match self.client.find(Locator::Css(&app_element(id))).await {
             Ok(_) => Ok(true),
             Err(CmdError::Standard(e))
                 if e.error == fantoccini::error::ErrorStatus::NoSuchElement =>
@@ -958,8 +985,11 @@ impl Browser {
 
     /// The visible text of the element with this id (which must be there).
     pub(crate) async fn text(&self, id: &str) -> Result<String> {
-        let element =
-            self.client.find(Locator::Id(id)).await.with_context(|| format!("finding #{id}"))?;
+        let element = self
+            .client
+            .find(Locator::Css(&app_element(id)))
+            .await
+            .with_context(|| format!("finding #{id}"))?;
         Ok(element.text().await?.trim().to_owned())
     }
 
@@ -1114,3 +1144,32 @@ pub(crate) fn ensure_clean_address(url: &Url) -> Result<()> {
     );
     Ok(())
 }
+
+/// A Chrome DevTools protocol command sent through ChromeDriver.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(&self, base: &Url, session: Option<&str>) -> Result<Url, url::ParseError> {
+        base.join(&format!("session/{}/goog/cdp/execute", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &Url) -> (http::Method, Option<String>) {
+        let body = json!({ "cmd": self.cmd, "params": self.params });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// A CSS selector for the app's element with this id: not one of the first
+/// screens built into `index.html`, which carry the same ids until the app
+/// has rendered its own.
+fn app_element(id: &str) -> String {
+    format!("[id=\"{id}\"]:not(.prerendered *)")
+}
+
+/// An XPath predicate with the same meaning as [`app_element`]'s `:not`.
+const NOT_BUILT_IN: &str =
+    "[not(ancestor::*[contains(concat(' ', normalize-space(@class), ' '), ' prerendered ')])]";

@@ -23,6 +23,9 @@
 //!   the relay's session lifetime, another page of the origin on the
 //!   cross-tab channel;
 //! - [`failures`]: 8 relay down during the return, 9 API 500 and 429;
+//! - [`first_paint`]: the first screen from the HTML alone (no JavaScript),
+//!   the right one on a return from Bitbucket before the app runs, and a
+//!   click on "Sign in" made before the app runs;
 //! - [`bench`]: the browser timing (a benchmark, not a test: `cargo xtask
 //!   bench browser` runs it, and `cargo xtask test` skips it with
 //!   `--skip bench::`).
@@ -35,6 +38,7 @@ mod bench;
 mod binding;
 mod callback;
 mod failures;
+mod first_paint;
 mod harness;
 mod session;
 mod sign_in;

@@ -335,3 +335,40 @@ async fn the_app_does_not_run_in_a_frame() {
     })
     .await;
 }
+
+/// The page runs under Trusted Types with no policy: a DOM sink that would
+/// parse a string as markup or script (innerHTML, a script's src, eval)
+/// throws instead, so an injected string cannot become code. The app itself
+/// needs none of them: it renders, and signs in, under that policy (every
+/// other scenario).
+#[tokio::test]
+#[ignore = "end-to-end: run by cargo xtask test"]
+async fn dom_sinks_take_no_strings() {
+    scenario("dom_sinks_take_no_strings", Mount::Root, async |stack| {
+        stack.browser.goto(stack.spa()).await?;
+        stack.browser.wait_id("sign-in").await?;
+        let outcome = stack
+            .browser
+            .js("const outcome = {};
+                 const attempt = (name, sink) => {
+                   try { sink(); outcome[name] = 'allowed'; } catch (e) { outcome[name] = e.name; }
+                 };
+                 attempt('innerHTML', () => {
+                   document.createElement('div').innerHTML = '<img src=x>';
+                 });
+                 attempt('script', () => {
+                   document.createElement('script').src = 'data:text/javascript,1';
+                 });
+                 attempt('policy', () => trustedTypes.createPolicy('mine', {}));
+                 return outcome;")
+            .await?;
+        for sink in ["innerHTML", "script", "policy"] {
+            ensure!(
+                outcome[sink] == "TypeError",
+                "{sink} was not refused under the page's policy: {outcome}"
+            );
+        }
+        Ok(())
+    })
+    .await;
+}

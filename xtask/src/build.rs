@@ -8,7 +8,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result};
 
@@ -62,18 +61,16 @@ fn trunk_build(public_url: Option<&str>, dist: &Path) -> Result<()> {
         "building the SPA under {}: trunk build --release (profile wasm-release, wasm-opt)",
         public_url.unwrap_or("/")
     ));
-    let mut command = Command::new("trunk");
+    // `tool` puts the pinned wasm-opt and esbuild first on PATH, and the
+    // directory of the cargo that runs us before any other cargo, so trunk
+    // builds the SPA with the same toolchain as everything else.
+    let mut command = util::tool("trunk");
     command.current_dir(util::root()).args(["build", "--release"]);
     if dist != dist_dir() {
         command.arg("--dist").arg(dist);
     }
     if let Some(url) = public_url {
         command.args(["--public-url", url]);
-    }
-    // Trunk runs `cargo` found on PATH; put the directory of the cargo that runs
-    // us first, so the SPA is built by the same toolchain as everything else.
-    if let Some(path) = util::path_with_cargo_first() {
-        command.env("PATH", path);
     }
     util::run(&mut command).context("the SPA did not build")
 }

@@ -58,6 +58,11 @@ pub(crate) struct DemoArgs {
     /// Serve the dist/ of the last build instead of building (skips set-up too).
     #[arg(long)]
     no_build: bool,
+    /// Build into (or with --no-build, serve) this directory instead of dist/; its
+    /// config.json and CSP are rewritten for this stack. `cargo xtask bench lighthouse` serves a
+    /// copy of dist/ this way, on ports of its own.
+    #[arg(long, value_name = "DIR")]
+    dist: Option<PathBuf>,
     /// Port of the SPA's static server (the page to open).
     #[arg(long, default_value_t = 8080, value_name = "PORT")]
     port: u16,
@@ -203,7 +208,11 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     }
     let stack = Stack::new(args)?;
     check_ports_free(&stack)?;
-    let dist = if args.no_build { existing_dist()? } else { build::run(&BuildArgs::default())? };
+    let dist = if args.no_build {
+        existing_dist(args.dist.clone().unwrap_or_else(build::dist_dir))?
+    } else {
+        build::run(&BuildArgs { dist: args.dist.clone(), ..BuildArgs::default() })?
+    };
     build_servers(&stack)?;
     if stack.relay_kind == RelayKind::Worker {
         let build = worker::build_dir();
@@ -231,8 +240,7 @@ fn check_ports_free(stack: &Stack) -> Result<()> {
     Ok(())
 }
 
-fn existing_dist() -> Result<PathBuf> {
-    let dist = build::dist_dir();
+fn existing_dist(dist: PathBuf) -> Result<PathBuf> {
     if !dist.join("index.html").is_file() {
         bail!(
             "--no-build needs a previous build, but {} has no index.html: run `cargo xtask build`",
@@ -708,6 +716,7 @@ mod tests {
         DemoArgs {
             bitbucket,
             no_build: true,
+            dist: None,
             port: 8080,
             relay_port: 8787,
             fakebucket_port: 9090,

@@ -2,11 +2,12 @@
 //! cargo does.
 //!
 //! Commands:
-//! - `cargo xtask setup`: installs whatever of the toolchain is missing (the
-//!   wasm32 target, trunk 0.21, wasm-bindgen-cli at the version in Cargo.lock,
-//!   wasm-opt from npm's `binaryen@132`, esbuild from npm, Chromium and
-//!   ChromeDriver, actionlint, the musl target, worker-build, workerd) and skips
-//!   what is present. `--check` only reports.
+//! - `cargo xtask setup`: installs whatever of the toolchain is missing, each
+//!   tool at an exact version (the wasm32 target, trunk, wasm-bindgen-cli at
+//!   the version in Cargo.lock, wasm-opt, esbuild and workerd from
+//!   `tools/package-lock.json`, Chromium and ChromeDriver, the linters from
+//!   `tools/requirements-lint.txt`, cargo-deny, the musl target, worker-build)
+//!   and skips what is present. `--check` only reports.
 //! - `cargo xtask build`: set-up, then `trunk build --release` into `dist/`, then a
 //!   table of every file's size raw, gzipped and brotli-compressed.
 //!   `--public-url /repo/` builds for a sub-path.
@@ -20,31 +21,39 @@
 //!   `deploy/Dockerfile` builds it, smoke-tested.
 //! - `cargo xtask worker-build`: the relay as a Cloudflare Worker
 //!   (`worker-build --release` in `crates/relay-worker`, tools local only).
+//! - `cargo xtask audit`: cargo-deny (licences, bans, sources), zizmor on the
+//!   workflows, hadolint on the Dockerfile, each pinned and offline.
 //! - `cargo xtask test`: set-up, then every test in order: native workspace tests,
 //!   wasm tests in headless Chromium, the release build, its size budget, the
-//!   relay's Worker in workerd, the end-to-end suite, the static relay, lint.
+//!   relay's Worker in workerd, the end-to-end suite, the static relay, the
+//!   audit, lint.
 //!   Stops at the first failing phase; ends with the test runners' summary lines.
 //! - `cargo xtask demo`: builds the SPA and runs fakebucket, the relay and a static
 //!   server for `dist/` on loopback, logs interleaved; prints the one URL to
 //!   open. `--bitbucket` runs against the real Bitbucket instead of fakebucket;
 //!   `--relay worker` runs the relay's Worker in workerd instead of the binary.
-//! - `cargo xtask bench size | relay [ARGS] | browser`: the benchmarks, each
-//!   (`relay --target worker` puts the Worker beside the native relay),
-//!   writing its section of BENCHMARKS.md.
+//! - `cargo xtask bench size | relay [ARGS] | browser | lighthouse`: the
+//!   benchmarks, each (`relay --target worker` puts the Worker beside the
+//!   native relay) writing its section of BENCHMARKS.md; `browser` ends with
+//!   Lighthouse's audits, which `lighthouse` runs alone.
 //!
-//! Module map: [`setup`] (tool checks and installs), [`build`] (trunk and the
+//! Module map: [`setup`] (tool checks and installs), [`audit`] (the
+//! supply-chain checks), `workflows` (tests of the GitHub workflows), [`build`] (trunk and the
 //! size table), [`site`] (config.json, the CSP and 404.html of a built site),
 //! [`pages`] (the GitHub Pages build), [`doctor`] (deployment checks),
 //! [`relay`] (the relay's static release and its deployment files), [`worker`]
 //! (the relay's Worker build and the environment to run it), [`test`]
 //! (the test phases), [`demo`] (child processes and logs), [`serve`] (the
-//! static file server of the demo), [`bench`], and [`util`] (paths, progress
+//! static file server of the demo), [`bench`], [`lighthouse`] (Lighthouse's
+//! audits for `bench`), and [`util`] (paths, progress
 //! lines, running programs).
 
+mod audit;
 mod bench;
 mod build;
 mod demo;
 mod doctor;
+mod lighthouse;
 mod minify;
 mod pages;
 mod relay;
@@ -54,6 +63,8 @@ mod site;
 mod test;
 mod util;
 mod worker;
+#[cfg(test)]
+mod workflows;
 
 use clap::{Parser, Subcommand};
 
@@ -68,8 +79,8 @@ struct Cli {
 /// One subcommand of `cargo xtask`.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Install the missing tools: wasm32 target, trunk, wasm-bindgen-cli, wasm-opt, esbuild,
-    /// Chromium, actionlint, the musl target, worker-build, workerd.
+    /// Install the missing tools, pinned: wasm32 target, trunk, wasm-bindgen-cli, the npm
+    /// tools (wasm-opt, esbuild, workerd), Chromium, the linters, cargo-deny, musl, worker-build.
     Setup(setup::SetupArgs),
     /// Build the SPA for release into dist/ and print the size of every file.
     Build(build::BuildArgs),
@@ -81,6 +92,8 @@ enum Command {
     RelayRelease(relay::RelayReleaseArgs),
     /// Build the relay's Cloudflare Worker (worker-build, with the local tools only).
     WorkerBuild(worker::WorkerBuildArgs),
+    /// Check the supply chain and the workflows: cargo-deny, zizmor, hadolint.
+    Audit,
     /// Run every test: native, wasm in headless Chromium, release build, size budget, end-to-end.
     Test(test::TestArgs),
     /// Run the whole stack on loopback and print the URL to open.
@@ -111,6 +124,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor(args) => doctor::run(&args),
         Command::RelayRelease(args) => relay::run(&args).map(|_| ()),
         Command::WorkerBuild(args) => worker::run(&args).map(|_| ()),
+        Command::Audit => audit::run(),
         Command::Test(args) => test::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => bench::run(&args),

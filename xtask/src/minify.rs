@@ -1,4 +1,10 @@
-//! `cargo xtask minify`: minifies the release bundle's JavaScript and CSS.
+//! `cargo xtask minify`: trunk's post-build hook. It puts the app's first
+//! screens into `index.html` (every build), and minifies the release
+//! bundle's JavaScript and CSS.
+//!
+//! The first screens are the app's own views rendered to HTML
+//! (`oauth_dance::prerender`), inserted at the marker comment in `<body>`
+//! ([`FIRST_SCREENS_MARKER`]), so the page paints before the wasm arrives.
 //!
 //! Trunk's own minifier can't parse wasm-bindgen's glue (it warns and copies
 //! it as is) and doesn't touch `boot.js` (a copied file), so Trunk.toml leaves
@@ -11,12 +17,11 @@
 //! 2. the `integrity` attributes (subresource integrity) that trunk wrote into
 //!    `index.html` for those files are recomputed, since the bytes changed.
 //!
-//! `index.html` itself stays as written: a deployer reads its CSP.
+//! `index.html` itself is not minified: a deployer reads its CSP.
 //!
 //! Debug builds (`trunk serve`, `trunk build`) are left readable.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
@@ -25,14 +30,32 @@ use sha2::Digest as _;
 use crate::site;
 use crate::util;
 
-/// Runs the hook: a no-op unless trunk says this is a release build.
-pub(crate) fn run() -> Result<()> {
-    if std::env::var("TRUNK_PROFILE").as_deref() != Ok("release") {
-        return Ok(());
+/// The comment in `index.html`'s `<body>` where the first screens go.
+pub(crate) const FIRST_SCREENS_MARKER: &str =
+    "<!-- The first screens, rendered from the app's views at build time (src/prerender.rs). -->";
+
+/// `html` with the first screens after [`FIRST_SCREENS_MARKER`].
+fn with_first_screens(html: &str) -> Result<String> {
+    if !html.contains(FIRST_SCREENS_MARKER) {
+        bail!("index.html has no `{FIRST_SCREENS_MARKER}` in its <body>");
     }
+    let screens = oauth_dance::prerender::first_screens();
+    Ok(html.replacen(FIRST_SCREENS_MARKER, &format!("{FIRST_SCREENS_MARKER}\n  {screens}"), 1))
+}
+
+/// Runs the hook: the first screens, then (release builds only) the minifier.
+pub(crate) fn run() -> Result<()> {
     let staging = std::env::var_os("TRUNK_STAGING_DIR").map(PathBuf::from).context(
         "TRUNK_STAGING_DIR is not set: `minify` is meant to run as trunk's post_build hook",
     )?;
+    let page = staging.join("index.html");
+    let html = std::fs::read_to_string(&page)
+        .with_context(|| format!("could not read {}", page.display()))?;
+    std::fs::write(&page, with_first_screens(&html)?)
+        .with_context(|| format!("could not write {}", page.display()))?;
+    if std::env::var("TRUNK_PROFILE").as_deref() != Ok("release") {
+        return Ok(());
+    }
     let mut scripts = Vec::new();
     for entry in std::fs::read_dir(&staging)
         .with_context(|| format!("could not list {}", staging.display()))?
@@ -46,7 +69,6 @@ pub(crate) fn run() -> Result<()> {
     for script in &scripts {
         minify(script)?;
     }
-    let page = staging.join("index.html");
     let html = std::fs::read_to_string(&page)
         .with_context(|| format!("could not read {}", page.display()))?;
     let mut patched = html.clone();
@@ -66,7 +88,7 @@ pub(crate) fn run() -> Result<()> {
 /// Minifies one script or style sheet in place with esbuild.
 fn minify(script: &Path) -> Result<()> {
     let before = std::fs::metadata(script).map(|m| m.len()).unwrap_or_default();
-    let status = Command::new("esbuild")
+    let status = crate::util::tool("esbuild")
         .arg("--minify")
         .arg("--log-level=warning")
         .arg(script)

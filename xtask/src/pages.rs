@@ -523,7 +523,7 @@ mod tests {
             .map(|env| env.to_string_lossy().into_owned())
             .collect();
         assert_eq!(variables, ["PAGES_SITE_URL", "BITBUCKET_CLIENT_ID", "RELAY_URL"]);
-        assert!(text.contains("PAGES_SITE_URL: ${{ steps.pages.outputs.base_url }}"), "{text}");
+        assert!(text.contains("PAGES_SITE_URL: ${{ needs.address.outputs.base_url }}"), "{text}");
         for name in ["BITBUCKET_CLIENT_ID", "RELAY_URL"] {
             assert!(text.contains(&format!("{name}: ${{{{ vars.{name} }}}}")), "{name} not passed");
         }
@@ -551,11 +551,13 @@ mod tests {
         }
         let dir = std::env::temp_dir().join(format!("xtask-actionlint-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
-        let broken = workflow()
-            .replace("${{ steps.pages.outputs.base_url }}", "${{ steps.pages.outputs.base_url ");
+        let broken = workflow().replace(
+            "${{ needs.address.outputs.base_url }}",
+            "${{ needs.address.outputs.base_url ",
+        );
         let path = dir.join("pages.yml");
         std::fs::write(&path, broken).expect("write");
-        let output = std::process::Command::new("actionlint")
+        let output = crate::util::tool("actionlint")
             .arg("-no-color")
             .arg(&path)
             .output()

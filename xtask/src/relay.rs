@@ -343,6 +343,32 @@ mod tests {
         assert_eq!(setup::musl_target(), format!("{}-unknown-linux-musl", std::env::consts::ARCH));
     }
 
+    /// The examples people copy publish the relay's port on loopback only:
+    /// it speaks plain HTTP and trusts the proxy in front of it, so a port
+    /// open to the world would skip both.
+    #[test]
+    fn the_docker_examples_publish_on_loopback() {
+        let readme = std::fs::read_to_string(util::root().join("deploy/README.md"))
+            .expect("deploy/README.md");
+        let mut published = 0;
+        for (name, text) in [("deploy/Dockerfile", dockerfile()), ("deploy/README.md", readme)] {
+            let words: Vec<&str> = text
+                .lines()
+                .filter(|line| line.contains("docker run"))
+                .flat_map(str::split_whitespace)
+                .collect();
+            for pair in words.windows(2).filter(|pair| ["-p", "--publish"].contains(&pair[0])) {
+                let mapping = pair[1].trim_matches('`');
+                assert!(
+                    mapping.starts_with("127.0.0.1:") || mapping.starts_with("[::1]:"),
+                    "{name} publishes {mapping} beyond loopback"
+                );
+                published += 1;
+            }
+        }
+        assert!(published >= 2, "the examples changed: update this test");
+    }
+
     #[test]
     fn the_dockerfile_is_multi_stage_minimal_and_unprivileged() {
         let instructions = instructions(&dockerfile());
@@ -356,9 +382,25 @@ mod tests {
                 line.strip_prefix("rust-version = \"")?.strip_suffix('"').map(str::to_owned)
             })
             .expect("rust-version in Cargo.toml");
-        assert_eq!(froms[0], &format!("rust:{rust_version}-slim AS build"), "the workspace's Rust");
+        // Each base image by digest: a tag can be moved to other contents,
+        // a digest cannot. The tag stays beside it, for people.
+        let image = |from: &str| {
+            let (reference, _) = from.split_once(' ').unwrap_or((from, ""));
+            let (tag, digest) = reference
+                .split_once("@sha256:")
+                .unwrap_or_else(|| panic!("not pinned by digest: FROM {from}"));
+            assert!(
+                digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()),
+                "not a SHA-256 digest: FROM {from}"
+            );
+            tag.to_owned()
+        };
+        assert_eq!(image(froms[0]), format!("rust:{rust_version}-slim"), "the workspace's Rust");
+        assert!(froms[0].ends_with(" AS build"), "{}", froms[0]);
+        let runtime_image = image(froms[1]);
         assert!(
-            froms[1].starts_with("gcr.io/distroless/static") || froms[1].starts_with("debian:"),
+            runtime_image.starts_with("gcr.io/distroless/static")
+                || runtime_image.starts_with("debian:"),
             "a minimal runtime image: {}",
             froms[1]
         );

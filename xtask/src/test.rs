@@ -27,10 +27,12 @@
 //! 8. `relay`: `cargo xtask relay-release`, the relay's static musl binary as
 //!    `deploy/Dockerfile` builds it, smoke-tested (static, `--help`, `check`,
 //!    `/healthz`, SIGTERM).
-//! 9. `lint`: `cargo fmt --all --check`, and `cargo clippy --all-targets --
-//!    -D warnings` for the workspace and again on wasm32 for the SPA,
-//!    dance-protocol, dance-relay-core and the Worker (last, so that a style
-//!    slip never hides a failing test).
+//! 9. `audit`: `cargo xtask audit` (cargo-deny on the dependency tree,
+//!    zizmor on the workflows, hadolint on the Dockerfile).
+//! 10. `lint`: `cargo fmt --all --check`, and `cargo clippy --all-targets --
+//!     -D warnings` for the workspace and again on wasm32 for the SPA,
+//!     dance-protocol, dance-relay-core and the Worker (last, so that a style
+//!     slip never hides a failing test).
 //!
 //! The first failing phase stops the run. The output ends with a summary of the
 //! phases followed by every `test result:` line the runners printed, verbatim,
@@ -42,6 +44,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
+use crate::audit;
 use crate::build::{self, BuildArgs};
 use crate::pages::{self, PagesArgs};
 use crate::relay::{self, RelayReleaseArgs};
@@ -86,11 +89,13 @@ enum Phase {
     E2e,
     /// The relay's static release binary, built and smoke-tested.
     Relay,
+    /// The supply chain and the workflows: cargo-deny, zizmor, hadolint.
+    Audit,
     /// rustfmt and clippy, warnings denied.
     Lint,
 }
 
-const ALL_PHASES: [Phase; 9] = [
+const ALL_PHASES: [Phase; 10] = [
     Phase::Setup,
     Phase::Native,
     Phase::Wasm,
@@ -99,6 +104,7 @@ const ALL_PHASES: [Phase; 9] = [
     Phase::Worker,
     Phase::E2e,
     Phase::Relay,
+    Phase::Audit,
     Phase::Lint,
 ];
 
@@ -113,6 +119,7 @@ impl Phase {
             Self::Worker => "worker",
             Self::E2e => "e2e",
             Self::Relay => "relay",
+            Self::Audit => "audit",
             Self::Lint => "lint",
         }
     }
@@ -227,6 +234,7 @@ fn run_phase(phase: Phase, test_results: &mut Vec<String>) -> Result<Outcome> {
             relay::run(&RelayReleaseArgs { no_setup: true })?;
             Ok(Outcome::Passed)
         }
+        Phase::Audit => audit::run().map(|()| Outcome::Passed),
         Phase::Lint => {
             util::run(util::cargo().args(["fmt", "--all", "--check"]))
                 .map_err(|error| error.context("formatting differs: run `cargo fmt --all`"))?;
@@ -504,6 +512,7 @@ mod tests {
                 Phase::Worker,
                 Phase::E2e,
                 Phase::Relay,
+                Phase::Audit,
                 Phase::Lint
             ]
         );

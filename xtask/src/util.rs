@@ -20,13 +20,45 @@ pub(crate) fn cargo_program() -> OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"))
 }
 
-/// `PATH` with the directory of [`cargo_program`] in front, for tools (trunk)
-/// that run `cargo` by name; `None` when `CARGO` is not an absolute path.
-pub(crate) fn path_with_cargo_first() -> Option<OsString> {
-    let cargo = PathBuf::from(std::env::var_os("CARGO")?);
-    let dir = cargo.parent().filter(|_| cargo.is_absolute())?.to_path_buf();
+/// Where `cargo xtask setup` installs the tools that live inside the
+/// repository rather than on the machine: npm's tools from
+/// `tools/package-lock.json`, and the Python linters from
+/// `tools/requirements-lint.txt` in their own virtual environment.
+pub(crate) fn local_tool_dirs() -> [PathBuf; 2] {
+    [root().join("tools/node_modules/.bin"), root().join("target/tools/lint/bin")]
+}
+
+/// `PATH` for the tools we run: [`local_tool_dirs`] first (so trunk finds
+/// the pinned wasm-opt, and nothing installed elsewhere on the machine
+/// stands in for a pinned tool), then the directory of [`cargo_program`]
+/// (trunk runs `cargo` by name), then the inherited `PATH`.
+pub(crate) fn tool_path() -> OsString {
+    let cargo = PathBuf::from(cargo_program());
+    let cargo_dir = cargo.parent().filter(|_| cargo.is_absolute()).map(Path::to_path_buf);
     let rest = std::env::var_os("PATH").unwrap_or_default();
-    std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&rest))).ok()
+    let dirs = local_tool_dirs().into_iter().chain(cargo_dir).chain(std::env::split_paths(&rest));
+    std::env::join_paths(dirs).unwrap_or(rest)
+}
+
+/// `program` as the tools' [`tool_path`] finds it: a bare name is looked up
+/// in [`local_tool_dirs`] first; anything else is returned as it is.
+fn resolve(program: &OsStr) -> OsString {
+    if Path::new(program).components().count() != 1 {
+        return program.to_owned();
+    }
+    local_tool_dirs()
+        .iter()
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+        .map_or_else(|| program.to_owned(), PathBuf::into_os_string)
+}
+
+/// A command running the tool `program` (as [`resolve`] finds it) with
+/// [`tool_path`] as its `PATH`.
+pub(crate) fn tool(program: &str) -> Command {
+    let mut command = Command::new(resolve(OsStr::new(program)));
+    command.env("PATH", tool_path());
+    command
 }
 
 /// A `cargo` command that runs in the workspace root.
@@ -102,7 +134,8 @@ pub(crate) fn check_status(command: &Command, status: ExitStatus) -> Result<()> 
 /// stdout is empty), or `None` when it can't be started or fails. Used to probe
 /// `--version` of tools.
 pub(crate) fn probe(program: impl AsRef<OsStr>, args: &[&str]) -> Option<String> {
-    let output = Command::new(program).args(args).stdin(Stdio::null()).output().ok()?;
+    let mut command = Command::new(resolve(program.as_ref()));
+    let output = command.args(args).env("PATH", tool_path()).stdin(Stdio::null()).output().ok()?;
     if !output.status.success() {
         return None;
     }
@@ -209,7 +242,7 @@ pub(crate) fn assert_actionlint_passes(path: &str) {
         );
         return;
     }
-    let output = Command::new("actionlint")
+    let output = tool("actionlint")
         .args(["-no-color", path])
         .current_dir(root())
         .output()
@@ -228,7 +261,7 @@ mod tests {
 
     #[test]
     fn display_quotes_only_what_needs_it() {
-        let mut command = Command::new("trunk");
+        let mut command = tool("trunk");
         command.args(["build", "--public-url", "/repo/", "it's here"]).env("A", "b c");
         assert_eq!(display(&command), r"A='b c' trunk build --public-url /repo/ 'it'\''s here'");
     }

@@ -12,7 +12,6 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
@@ -41,18 +40,15 @@ pub(crate) struct WorkerBuildArgs {
 /// tools, then the size of what would be uploaded.
 pub(crate) fn run(args: &WorkerBuildArgs) -> Result<PathBuf> {
     if !args.no_setup {
-        setup::ensure(&[setup::Need::Build, setup::Need::Worker])?;
+        setup::ensure(&[setup::Need::Worker])?;
     }
     step("building the relay Worker (worker-build --release)");
-    let mut command = Command::new("worker-build");
+    let mut command = util::tool("worker-build");
     command
         .arg("--release")
         .current_dir(crate_dir())
         .env("CARGO_TARGET_DIR", util::root().join("target/relay-worker"))
         .envs(tool_env()?);
-    if let Some(path) = util::path_with_cargo_first() {
-        command.env("PATH", path);
-    }
     util::run(&mut command)?;
     let build = build_dir();
     for module in ["index.js", "index_bg.wasm"] {
@@ -97,6 +93,7 @@ pub(crate) fn run_env(build: &Path) -> Result<Vec<(&'static str, OsString)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
 
     fn workflow() -> String {
         std::fs::read_to_string(util::root().join(".github/workflows/relay-worker.yml"))

@@ -12,7 +12,7 @@ use crate::seal::SealingKey;
 use crate::vars;
 use dance_protocol::{ClientId, ClientSecret};
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use url::Url;
 
@@ -66,7 +66,11 @@ pub struct Limits {
     /// connection with a bare 431.
     pub max_header_bytes: usize,
     /// Exchanges forwarded upstream at the same time; more wait for a slot.
+    /// The native relay also reads at most twice this many requests at once.
     pub max_concurrency: usize,
+    /// Connections open at the same time (native relay); more wait in the
+    /// kernel's accept queue until one closes.
+    pub max_connections: usize,
     /// Deadline for the token endpoint's complete answer.
     pub upstream_timeout: Duration,
     /// How long a request waits for a concurrency slot before it gets a 503.
@@ -87,6 +91,7 @@ impl Default for Limits {
             max_body_bytes: 8 * 1024,
             max_header_bytes: 8 * 1024,
             max_concurrency: 64,
+            max_connections: 4096,
             upstream_timeout: Duration::from_secs(10),
             slot_timeout: Duration::from_secs(5),
             rate_limit_per_minute: 60,
@@ -257,6 +262,22 @@ pub fn is_loopback_host(url: &Url) -> bool {
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
         None => false,
+    }
+}
+
+/// Checks the metrics listener's address (`DANCE_METRICS_LISTEN`, native
+/// relay only). Whoever reaches it reads the relay's counters, so anything
+/// but a loopback address gets a warning: a firewall or a container may
+/// still keep other hosts out, which the relay cannot see.
+pub fn check_metrics_listen(address: SocketAddr, problems: &mut Vec<Problem>) {
+    if !address.ip().to_canonical().is_loopback() {
+        problems.push(Problem::warning(
+            vars::METRICS_LISTEN,
+            format!(
+                "`{address}` is not a loopback address, so the metrics would be reachable from \
+                 other hosts; listen on 127.0.0.1 or [::1] unless a firewall keeps them out"
+            ),
+        ));
     }
 }
 
@@ -502,6 +523,12 @@ fn check_limits(limits: &Limits, problems: &mut Vec<Problem>) {
             "more than 256 KiB; use at most 262144 (default 8192)",
         ));
     }
+    if limits.max_connections == 0 {
+        problems.push(Problem::error(
+            vars::MAX_CONNECTIONS,
+            "0 would never accept a connection; use at least 1 (default 4096)",
+        ));
+    }
     if limits.max_concurrency == 0 {
         problems.push(Problem::error(
             vars::MAX_CONCURRENCY,
@@ -653,6 +680,34 @@ mod tests {
         assert_eq!(problems.len(), 3, "{problems:?}");
         assert!(problems.iter().all(|p| p.severity == Severity::Warning));
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn a_relay_must_accept_at_least_one_connection() {
+        let mut config = sound();
+        config.limits.max_connections = 0;
+        let errors = errors_of(&config);
+        assert!(errors.iter().any(|e| e.contains("DANCE_MAX_CONNECTIONS")), "{errors:?}");
+    }
+
+    #[test]
+    fn a_metrics_listener_off_loopback_gets_a_warning() {
+        let problems_of = |address: &str| {
+            let mut problems = Vec::new();
+            check_metrics_listen(address.parse().expect("an address"), &mut problems);
+            problems
+        };
+        for loopback in ["127.0.0.1:9787", "127.0.0.2:9787", "[::1]:9787", "[::ffff:127.0.0.1]:80"]
+        {
+            assert_eq!(problems_of(loopback), vec![], "{loopback}");
+        }
+        for open in ["0.0.0.0:9787", "[::]:9787", "192.0.2.7:9787", "[2001:db8::1]:9787"] {
+            let problems = problems_of(open);
+            assert_eq!(problems.len(), 1, "{open}: {problems:?}");
+            let text = problems[0].to_string();
+            assert!(text.starts_with("warning: DANCE_METRICS_LISTEN: "), "{text}");
+            assert!(text.contains(open) && text.contains("reachable from other hosts"), "{text}");
+        }
     }
 
     #[test]

@@ -38,8 +38,21 @@ pub const RATE_LIMIT: &str = "DANCE_RATE_LIMIT";
 
 /// How many exchanges may wait on the token endpoint at once (native relay only).
 pub const MAX_CONCURRENCY: &str = "DANCE_MAX_CONCURRENCY";
+/// How many connections may be open at once (native relay only).
+pub const MAX_CONNECTIONS: &str = "DANCE_MAX_CONNECTIONS";
 /// Whether `X-Forwarded-For` decides the client address (native relay only).
 pub const TRUST_PROXY: &str = "DANCE_TRUST_PROXY";
+/// Where `GET /metrics` is served, if anywhere (native relay only).
+pub const METRICS_LISTEN: &str = "DANCE_METRICS_LISTEN";
+
+/// The settings only the native relay has, each with why a Worker does
+/// without it.
+pub const NATIVE_ONLY: [(&str, &str); 4] = [
+    (TRUST_PROXY, "the client address is always CF-Connecting-IP"),
+    (MAX_CONCURRENCY, "Cloudflare scales the isolates"),
+    (MAX_CONNECTIONS, "Cloudflare scales the isolates"),
+    (METRICS_LISTEN, "a Worker has no metrics endpoint; Cloudflare counts its requests"),
+];
 
 /// The sealing keys for refresh tokens, comma-separated, the sealing one
 /// first (a secret).
@@ -133,6 +146,21 @@ impl Config {
             (SESSION_LIFETIME, format!("{}s", self.session_lifetime.as_secs())),
         ]
     }
+}
+
+/// A warning for each [`NATIVE_ONLY`] setting that `lookup` finds set: the
+/// Worker logs them, since it ignores those settings.
+pub fn ignored_by_the_worker(lookup: impl Fn(&str) -> Option<String>) -> Vec<Problem> {
+    NATIVE_ONLY
+        .iter()
+        .filter(|(name, _)| lookup(name).is_some())
+        .map(|(name, why)| {
+            Problem::warning(
+                name,
+                format!("the Worker ignores this setting of the native relay ({why})"),
+            )
+        })
+        .collect()
 }
 
 /// The value of variable `name`, parsed, or `None` when it is unset or
@@ -333,6 +361,25 @@ mod tests {
         let (_, url_problems) = from(&[(TOKEN_URL, "https://user:hunter2@[bad")]);
         let printed = format!("{url_problems:?}");
         assert!(printed.contains("the value is not a URL") && !printed.contains("hunter2"));
+    }
+
+    #[test]
+    fn the_worker_warns_about_each_native_only_setting_it_is_given() {
+        let set = [(METRICS_LISTEN, "127.0.0.1:9787"), (TRUST_PROXY, "true")];
+        let map: HashMap<&str, &str> = set.into_iter().collect();
+        let warnings = ignored_by_the_worker(|name| map.get(name).map(|v| (*v).to_owned()));
+        let text: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "warning: DANCE_TRUST_PROXY: the Worker ignores this setting of the native relay \
+                 (the client address is always CF-Connecting-IP)",
+                "warning: DANCE_METRICS_LISTEN: the Worker ignores this setting of the native \
+                 relay (a Worker has no metrics endpoint; Cloudflare counts its requests)",
+            ]
+        );
+        let none = ignored_by_the_worker(|name| (name == CLIENT_ID).then(|| "key".to_owned()));
+        assert_eq!(none, vec![], "settings both relays read are not warned about");
     }
 
     #[test]

@@ -65,13 +65,8 @@ fn configure(env: &Env) -> Result<Shell, String> {
     for problem in &problems {
         worker::console_warn!("{problem}");
     }
-    for name in [vars::TRUST_PROXY, vars::MAX_CONCURRENCY] {
-        if lookup(name).is_some() {
-            worker::console_warn!(
-                "warning: {name}: the Worker ignores this setting of the native relay (the client \
-                 address is always CF-Connecting-IP, and Cloudflare scales the isolates)"
-            );
-        }
+    for warning in vars::ignored_by_the_worker(lookup) {
+        worker::console_warn!("{warning}");
     }
     Ok(Shell { relay: Relay::new(&config), upstream_timeout: config.limits.upstream_timeout })
 }

@@ -9,13 +9,20 @@
 //!    flow (codes are single-use, so every exchange needs its own).
 //! 3. The same number of code exchanges, with the same concurrency, go to
 //!    fakebucket directly (with the client authentication the relay would
-//!    add) and then through the relay. Each side gets a warm-up first.
+//!    add) and through the relay, alternating between the two in slices so
+//!    that both see the same stretches of the machine's load. Each side gets
+//!    a warm-up first.
 //! 4. A burst opens `--connections` connections to the relay at once, then
 //!    sends one exchange on each, all together.
 //!
+//! Steps 1 to 4 are one run, on a relay process of its own; `--runs` runs
+//! (5 by default) give each measure's median and range, so that one noisy
+//! run cannot decide a verdict. Then the burst alone, at a quarter, half and
+//! all of `--connections`, each on fresh relays, shows where its memory goes.
+//!
 //! It reports throughput, p50/p99 latency of both paths, the relay's
 //! overhead, its CPU time per exchange, and its resident memory idle, under
-//! load and with the burst's connections open.
+//! load and with the burst's connections open, against the relay's targets.
 //!
 //! Run with:
 //! ```sh
@@ -56,6 +63,10 @@ struct Args {
     /// Connections opened at once in the burst.
     #[arg(long, default_value_t = 1_000)]
     connections: usize,
+    /// Runs of the native benchmark, each on a fresh relay process; the
+    /// report gives each measure's median and range.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
     /// Warm-up exchanges before each measured run.
     #[arg(long, default_value_t = 1_000)]
     warmup: usize,
@@ -89,7 +100,11 @@ enum BenchTarget {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     ensure!(
-        args.requests > 0 && args.concurrency > 0 && args.connections > 0,
+        args.requests > 0
+            && args.latency_requests > 0
+            && args.concurrency > 0
+            && args.connections > 0
+            && args.runs > 0,
         "counts must be positive"
     );
     let relay_bin = relay_binary(args.relay_bin.clone())?;
@@ -154,6 +169,13 @@ impl std::ops::Sub for Cpu {
     }
 }
 
+impl std::ops::Add for Cpu {
+    type Output = Cpu;
+    fn add(self, other: Cpu) -> Cpu {
+        Cpu { user: self.user + other.user, system: self.system + other.system }
+    }
+}
+
 impl Cpu {
     /// Microseconds per exchange: (user, system, total).
     fn per(self, exchanges: usize) -> (f64, f64, f64) {
@@ -209,29 +231,15 @@ impl RelayProcess {
         Ok(Self { child, address })
     }
 
-    /// Resident memory now and at its peak, in KiB.
-    fn memory(&self) -> anyhow::Result<(u64, u64)> {
-        proc_memory(self.child.id())
+    /// Resident memory now and at its peak.
+    fn memory(&self) -> anyhow::Result<Memory> {
+        proc_status(self.child.id())
     }
 
     /// User and system CPU time so far.
     fn cpu(&self, ticks_per_second: f64) -> anyhow::Result<Cpu> {
         proc_cpu(self.child.id(), ticks_per_second)
     }
-}
-
-/// A process's resident memory now and at its peak, in KiB.
-fn proc_memory(pid: u32) -> anyhow::Result<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .context("cannot read /proc/PID/status (Linux only)")?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .with_context(|| format!("no {name} in /proc/PID/status"))
-    };
-    Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
 
 /// A process's user and system CPU time so far.
@@ -373,6 +381,16 @@ struct Run {
 }
 
 impl Run {
+    fn empty() -> Self {
+        Self { latencies: Vec::new(), wall: Duration::ZERO }
+    }
+
+    /// Adds `other`'s exchanges and time to this run's (unsorted until sorted again).
+    fn absorb(&mut self, other: Run) {
+        self.latencies.extend(other.latencies);
+        self.wall += other.wall;
+    }
+
     fn percentile(&self, p: f64) -> Duration {
         let index = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
         self.latencies[index.min(self.latencies.len() - 1)]
@@ -434,7 +452,7 @@ async fn run(target: &Target, forms: Vec<String>, concurrency: usize) -> anyhow:
 
 /// Opens `forms.len()` connections to the relay, reports the relay's memory
 /// with all of them open and idle, then sends one exchange on each at once.
-async fn burst(relay: &RelayProcess, forms: Vec<String>) -> anyhow::Result<(u64, Duration)> {
+async fn burst(relay: &RelayProcess, forms: Vec<String>) -> anyhow::Result<(Memory, Duration)> {
     let mut streams = Vec::with_capacity(forms.len());
     for _ in 0..forms.len() {
         let stream = tokio::net::TcpStream::connect(&relay.address).await?;
@@ -447,7 +465,7 @@ async fn burst(relay: &RelayProcess, forms: Vec<String>) -> anyhow::Result<(u64,
     let probe =
         one_exchange(last, "GET /healthz HTTP/1.1\r\nhost: bench\r\n\r\n".to_owned()).await?;
     ensure!(probe == 200, "health check failed");
-    let (idle_connections_rss, _) = relay.memory()?;
+    let idle_connections = relay.memory()?;
     let started = Instant::now();
     let tasks: Vec<_> = streams
         .into_iter()
@@ -466,7 +484,7 @@ async fn burst(relay: &RelayProcess, forms: Vec<String>) -> anyhow::Result<(u64,
         let status = task.await??;
         ensure!(status == 200, "a burst exchange failed with {status}");
     }
-    Ok((idle_connections_rss, started.elapsed()))
+    Ok((idle_connections, started.elapsed()))
 }
 
 /// Writes a request and reads one response (head plus Content-Length body);
@@ -511,139 +529,417 @@ fn ms(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64() * 1e3)
 }
 
+fn ms_f64(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
 fn mib(kib: u64) -> String {
     format!("{:.1}", kib as f64 / 1024.0)
 }
 
-async fn bench(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await?;
+/// A process's memory from `/proc/PID/status`, in KiB.
+#[derive(Clone, Copy, Default)]
+struct Memory {
+    /// Resident now (`VmRSS`).
+    rss: u64,
+    /// Resident at the peak so far (`VmHWM`).
+    peak: u64,
+    /// The anonymous part of `rss` (heap, stacks): what the relay allocates.
+    anon: u64,
+    /// The file-backed part of `rss`: the binary's and libraries' pages mapped so far.
+    file: u64,
+}
+
+fn proc_status(pid: u32) -> anyhow::Result<Memory> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .context("cannot read /proc/PID/status (Linux only)")?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .with_context(|| format!("no {name} in /proc/PID/status"))
+    };
+    Ok(Memory {
+        rss: field("VmRSS:")?,
+        peak: field("VmHWM:")?,
+        anon: field("RssAnon:")?,
+        file: field("RssFile:")?,
+    })
+}
+
+/// Alternates `blocks` slices of `forms` between `direct` and `through`
+/// (direct first), each slice `concurrency` at a time, so that both paths
+/// sample the same stretches of the machine's load; returns both paths'
+/// merged runs and the relay's CPU time during its slices.
+async fn interleaved(
+    direct: &Target,
+    through: &Target,
+    relay: &RelayProcess,
+    forms: Vec<String>,
+    concurrency: usize,
+    blocks: usize,
+    ticks: f64,
+) -> anyhow::Result<(Run, Run, Cpu)> {
+    let slice = forms.len().div_ceil(2 * blocks.max(1)).max(1);
+    let mut forms = forms.into_iter();
+    let (mut direct_run, mut relay_run) = (Run::empty(), Run::empty());
+    let mut cpu = Cpu { user: Duration::ZERO, system: Duration::ZERO };
+    loop {
+        let for_direct: Vec<String> = forms.by_ref().take(slice).collect();
+        let for_relay: Vec<String> = forms.by_ref().take(slice).collect();
+        if for_direct.is_empty() || for_relay.is_empty() {
+            break;
+        }
+        direct_run.absorb(run(direct, for_direct, concurrency).await?);
+        let before = relay.cpu(ticks)?;
+        relay_run.absorb(run(through, for_relay, concurrency).await?);
+        cpu = cpu + (relay.cpu(ticks)? - before);
+    }
+    direct_run.latencies.sort_unstable();
+    relay_run.latencies.sort_unstable();
+    Ok((direct_run, relay_run, cpu))
+}
+
+/// One run of the native benchmark, on a relay process of its own.
+struct NativeRun {
+    direct_serial: Run,
+    relay_serial: Run,
+    direct_loaded: Run,
+    relay_loaded: Run,
+    serial_cpu: Cpu,
+    loaded_cpu: Cpu,
+    burst_cpu: Cpu,
+    burst_wall: Duration,
+    start: Memory,
+    idle: Memory,
+    loaded: Memory,
+    open: Memory,
+    after: Memory,
+}
+
+impl NativeRun {
+    /// Added latency at `p`: the relay's percentile minus the direct path's.
+    fn added(&self, serial: bool, p: f64) -> f64 {
+        let (relay, direct) = if serial {
+            (&self.relay_serial, &self.direct_serial)
+        } else {
+            (&self.relay_loaded, &self.direct_loaded)
+        };
+        relay.percentile(p).as_secs_f64() * 1e3 - direct.percentile(p).as_secs_f64() * 1e3
+    }
+}
+
+/// A fresh relay process through one complete run: warm-up, latency one at
+/// a time, throughput, burst.
+async fn native_run(
+    args: &Args,
+    relay_bin: &Path,
+    fakebucket: &fakebucket::Handle,
+    verifier: &PkceVerifier,
+    ticks: f64,
+) -> anyhow::Result<NativeRun> {
     let relay = RelayProcess::start(relay_bin, fakebucket.token_url().as_str(), &args.relay_env)?;
-    let ticks = clock_ticks();
-    let (start_rss, _) = relay.memory()?;
-
-    let verifier = PkceVerifier::generate();
-    let fresh = |n: usize| fresh_forms(&fakebucket, &verifier, n);
-
+    let start = relay.memory()?;
+    let fresh = |n: usize| fresh_forms(fakebucket, verifier, n);
     let direct = Target::Direct(fakebucket.token_url().to_string());
     let through = Target::Relay(format!("http://{}/token", relay.address));
-    eprintln!("warming up...");
     run(&direct, fresh(args.warmup).await?, args.concurrency).await?;
     run(&through, fresh(args.warmup).await?, args.concurrency).await?;
-    let (idle_rss, _) = relay.memory()?;
+    let idle = relay.memory()?;
 
-    eprintln!("{} exchanges one at a time, direct and through the relay...", args.latency_requests);
-    let direct_serial = run(&direct, fresh(args.latency_requests).await?, 1).await?;
-    let forms_for_relay = fresh(args.latency_requests).await?;
-    let cpu_before = relay.cpu(ticks)?;
-    let relay_serial = run(&through, forms_for_relay, 1).await?;
-    let serial_cpu = relay.cpu(ticks)? - cpu_before;
+    eprintln!("  {} exchanges per path one at a time, interleaved...", args.latency_requests);
+    let forms = fresh(2 * args.latency_requests).await?;
+    let (direct_serial, relay_serial, serial_cpu) =
+        interleaved(&direct, &through, &relay, forms, 1, 10, ticks).await?;
     eprintln!(
-        "{} exchanges, {} at a time, direct and through the relay...",
+        "  {} exchanges per path, {} in flight, interleaved...",
         args.requests, args.concurrency
     );
-    let direct_run = run(&direct, fresh(args.requests).await?, args.concurrency).await?;
-    let forms_for_relay = fresh(args.requests).await?;
-    let cpu_before = relay.cpu(ticks)?;
-    let relay_run = run(&through, forms_for_relay, args.concurrency).await?;
-    let cpu = relay.cpu(ticks)? - cpu_before;
-    let (_, load_peak) = relay.memory()?;
+    let forms = fresh(2 * args.requests).await?;
+    let (direct_loaded, relay_loaded, loaded_cpu) =
+        interleaved(&direct, &through, &relay, forms, args.concurrency, 4, ticks).await?;
+    let loaded = relay.memory()?;
 
-    eprintln!("burst of {} connections...", args.connections);
-    let forms_for_burst = fresh(args.connections).await?;
-    let cpu_before = relay.cpu(ticks)?;
-    let (open_rss, burst_wall) = burst(&relay, forms_for_burst).await?;
-    let burst_cpu = relay.cpu(ticks)? - cpu_before;
-    let (after_rss, burst_peak) = relay.memory()?;
+    eprintln!("  burst of {} connections...", args.connections);
+    let forms = fresh(args.connections).await?;
+    let before = relay.cpu(ticks)?;
+    let (open, burst_wall) = burst(&relay, forms).await?;
+    let burst_cpu = relay.cpu(ticks)? - before;
+    let after = relay.memory()?;
     relay.stop()?;
-    fakebucket.shutdown().await?;
+    Ok(NativeRun {
+        direct_serial,
+        relay_serial,
+        direct_loaded,
+        relay_loaded,
+        serial_cpu,
+        loaded_cpu,
+        burst_cpu,
+        burst_wall,
+        start,
+        idle,
+        loaded,
+        open,
+        after,
+    })
+}
 
-    let (cpu_user, cpu_system, cpu_per) = cpu.per(args.requests);
-    let (serial_user, serial_system, serial_per) = serial_cpu.per(args.latency_requests);
-    let (_, _, burst_cpu_per) = burst_cpu.per(args.connections);
-    let over = |relay: &Run, direct: &Run, p: f64| {
-        relay.percentile(p).saturating_sub(direct.percentile(p))
-    };
+/// Where the burst's memory goes: a fresh relay per size, warmed up, then
+/// `n` connections opened and one exchange sent on each at once. Returns
+/// the relay's memory with the connections open and idle, and after the
+/// burst (with its peak).
+async fn burst_at(
+    n: usize,
+    args: &Args,
+    relay_bin: &Path,
+    fakebucket: &fakebucket::Handle,
+    verifier: &PkceVerifier,
+) -> anyhow::Result<(Memory, Memory)> {
+    let relay = RelayProcess::start(relay_bin, fakebucket.token_url().as_str(), &args.relay_env)?;
+    let through = Target::Relay(format!("http://{}/token", relay.address));
+    run(&through, fresh_forms(fakebucket, verifier, args.warmup).await?, args.concurrency).await?;
+    let forms = fresh_forms(fakebucket, verifier, n).await?;
+    let (open, _) = burst(&relay, forms).await?;
+    let after = relay.memory()?;
+    relay.stop()?;
+    Ok((open, after))
+}
+
+/// The median of `values` and their range, `values` sorted in place.
+fn spread(values: &mut [f64]) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let median = if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 };
+    (median, values[0], values[n - 1])
+}
+
+/// `--target native`: `--runs` runs, each on a fresh relay process, then
+/// the burst at a quarter, half and all of `--connections` on fresh relays.
+async fn bench(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
+    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await?;
+    let ticks = clock_ticks();
+    let verifier = PkceVerifier::generate();
+    let mut runs = Vec::new();
+    for i in 0..args.runs {
+        eprintln!("run {} of {}:", i + 1, args.runs);
+        runs.push(native_run(args, relay_bin, &fakebucket, &verifier, ticks).await?);
+    }
+    let sizes: Vec<usize> = [4, 2, 1].iter().map(|d| (args.connections / d).max(1)).collect();
+    let mut scaling = Vec::new();
+    for &n in &sizes {
+        eprintln!("burst of {n} connections on fresh relays, {} times...", args.runs);
+        let mut at = Vec::new();
+        for _ in 0..args.runs {
+            at.push(burst_at(n, args, relay_bin, &fakebucket, &verifier).await?);
+        }
+        scaling.push((n, at));
+    }
+    fakebucket.shutdown().await?;
+    Ok(native_report(args, &runs, &scaling))
+}
+
+/// The Markdown report of [`bench`].
+fn native_report(
+    args: &Args,
+    runs: &[NativeRun],
+    scaling: &[(usize, Vec<(Memory, Memory)>)],
+) -> String {
+    let n = runs.len();
+    let of = |pick: &dyn Fn(&NativeRun) -> f64| -> Vec<f64> { runs.iter().map(pick).collect() };
+    let mib = |kib: u64| kib as f64 / 1024.0;
     let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let mut out = String::new();
-    out.push_str(&format!(
-        "Measured by `cargo xtask bench relay` (`crates/relay/examples/loadgen.rs`): {profile} build, \
-         {cores} cores, loopback. fakebucket runs in the load generator's process; the relay is the \
-         release `dance-relay` binary as a child process (default settings, rate limit off, JSON \
-         logs at info drained to nowhere). Every exchange is an `authorization_code` exchange of a \
-         fresh code minted beforehand through fakebucket's consent page. Latency runs: {} exchanges \
-         per path, one at a time. Throughput runs: {} exchanges per path, {} in flight. Each path \
-         gets {} warm-up exchanges first.\n\n",
-        args.latency_requests, args.requests, args.concurrency, args.warmup
-    ));
-    out.push_str("| path | in flight | exchanges/s | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|\n");
-    for (name, r, c) in [
-        ("fakebucket directly", &direct_serial, 1),
-        ("through dance-relay", &relay_serial, 1),
-        ("fakebucket directly", &direct_run, args.concurrency),
-        ("through dance-relay", &relay_run, args.concurrency),
-    ] {
+    let (c, conns) = (args.concurrency, args.connections);
+    let mut out = format!(
+        "Measured by `cargo xtask bench relay` (`crates/relay/examples/loadgen.rs`): {profile} \
+         build, {cores} cores, loopback, {n} runs. fakebucket runs in the load generator's \
+         process; the relay is the release `dance-relay` binary as a child process (default \
+         settings, rate limit off, JSON logs at info drained to nowhere), a fresh one for each \
+         run. Every exchange is an `authorization_code` exchange of a fresh code minted \
+         beforehand through fakebucket's consent page. Each run: {w} warm-up exchanges per path \
+         ({c} in flight); {l} exchanges per path one at a time, then {r} per path with {c} in \
+         flight, each phase alternating between the two paths in slices (10 and 4 per path) so \
+         that both sample the same stretches of the machine's load; then a burst of {conns} \
+         exchanges at once, one on each of {conns} connections opened beforehand. Each row is \
+         the median of the runs, with their range; a verdict is the median's.\n\n\
+         | relay measure | median | min – max of {n} runs | target | verdict |\n\
+         |---|---|---|---|---|\n",
+        w = args.warmup,
+        l = args.latency_requests,
+        r = args.requests,
+    );
+    let mut row = |name: &str, mut values: Vec<f64>, unit: &str, target: Option<f64>| {
+        let over = target.map_or(0, |limit| values.iter().filter(|v| **v >= limit).count());
+        let (median, min, max) = spread(&mut values);
+        let (target, verdict) = match target {
+            Some(limit) => {
+                let met = if median < limit { "**met**" } else { "**not met**" };
+                let verdict = match over {
+                    0 => met.to_owned(),
+                    over => format!("{met}; {over} of {n} runs over"),
+                };
+                (format!("< {limit} {unit}"), verdict)
+            }
+            None => (String::new(), String::new()),
+        };
+        let digits = if unit == "ms" { 3 } else { 1 };
         out.push_str(&format!(
-            "| {name} | {c} | {:.0} | {} | {} | {} |\n",
-            r.rate(),
-            ms(r.percentile(0.5)),
-            ms(r.percentile(0.99)),
-            ms(*r.latencies.last().unwrap_or(&Duration::ZERO))
+            "| {name} | {median:.digits$} {unit} | {min:.digits$} – {max:.digits$} | {target} | {verdict} |\n"
+        ));
+    };
+    let lat = args.latency_requests;
+    let req = args.requests;
+    row("added latency at p99, one at a time", of(&|r| r.added(true, 0.99)), "ms", Some(1.0));
+    row(
+        &format!("relay CPU per exchange, {c} in flight (user + system)"),
+        of(&|r| r.loaded_cpu.per(req).2),
+        "µs",
+        Some(50.0),
+    );
+    row(
+        &format!("relay peak RSS, {conns} exchanges at once on {conns} connections"),
+        of(&|r| mib(r.after.peak)),
+        "MiB",
+        Some(20.0),
+    );
+    row("added latency at p50, one at a time", of(&|r| r.added(true, 0.5)), "ms", None);
+    row(&format!("added latency at p50, {c} in flight"), of(&|r| r.added(false, 0.5)), "ms", None);
+    row(&format!("added latency at p99, {c} in flight"), of(&|r| r.added(false, 0.99)), "ms", None);
+    row(
+        &format!("throughput through the relay, share of direct, {c} in flight"),
+        of(&|r| 100.0 * r.relay_loaded.rate() / r.direct_loaded.rate()),
+        "%",
+        None,
+    );
+    row(
+        &format!("relay CPU per exchange, {c} in flight: user"),
+        of(&|r| r.loaded_cpu.per(req).0),
+        "µs",
+        None,
+    );
+    row(
+        &format!("relay CPU per exchange, {c} in flight: system"),
+        of(&|r| r.loaded_cpu.per(req).1),
+        "µs",
+        None,
+    );
+    row(
+        "relay CPU per exchange, one at a time (user + system)",
+        of(&|r| r.serial_cpu.per(lat).2),
+        "µs",
+        None,
+    );
+    row("relay RSS at start", of(&|r| mib(r.start.rss)), "MiB", None);
+    row("relay RSS idle after warm-up", of(&|r| mib(r.idle.rss)), "MiB", None);
+    row("relay peak RSS before the burst", of(&|r| mib(r.loaded.peak)), "MiB", None);
+    row(
+        &format!("relay RSS with {conns} connections open, idle"),
+        of(&|r| mib(r.open.rss)),
+        "MiB",
+        None,
+    );
+    row("relay RSS after the burst: anonymous", of(&|r| mib(r.after.anon)), "MiB", None);
+    row("relay RSS after the burst: file-backed", of(&|r| mib(r.after.file)), "MiB", None);
+    row("burst: wall time", of(&|r| r.burst_wall.as_secs_f64() * 1e3), "ms", None);
+    row(
+        "burst: relay CPU per exchange, each on a new connection",
+        of(&|r| r.burst_cpu.per(conns).2),
+        "µs",
+        None,
+    );
+
+    out.push_str(
+        "\nThe paths (medians of the runs):\n\n\
+         | path | in flight | exchanges/s | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|\n",
+    );
+    type Pick = fn(&NativeRun) -> &Run;
+    let paths: [(&str, usize, Pick); 4] = [
+        ("fakebucket directly", 1, |r| &r.direct_serial),
+        ("through dance-relay", 1, |r| &r.relay_serial),
+        ("fakebucket directly", c, |r| &r.direct_loaded),
+        ("through dance-relay", c, |r| &r.relay_loaded),
+    ];
+    for (name, in_flight, pick) in paths {
+        let median = |f: &dyn Fn(&Run) -> f64| spread(&mut of(&|r| f(pick(r)))).0;
+        out.push_str(&format!(
+            "| {name} | {in_flight} | {:.0} | {:.3} | {:.3} | {:.3} |\n",
+            median(&Run::rate),
+            median(&|r| ms_f64(r.percentile(0.5))),
+            median(&|r| ms_f64(r.percentile(0.99))),
+            median(&|r| ms_f64(r.latencies.last().copied().unwrap_or_default())),
         ));
     }
+
     out.push_str(&format!(
-        "\n| relay measure | value | target |\n|---|---|---|\n\
-         | added latency at p50, one at a time | {} ms | |\n\
-         | added latency at p99, one at a time | {} ms | < 1 ms |\n\
-         | added latency at p50 / p99, {} in flight | {} / {} ms | |\n\
-         | throughput, relay / direct, {} in flight | {:.2} | |\n\
-         | relay CPU per exchange, one at a time (user + system) | {:.1} µs ({:.1} + {:.1}) | < 50 µs |\n\
-         | relay CPU per exchange, {} in flight (user + system) | {:.1} µs ({:.1} + {:.1}) | < 50 µs |\n\
-         | relay RSS at start | {} MiB | |\n\
-         | relay RSS idle after warm-up | {} MiB | |\n\
-         | relay peak RSS during the measured run | {} MiB | |\n\
-         | relay RSS with {} connections open, idle | {} MiB | |\n\
-         | relay peak RSS, {} exchanges at once on {} connections | {} MiB | < 20 MB |\n\
-         | relay RSS after that burst | {} MiB | |\n\
-         | burst: wall time, relay CPU per exchange | {} ms, {:.1} µs | |\n",
-        ms(over(&relay_serial, &direct_serial, 0.5)),
-        ms(over(&relay_serial, &direct_serial, 0.99)),
-        args.concurrency,
-        ms(over(&relay_run, &direct_run, 0.5)),
-        ms(over(&relay_run, &direct_run, 0.99)),
-        args.concurrency,
-        relay_run.rate() / direct_run.rate(),
-        serial_per,
-        serial_user,
-        serial_system,
-        args.concurrency,
-        cpu_per,
-        cpu_user,
-        cpu_system,
-        mib(start_rss),
-        mib(idle_rss),
-        mib(load_peak),
-        args.connections,
-        mib(open_rss),
-        args.connections,
-        args.connections,
-        mib(burst_peak),
-        mib(after_rss),
-        ms(burst_wall),
-        burst_cpu_per,
+        "\nEach run:\n\n\
+         | run | added p50 / p99 ms, one at a time | CPU µs per exchange, {c} in flight | CPU µs per exchange, one at a time | peak RSS MiB (anonymous + file-backed after the burst) |\n\
+         |---|---|---|---|---|\n"
     ));
+    for (i, r) in runs.iter().enumerate() {
+        out.push_str(&format!(
+            "| {} | {:.3} / {:.3} | {:.1} | {:.1} | {:.1} ({:.1} + {:.1}) |\n",
+            i + 1,
+            r.added(true, 0.5),
+            r.added(true, 0.99),
+            r.loaded_cpu.per(req).2,
+            r.serial_cpu.per(lat).2,
+            mib(r.after.peak),
+            mib(r.after.anon),
+            mib(r.after.file),
+        ));
+    }
+
     out.push_str(
-        "\nReading the numbers: the CPU times are the relay process's user and system time (from \
-         `/proc/PID/stat`, 10 ms ticks) divided by the exchanges of that run; they include the \
-         kernel's loopback TCP work for both ends of the relay's two connections and the pipe write \
-         of each access log line. Run one at a time, every exchange also pays for waking the idle \
-         relay up. The machine is shared by the load generator, fakebucket and the relay, so \
-         latencies under load are mostly queueing for the two cores. Memory: a connection that has \
-         not sent a byte is not handed to hyper (about 1.4 KiB each, hence the idle-connections \
-         row), but one with a request in progress holds hyper's 8 KiB read and 8 KiB write buffers \
-         until it closes, which is what the burst row measures.\n",
+        "\nWhere the burst's memory goes: for each size, fresh relays (one per run), warmed up, \
+         then that many connections opened and left idle, then one exchange sent on each at \
+         once (medians of the runs). \"Per exchange\" is the growth from the idle connections to \
+         the peak, divided by their number.\n\n\
+         | exchanges at once | RSS with the connections idle, MiB | peak RSS MiB | after: anonymous MiB | after: file-backed MiB | peak growth per exchange, KiB |\n\
+         |---|---|---|---|---|---|\n",
     );
-    Ok(out)
+    let mut peaks = Vec::new();
+    for (size, at) in scaling {
+        let median = |f: &dyn Fn(&(Memory, Memory)) -> f64| {
+            spread(&mut at.iter().map(f).collect::<Vec<_>>()).0
+        };
+        let peak = median(&|(_, after)| after.peak as f64);
+        peaks.push((*size, peak));
+        out.push_str(&format!(
+            "| {size} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+            median(&|(open, _)| mib(open.rss)),
+            peak / 1024.0,
+            median(&|(_, after)| mib(after.anon)),
+            median(&|(_, after)| mib(after.file)),
+            median(&|(open, after)| (after.peak as f64 - open.rss as f64) / *size as f64),
+        ));
+    }
+    if let (Some(&(n0, p0)), Some(&(n1, p1))) = (peaks.first(), peaks.last())
+        && n1 > n0
+    {
+        out.push_str(&format!(
+            "\nFrom {n0} to {n1} exchanges at once, the median peak grows by {:.1} KiB per \
+             exchange.\n",
+            (p1 - p0) / (n1 - n0) as f64
+        ));
+    }
+    out.push_str(
+        "\nReading the numbers: an added latency is the relay path's percentile minus the direct \
+         path's, in the same run. The CPU times are the relay process's user and system time \
+         (from `/proc/PID/stat`, 10 ms ticks) divided by the exchanges of that phase; they \
+         include the kernel's loopback TCP work for both ends of the relay's two connections and \
+         the pipe writes of the access log (written in batches, whenever the relay runs out of \
+         work). Run one at a time, every exchange also pays for waking the idle relay up. The \
+         machine is shared by the load generator, fakebucket and the relay, so latencies under \
+         load are mostly queueing for the two cores. Memory: RSS includes the file-backed pages \
+         of the binary and libc mapped so far (about 6 MiB, shared with the page cache). A \
+         connection costs a task and a socket (about 1 KiB) except while hyper reads and answers \
+         one of its requests (hyper's 8 KiB read and 8 KiB write buffers and the request's \
+         state), and hyper holds at most twice `DANCE_MAX_CONCURRENCY` requests (128 by \
+         default) at once, the others waiting unread in the kernel; each exchange waiting on the \
+         token endpoint also holds one of the relay's pooled connections to it.\n",
+    );
+    out
 }
 
 /// One relay's numbers in the side-by-side run.
@@ -736,7 +1032,7 @@ async fn bench_worker(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
         let before = proc_cpu(*pid, ticks)?;
         let loaded = run(target, forms, args.concurrency).await?;
         let loaded_cpu = proc_cpu(*pid, ticks)? - before;
-        let (_, peak_rss) = proc_memory(*pid)?;
+        let peak_rss = proc_status(*pid)?.peak;
         sides.push(Side { serial, serial_cpu, loaded, loaded_cpu, peak_rss });
     }
     drop(workerd);
@@ -873,7 +1169,7 @@ async fn bench_binding(args: &Args, relay_bin: &Path) -> anyhow::Result<String> 
         let before = relay.cpu(ticks)?;
         let loaded = run(&target, forms, args.concurrency).await?;
         let loaded_cpu = relay.cpu(ticks)? - before;
-        let (_, peak_rss) = relay.memory()?;
+        let peak_rss = relay.memory()?.peak;
         sides.push(Side { serial, serial_cpu, loaded, loaded_cpu, peak_rss });
     }
     plain.stop()?;

@@ -25,7 +25,8 @@ use std::time::Duration;
         Browsers POST /token (authorization_code with PKCE, or refresh_token); the relay checks the \
         Origin and redirect_uri against its allowlists, adds HTTP Basic client authentication with \
         the secret, forwards to the token URL and returns a normalized RFC 6749 answer. It also \
-        serves GET /healthz and GET /metrics (Prometheus).\n\n\
+        serves GET /healthz, and GET /metrics (Prometheus) on a listener of its own if \
+        --metrics-listen is set.\n\n\
         Every option can be set with the environment variable shown next to it. Lists take \
         comma-separated values. Run `dance-relay check` to validate a configuration.",
     after_help = "Example:\n  DANCE_CLIENT_ID=key DANCE_CLIENT_SECRET_FILE=/run/secrets/bitbucket \\\n  \
@@ -138,6 +139,12 @@ pub struct Settings {
     )]
     pub listen: String,
 
+    /// Serve GET /metrics (Prometheus) on this address and port, and only there. Meant for
+    /// loopback (127.0.0.1:9787): anything that reaches it reads the counters. Unset or empty:
+    /// no metrics endpoint.
+    #[arg(long, env = vars::METRICS_LISTEN, global = true, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<String>,
+
     /// Also serve requests without an Origin header, which come from scripts and servers rather
     /// than browsers. Off by default; the variable takes true/false, 1/0, yes/no or on/off.
     #[arg(long, env = vars::ALLOW_MISSING_ORIGIN, global = true, action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
@@ -152,9 +159,15 @@ pub struct Settings {
     pub max_header_bytes: usize,
 
     /// How many exchanges may wait on the token endpoint at once; more requests queue for a slot
-    /// and get 503 if none frees up within 5 seconds.
+    /// and get 503 if none frees up within 5 seconds. At most twice as many requests are read at
+    /// once; more wait unread (for up to 5 seconds).
     #[arg(long, env = vars::MAX_CONCURRENCY, default_value_t = Limits::default().max_concurrency, global = true, value_name = "N")]
     pub max_concurrency: usize,
+
+    /// How many connections may be open at once; more wait in the kernel's accept queue until one
+    /// closes, and the relay logs once that it reached the limit.
+    #[arg(long, env = vars::MAX_CONNECTIONS, default_value_t = Limits::default().max_connections, global = true, value_name = "N")]
+    pub max_connections: usize,
 
     /// How long the token endpoint may take to answer (504 beyond): 500ms, 10s, 1m; a bare
     /// number is seconds.
@@ -189,6 +202,8 @@ pub struct Resolved {
     pub config: Config,
     /// Where to listen.
     pub listen: SocketAddr,
+    /// Where to serve the metrics, if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
     /// Warnings worth logging at start-up.
     pub warnings: Vec<Problem>,
 }
@@ -201,10 +216,12 @@ impl Settings {
 
     /// The configuration, or every problem if any of them is an error.
     pub fn resolve(&self) -> Result<Resolved, Vec<Problem>> {
-        let (config, listen, problems) = self.build();
-        match listen {
-            Some(listen) if !problems.iter().any(|p| p.severity == Severity::Error) => {
-                Ok(Resolved { config, listen, warnings: problems })
+        let (config, addresses, problems) = self.build();
+        match addresses {
+            Some(Addresses { listen, metrics })
+                if !problems.iter().any(|p| p.severity == Severity::Error) =>
+            {
+                Ok(Resolved { config, listen, metrics_listen: metrics, warnings: problems })
             }
             _ => Err(problems),
         }
@@ -212,20 +229,18 @@ impl Settings {
 
     /// Builds a configuration, with harmless placeholders where a setting
     /// could not be read, so that every problem is found in one pass.
-    fn build(&self) -> (Config, Option<SocketAddr>, Vec<Problem>) {
+    fn build(&self) -> (Config, Option<Addresses>, Vec<Problem>) {
         let mut problems = Vec::new();
         let client_id = ClientId::new(self.client_id.clone().unwrap_or_default());
         let client_secret = self.secret(&mut problems);
         let token_url = parse_token_url(&self.token_url, &mut problems);
-        let listen = self.listen.parse::<SocketAddr>().map_err(|_| {
-            problems.push(Problem::error(
-                "DANCE_LISTEN",
-                format!(
-                    "`{}` is not an address and port such as 127.0.0.1:8787 or [::]:8787",
-                    self.listen
-                ),
-            ));
-        });
+        let listen = parse_address(
+            "DANCE_LISTEN",
+            &self.listen,
+            "127.0.0.1:8787 or [::]:8787",
+            &mut problems,
+        );
+        let metrics = self.metrics_listen(&mut problems);
         let config = Config {
             client_id,
             client_secret,
@@ -240,6 +255,7 @@ impl Settings {
                 max_body_bytes: self.max_body_bytes,
                 max_header_bytes: self.max_header_bytes,
                 max_concurrency: self.max_concurrency,
+                max_connections: self.max_connections,
                 upstream_timeout: self.upstream_timeout,
                 rate_limit_per_minute: self.rate_limit,
                 ..Limits::default()
@@ -247,7 +263,24 @@ impl Settings {
         };
         problems.extend(config.problems());
         vars::drop_unset_warnings_of_unreadable(&mut problems);
-        (config, listen.ok(), problems)
+        let addresses = match (listen, metrics) {
+            (Ok(listen), Ok(metrics)) => Some(Addresses { listen, metrics }),
+            _ => None,
+        };
+        (config, addresses, problems)
+    }
+
+    /// The metrics listener's address: `None` when unset or empty (no
+    /// metrics endpoint), `Err` when unreadable (with a problem saying why).
+    fn metrics_listen(&self, problems: &mut Vec<Problem>) -> Result<Option<SocketAddr>, ()> {
+        let Some(text) = self.metrics_listen.as_deref().map(str::trim).filter(|t| !t.is_empty())
+        else {
+            return Ok(None);
+        };
+        let address =
+            parse_address(vars::METRICS_LISTEN, text, "127.0.0.1:9787 or [::1]:9787", problems)?;
+        dance_relay_core::config::check_metrics_listen(address, problems);
+        Ok(Some(address))
     }
 
     /// The sealing keys, from the flag or the file, or none with a problem
@@ -282,6 +315,27 @@ impl Settings {
             Err(()) => ClientSecret::new("placeholder"),
         }
     }
+}
+
+/// The addresses to listen on, when every one of them could be read.
+struct Addresses {
+    listen: SocketAddr,
+    metrics: Option<SocketAddr>,
+}
+
+/// An address and port, or `Err` with a problem that shows `example`.
+fn parse_address(
+    setting: &'static str,
+    text: &str,
+    example: &str,
+    problems: &mut Vec<Problem>,
+) -> Result<SocketAddr, ()> {
+    text.parse().map_err(|_| {
+        problems.push(Problem::error(
+            setting,
+            format!("`{text}` is not an address and port such as {example}"),
+        ));
+    })
 }
 
 /// The text of a secret setting (the client secret, the sealing keys) as
@@ -456,6 +510,50 @@ mod tests {
         assert_eq!(resolved.config.sealing_keys, [new, old]);
         assert_eq!(resolved.config.session_lifetime, Duration::from_secs(7 * 24 * 3600));
         assert_eq!(resolved.warnings, vec![]);
+    }
+
+    #[test]
+    fn the_metrics_listener_is_off_unless_set_and_warned_about_off_loopback() {
+        let base = [
+            "--client-id",
+            "key",
+            "--client-secret",
+            "s3cret",
+            "--allowed-origin",
+            "https://a.example",
+            "--allowed-redirect-uri",
+            "https://a.example/",
+            "--sealing-key",
+        ];
+        let key = SealingKey::generate().encode();
+        let resolve = |extra: &[&str]| {
+            let args: Vec<&str> =
+                base.iter().copied().chain([key.as_str()]).chain(extra.iter().copied()).collect();
+            parse(&args).settings.resolve()
+        };
+        let off = resolve(&[]).expect("sound");
+        assert_eq!((off.metrics_listen, off.warnings), (None, vec![]));
+        let empty = resolve(&["--metrics-listen", " "]).expect("sound");
+        assert_eq!(empty.metrics_listen, None);
+        let loopback = resolve(&["--metrics-listen", "127.0.0.1:9787"]).expect("sound");
+        assert_eq!(loopback.metrics_listen, Some("127.0.0.1:9787".parse().expect("address")));
+        assert_eq!(loopback.warnings, vec![]);
+        let open = resolve(&["--metrics-listen", "0.0.0.0:9787"]).expect("a warning, not an error");
+        assert_eq!(open.metrics_listen, Some("0.0.0.0:9787".parse().expect("address")));
+        let warnings: Vec<String> = open.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0]
+                .starts_with("warning: DANCE_METRICS_LISTEN: `0.0.0.0:9787` is not a loopback"),
+            "{warnings:?}"
+        );
+        let broken = resolve(&["--metrics-listen", "localhost:9787"]).expect_err("not an address");
+        let text: Vec<String> = broken.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            ["error: DANCE_METRICS_LISTEN: `localhost:9787` is not an address and port such as \
+              127.0.0.1:9787 or [::1]:9787"]
+        );
     }
 
     #[test]

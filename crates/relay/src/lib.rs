@@ -14,15 +14,17 @@
 //! - [`cli`]: flags and `DANCE_*` variables ([`cli::Cli`]) turned into a
 //!   [`Config`], and `dance-relay check`.
 //! - `routes`: the core's steps with the IO between them (reading the body
-//!   within its deadline, a concurrency slot per exchange), `/metrics`, and
-//!   the access log.
+//!   within its deadline, a concurrency slot per exchange), the access log,
+//!   and `/metrics` for the metrics listener.
 //! - `upstream`: the pooled reqwest client that sends what the core asks.
 //! - `metrics`: Prometheus counters and the upstream latency histogram.
-//! - `server`: the hyper accept loop with header limits and graceful shutdown.
+//! - `server`: the hyper accept loop with header limits and graceful shutdown;
+//!   hyper holds a connection only while one of its requests is served.
 //! - [`logging`]: the binary's log output.
 //!
 //! Start it in-process with [`run`] on a listener of your own (tests use
-//! `127.0.0.1:0`), or call [`app`] and drive the router with
+//! `127.0.0.1:0`), with a second one for `GET /metrics` if wanted
+//! ([`Listeners`]), or call [`app`] and drive the public router with
 //! `tower::ServiceExt::oneshot` without any socket.
 
 pub mod cli;
@@ -53,7 +55,8 @@ pub enum RunError {
     Client(#[source] reqwest::Error),
 }
 
-/// The relay's router, for serving or for `oneshot` tests.
+/// The relay's public router (no `/metrics`), for serving or for `oneshot`
+/// tests.
 ///
 /// The configuration is used as given; [`run`] validates it first.
 ///
@@ -68,7 +71,7 @@ pub fn app(config: Config) -> axum::Router {
     }
 }
 
-/// The relay's router, or why its HTTP client could not be built.
+/// The relay's public router, or why its HTTP client could not be built.
 pub fn try_app(config: Config) -> Result<axum::Router, RunError> {
     try_app_with_clock(config, Clock::default())
 }
@@ -76,8 +79,35 @@ pub fn try_app(config: Config) -> Result<axum::Router, RunError> {
 /// [`try_app`] on a [`Clock`] of the caller's: tests move it forward to
 /// reach a session's end without waiting for it.
 pub fn try_app_with_clock(config: Config, clock: Clock) -> Result<axum::Router, RunError> {
-    let relay = routes::Relay::new(&config, clock).map_err(RunError::Client)?;
-    Ok(routes::router(Arc::new(relay)))
+    Ok(routers(config, clock)?.0)
+}
+
+/// The public router and the metrics router, over the same counters.
+fn routers(config: Config, clock: Clock) -> Result<(axum::Router, axum::Router), RunError> {
+    let relay = relay(&config, clock)?;
+    Ok((routes::router(relay.clone()), routes::metrics_router(relay)))
+}
+
+/// The relay's shared state: its rules, its HTTP client, its counters.
+fn relay(config: &Config, clock: Clock) -> Result<Arc<routes::Relay>, RunError> {
+    Ok(Arc::new(routes::Relay::new(config, clock).map_err(RunError::Client)?))
+}
+
+/// Where the relay serves: the public listener (`/token`, `/healthz`) and,
+/// if any, the metrics listener (`GET /metrics`, and nothing else). A bare
+/// [`TcpListener`] is a relay without metrics.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The listener a reverse proxy or the browsers reach.
+    pub public: TcpListener,
+    /// The listener for `GET /metrics`; meant for loopback.
+    pub metrics: Option<TcpListener>,
+}
+
+impl From<TcpListener> for Listeners {
+    fn from(public: TcpListener) -> Self {
+        Self { public, metrics: None }
+    }
 }
 
 /// The relay's wall clock: the system's, moved forward by however much
@@ -103,29 +133,52 @@ impl Clock {
     }
 }
 
-/// Validates `config`, then serves it on `listener` until `shutdown`
-/// completes. Requests in flight then finish (for at most the upstream and
-/// body timeouts plus a second) before it returns.
+/// Validates `config`, then serves it on `listeners` (a [`Listeners`], or a
+/// bare [`TcpListener`] for no metrics) until `shutdown` completes. Both
+/// listeners then stop accepting, and requests in flight finish (for at most
+/// the upstream and body timeouts plus a second) before it returns.
 pub async fn run(
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     config: Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
-    run_with_clock(listener, config, Clock::default(), shutdown).await
+    run_with_clock(listeners, config, Clock::default(), shutdown).await
 }
 
 /// [`run`] on a [`Clock`] of the caller's.
 pub async fn run_with_clock(
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     config: Config,
     clock: Clock,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
     config.validate()?;
+    let Listeners { public, metrics } = listeners.into();
     let limits = config.limits.clone();
-    let router = try_app_with_clock(config, clock)?;
+    let relay = relay(&config, clock)?;
+    let metrics_router = routes::metrics_router(relay.clone());
     let drain = limits.upstream_timeout + limits.body_timeout + Duration::from_secs(1);
-    server::serve(listener, router, &limits, drain, shutdown).await;
+    // One shutdown for both listeners.
+    let (stop, stopping) = tokio::sync::watch::channel(());
+    let stopped = |mut stopping: tokio::sync::watch::Receiver<()>| async move {
+        let _ = stopping.changed().await;
+    };
+    let serve_metrics = async {
+        if let Some(listener) = metrics {
+            let service = |peer, _| server::RouterService { router: metrics_router.clone(), peer };
+            server::serve(listener, service, &limits, None, drain, stopped(stopping.clone())).await;
+        }
+    };
+    let service = |peer, session| server::RelayService { relay: relay.clone(), peer, session };
+    let admission = Some(server::admission(&limits));
+    tokio::join!(
+        async move {
+            shutdown.await;
+            let _ = stop.send(());
+        },
+        server::serve(public, service, &limits, admission, drain, stopped(stopping.clone())),
+        serve_metrics,
+    );
     Ok(())
 }
 

@@ -13,7 +13,9 @@
 use anyhow::Context as _;
 use clap::Parser as _;
 use dance_relay::cli::{Cli, Command};
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use tokio::net::TcpListener;
 
 fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
@@ -32,7 +34,19 @@ fn main() -> anyhow::Result<ExitCode> {
 }
 
 fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
-    dance_relay::logging::init(cli.settings.log_format).context("cannot set up logging")?;
+    // On one thread (the default), log lines are written whenever the
+    // runtime runs out of work (below), off the requests' path; the guard
+    // writes what is left when serving ends. With more threads, the thread
+    // that accepts connections is not one that runs out of work, so each
+    // line is written at once.
+    let one_thread = cli.settings.worker_threads == 1;
+    let _logs = if one_thread {
+        let logs = dance_relay::logging::init_deferred(cli.settings.log_format);
+        Some(logs.context("cannot set up logging")?)
+    } else {
+        dance_relay::logging::init(cli.settings.log_format).context("cannot set up logging")?;
+        None
+    };
     let resolved = match cli.settings.resolve() {
         Ok(resolved) => resolved,
         Err(problems) => {
@@ -46,20 +60,41 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
     for warning in &resolved.warnings {
         tracing::warn!("{warning}");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(usize::from(cli.settings.worker_threads))
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    // One thread (the default): everything runs on this thread, the accept
+    // loop and the connections alike, with no hand-off between threads.
+    let mut runtime = if one_thread {
+        let mut builder = tokio::runtime::Builder::new_current_thread();
+        builder.on_thread_park(dance_relay::logging::flush);
+        builder
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(usize::from(cli.settings.worker_threads));
+        builder
+    };
+    let runtime = runtime.enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(resolved.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", resolved.listen))?;
-        let address = listener.local_addr().context("cannot read the listening address")?;
+        let (public, address) = bind(resolved.listen).await?;
         tracing::info!(%address, token_url = %resolved.config.token_url, "listening");
-        dance_relay::run(listener, resolved.config, dance_relay::shutdown_signal())
+        let metrics = match resolved.metrics_listen {
+            Some(metrics_address) => {
+                let (listener, address) = bind(metrics_address).await?;
+                tracing::info!(%address, "serving GET /metrics on its own listener");
+                Some(listener)
+            }
+            None => None,
+        };
+        let listeners = dance_relay::Listeners { public, metrics };
+        dance_relay::run(listeners, resolved.config, dance_relay::shutdown_signal())
             .await
             .context("the relay failed")
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A listener on `address`, and the address it got (the port `0` asked for).
+async fn bind(address: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let listener =
+        TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address}"))?;
+    let bound = listener.local_addr().context("cannot read the listening address")?;
+    Ok((listener, bound))
 }

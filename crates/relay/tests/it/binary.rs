@@ -60,6 +60,29 @@ fn check_says_exactly_what_is_wrong() {
 }
 
 #[test]
+fn check_warns_when_the_metrics_would_be_reachable_from_other_hosts() {
+    let check = |address: &str| {
+        let output = sound(&mut relay_command())
+            .arg("check")
+            .env("DANCE_METRICS_LISTEN", address)
+            .output()
+            .expect("run dance-relay");
+        assert!(output.status.success(), "a warning is not an error: {output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let open = check("0.0.0.0:9787");
+    assert!(
+        open.contains(
+            "warning: DANCE_METRICS_LISTEN: `0.0.0.0:9787` is not a loopback address, so the \
+             metrics would be reachable from other hosts"
+        ),
+        "{open}"
+    );
+    let loopback = check("127.0.0.1:9787");
+    assert!(!loopback.contains("DANCE_METRICS_LISTEN"), "{loopback}");
+}
+
+#[test]
 fn check_reports_an_unreadable_secret_file_and_never_prints_the_secret() {
     let output = sound(&mut relay_command())
         .arg("check")
@@ -98,6 +121,7 @@ fn help_explains_every_setting_and_hides_the_secret() {
         "DANCE_ALLOWED_ORIGINS",
         "DANCE_ALLOWED_REDIRECT_URIS",
         "DANCE_LISTEN",
+        "DANCE_METRICS_LISTEN",
         "DANCE_ALLOW_MISSING_ORIGIN",
         "DANCE_MAX_BODY_BYTES",
         "DANCE_MAX_HEADER_BYTES",
@@ -162,6 +186,68 @@ fn sigterm_stops_the_relay_cleanly() {
     assert!(status.success(), "{status:?}");
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains("SIGTERM received")), "{rest:?}");
+}
+
+/// An HTTP/1.1 `GET path` to `address`: the whole answer, head and body.
+fn get(address: &str, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(address).expect("the relay accepts");
+    let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    std::io::Write::write_all(&mut stream, request.as_bytes()).expect("write");
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).expect("read");
+    answer
+}
+
+/// A child process killed when dropped, so a failed assertion leaves no
+/// relay running (and holding the test's output open).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn the_binary_serves_metrics_on_its_own_listener_only() {
+    let child = sound(&mut relay_command())
+        .env("DANCE_LISTEN", "127.0.0.1:0")
+        .env("DANCE_METRICS_LISTEN", "127.0.0.1:0")
+        .env("DANCE_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start dance-relay");
+    let mut child = KillOnDrop(child);
+    let stdout = child.0.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let (mut public, mut metrics) = (None, None);
+    while public.is_none() || metrics.is_none() {
+        let line = lines.next().expect("the relay logs both addresses").expect("a line");
+        let json: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+        let address = json["address"].as_str().map(str::to_owned);
+        match json["message"].as_str() {
+            Some("listening") => public = address,
+            Some("serving GET /metrics on its own listener") => metrics = address,
+            _ => {}
+        }
+    }
+    let (public, metrics) = (public.expect("public"), metrics.expect("metrics"));
+    assert_ne!(public, metrics);
+    let counters = get(&metrics, "/metrics");
+    assert!(counters.starts_with("HTTP/1.1 200 "), "{counters}");
+    assert!(counters.contains("dance_relay_requests_total{outcome=\"ok\"} 0\n"), "{counters}");
+    let refused = get(&public, "/metrics");
+    assert!(refused.starts_with("HTTP/1.1 404 "), "{refused}");
+    assert!(!refused.contains("dance_relay_"), "{refused}");
+
+    let killed =
+        Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().expect("kill");
+    assert!(killed.success());
+    let status = child.0.wait().expect("the relay exits");
+    assert!(status.success(), "both listeners stop on SIGTERM: {status:?}");
 }
 
 #[test]

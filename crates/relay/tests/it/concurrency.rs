@@ -63,3 +63,36 @@ async fn hundreds_of_simultaneous_exchanges_all_succeed() {
     assert_eq!(counters.token_requests_total, EXCHANGES as u64);
     relay.stop().await;
 }
+
+/// At `max_connections` open connections the relay accepts no more: the
+/// next one waits, unanswered, until an open one closes, then is served.
+#[tokio::test]
+async fn connections_past_the_cap_wait_until_one_closes() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let mut config = relay_config(&fakebucket);
+    config.limits.max_connections = 2;
+    let relay = Relay::start(config).await;
+    let connect = || tokio::net::TcpStream::connect(relay.addr);
+    // Two connections that have said nothing yet hold both places.
+    let first = connect().await.expect("connect");
+    let _second = connect().await.expect("connect");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut third = connect().await.expect("the kernel queues the connection");
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: relay\r\nconnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    let waited =
+        tokio::time::timeout(Duration::from_millis(700), third.read_to_end(&mut answer)).await;
+    assert!(waited.is_err(), "served past the cap: {}", String::from_utf8_lossy(&answer));
+    // One place frees up: the waiting connection is served.
+    drop(first);
+    tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut answer))
+        .await
+        .expect("served once a connection closed")
+        .expect("read");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200") && text.ends_with("ok\n"), "{text}");
+}

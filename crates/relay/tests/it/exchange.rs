@@ -54,7 +54,7 @@ crate::on_both_targets! {
 
         // The native relay also counts what happened; a Worker has no /metrics.
         if relay.is_native() {
-            let metrics = http.get(relay.url("/metrics")).send().await.expect("metrics");
+            let metrics = http.get(relay.metrics_url()).send().await.expect("metrics");
             let text = metrics.text().await.expect("text");
             assert!(text.contains("dance_relay_requests_total{outcome=\"ok\"} 1\n"), "{text}");
             assert!(text.contains("dance_relay_upstream_duration_seconds_count 1\n"), "{text}");

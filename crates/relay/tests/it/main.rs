@@ -20,13 +20,17 @@
 //! - `logs`: a full exchange's logs carry no secret, code, verifier or token.
 //! - `props`: arbitrary bodies and headers get 4xx JSON, never a 5xx or a panic.
 //! - `concurrency`: hundreds of simultaneous exchanges, all correct.
+//! - `connections`: many requests on one kept-open connection, pipelined too.
+//! - `metrics`: `GET /metrics` on its own listener and nowhere else.
 //! - `binary`: `dance-relay check`, `--help`, and shutdown on SIGTERM.
 
 mod binary;
 mod binding;
 mod concurrency;
+mod connections;
 mod exchange;
 mod logs;
+mod metrics;
 mod props;
 mod refusals;
 mod upstream;
@@ -104,22 +108,32 @@ pub(crate) fn relay_config(fakebucket: &fakebucket::Handle) -> Config {
 /// A relay served on loopback until the value is dropped.
 pub(crate) struct Relay {
     pub(crate) addr: SocketAddr,
+    /// The metrics listener's address (the native relay's, unless started
+    /// without one).
+    pub(crate) metrics_addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), dance_relay::RunError>>>,
     workerd: Option<Workerd>,
 }
 
 impl Relay {
-    /// The native relay.
+    /// The native relay, with its metrics listener on loopback too.
     pub(crate) async fn start(config: Config) -> Self {
-        let listener =
-            tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
-        let addr = listener.local_addr().expect("local address");
+        Self::start_with_metrics(config, true).await
+    }
+
+    /// The native relay, with or without a metrics listener.
+    pub(crate) async fn start_with_metrics(config: Config, metrics: bool) -> Self {
+        let public = loopback().await;
+        let addr = public.local_addr().expect("local address");
+        let metrics = if metrics { Some(loopback().await) } else { None };
+        let metrics_addr = metrics.as_ref().map(|m| m.local_addr().expect("local address"));
+        let listeners = dance_relay::Listeners { public, metrics };
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(dance_relay::run(listener, config, async move {
+        let task = tokio::spawn(dance_relay::run(listeners, config, async move {
             let _ = stopped.await;
         }));
-        Self { addr, stop: Some(stop), task: Some(task), workerd: None }
+        Self { addr, metrics_addr, stop: Some(stop), task: Some(task), workerd: None }
     }
 
     /// The relay of `target` with `config`.
@@ -134,14 +148,26 @@ impl Relay {
                         .await
                         .expect("the start task")
                         .unwrap_or_else(|e| panic!("workerd did not start: {e}"));
-                Self { addr: workerd.addr(), stop: None, task: None, workerd: Some(workerd) }
+                Self {
+                    addr: workerd.addr(),
+                    metrics_addr: None,
+                    stop: None,
+                    task: None,
+                    workerd: Some(workerd),
+                }
             }
         }
     }
 
-    /// Whether this is the native relay (which has `/metrics`).
+    /// Whether this is the native relay (which has `/metrics`, on its own
+    /// listener).
     pub(crate) fn is_native(&self) -> bool {
         self.workerd.is_none()
+    }
+
+    /// `GET /metrics` on the metrics listener.
+    pub(crate) fn metrics_url(&self) -> String {
+        format!("http://{}/metrics", self.metrics_addr.expect("a relay with a metrics listener"))
     }
 
     /// What workerd logged, for failure messages (empty for the native relay).
@@ -170,6 +196,11 @@ impl Drop for Relay {
             let _ = stop.send(());
         }
     }
+}
+
+/// A listener on a free loopback port.
+async fn loopback() -> tokio::net::TcpListener {
+    tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port")
 }
 
 /// An HTTP client that never follows redirects.

@@ -7,7 +7,6 @@ use crate::{
 };
 use axum::body::Body;
 use axum::http::Request;
-use dance_protocol::PkceVerifier;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -111,34 +110,6 @@ async fn a_body_that_never_arrives_gets_408() {
     assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
     assert!(answer.contains("did not arrive in time"), "{answer}");
     assert_eq!(fakebucket.counters().token_requests_total, 0);
-}
-
-#[tokio::test]
-async fn healthz_and_metrics_answer() {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
-    let app = dance_relay::app(relay_config(&fakebucket));
-    let (response, _) =
-        oneshot(&app, Request::get("/healthz").body(Body::empty()).expect("request")).await;
-    assert_eq!(response.status(), 200);
-    let _ = oneshot(
-        &app,
-        form_request(exchange_with("https://evil.example/", PkceVerifier::generate().secret())),
-    )
-    .await;
-    let response = tower::ServiceExt::oneshot(
-        app.clone(),
-        Request::get("/metrics").body(Body::empty()).expect("request"),
-    )
-    .await
-    .expect("infallible");
-    assert_eq!(response.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
-    let text = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
-    let text = String::from_utf8(text.to_vec()).expect("UTF-8");
-    assert!(
-        text.contains("dance_relay_requests_total{outcome=\"refused_redirect_uri\"} 1\n"),
-        "{text}"
-    );
-    assert!(text.contains("# TYPE dance_relay_upstream_duration_seconds histogram\n"), "{text}");
 }
 
 #[tokio::test]
@@ -482,7 +453,7 @@ crate::on_both_targets! {
         // The native relay also counts what happened; a Worker has no /metrics.
         if relay.is_native() {
             let metrics =
-                http.get(relay.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+                http.get(relay.metrics_url()).send().await.expect("metrics").text().await.expect("text");
             assert!(
                 metrics.contains("dance_relay_requests_total{outcome=\"rate_limited\"} 1\n"),
                 "{metrics}"

@@ -27,7 +27,7 @@ pub(crate) async fn wait_for_in_flight(relay: &Relay, in_flight: u32) {
     let line = format!("dance_relay_upstream_in_flight {in_flight}\n");
     for _ in 0..10_000 {
         let text = http
-            .get(relay.url("/metrics"))
+            .get(relay.metrics_url())
             .send()
             .await
             .expect("metrics")
@@ -178,7 +178,7 @@ crate::on_both_targets! {
 
         // The native relay also counts what happened; a Worker has no /metrics.
         if relay.is_native() {
-            let metrics = client().get(relay.url("/metrics")).send().await.expect("metrics");
+            let metrics = client().get(relay.metrics_url()).send().await.expect("metrics");
             let text = metrics.text().await.expect("text");
             for line in [
                 "dance_relay_requests_total{outcome=\"upstream_failed\"} 2\n",
