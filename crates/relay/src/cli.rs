@@ -512,23 +512,24 @@ mod tests {
         assert_eq!(resolved.warnings, vec![]);
     }
 
+    /// The settings every sound command line needs.
+    const SOUND_ARGS: [&str; 8] = [
+        "--client-id",
+        "key",
+        "--client-secret",
+        "s3cret",
+        "--allowed-origin",
+        "https://a.example",
+        "--allowed-redirect-uri",
+        "https://a.example/",
+    ];
+
     #[test]
     fn the_metrics_listener_is_off_unless_set_and_warned_about_off_loopback() {
-        let base = [
-            "--client-id",
-            "key",
-            "--client-secret",
-            "s3cret",
-            "--allowed-origin",
-            "https://a.example",
-            "--allowed-redirect-uri",
-            "https://a.example/",
-            "--sealing-key",
-        ];
         let key = SealingKey::generate().encode();
         let resolve = |extra: &[&str]| {
-            let args: Vec<&str> =
-                base.iter().copied().chain([key.as_str()]).chain(extra.iter().copied()).collect();
+            let sealing = ["--sealing-key", key.as_str()];
+            let args: Vec<&str> = SOUND_ARGS.iter().chain(&sealing).chain(extra).copied().collect();
             parse(&args).settings.resolve()
         };
         let off = resolve(&[]).expect("sound");
@@ -603,18 +604,8 @@ mod tests {
         let file = dir.join("sealing-keys");
         std::fs::write(&file, format!("{}\n{}\n", new.encode(), old.encode())).expect("write");
         let path = file.to_str().expect("a UTF-8 path");
-        let base = [
-            "--client-id",
-            "key",
-            "--client-secret",
-            "s3cret",
-            "--allowed-origin",
-            "https://a.example",
-            "--allowed-redirect-uri",
-            "https://a.example/",
-        ];
         let with = |extra: &[&str]| {
-            let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+            let args: Vec<&str> = SOUND_ARGS.iter().chain(extra).copied().collect();
             parse(&args).settings.build()
         };
         // One key per line, the trailing newline ignored.
