@@ -206,7 +206,7 @@ pub fn next_page(api_base: &WebUrl, next: Option<&str>) -> Option<WebUrl> {
 // ---- the requests ----------------------------------------------------------
 
 /// Fetches and checks `config.json` at `url`. The first call takes over the
-/// request `assets/boot.js` started while the wasm was loading, when it is
+/// request `assets/screen.js` started while the wasm was loading, when it is
 /// for the same URL ([`take_early_config`]); later calls (a retry) fetch anew.
 pub async fn fetch_config(url: &WebUrl) -> Result<Config, Problem> {
     match send(Outgoing {
@@ -299,12 +299,12 @@ pub struct Started {
     abort: web_sys::AbortController,
 }
 
-/// The global under which `assets/boot.js` leaves the `config.json` request
+/// The global under which `assets/screen.js` leaves the `config.json` request
 /// it starts before the wasm is loaded: `{ url, reply, abort }`.
 pub const EARLY_CONFIG_GLOBAL: &str = "danceEarlyConfig";
 
 /// Takes (once: the global is deleted) the request for `config.json` that
-/// `assets/boot.js` started, if it is for `url` (a request for another URL is
+/// `assets/screen.js` started, if it is for `url` (a request for another URL is
 /// aborted). Anything else there, or nothing, gives `None`, and the caller
 /// fetches as usual.
 pub fn take_early_config(url: &str) -> Option<Started> {

@@ -122,11 +122,24 @@ pub fn take_queued_sign_in() -> bool {
 
 /// Takes over from the page's built-in markup: removes it and tells
 /// `assets/screen.js` that the app now handles clicks. The app renders its
-/// first screen (the same one) before the browser paints again.
+/// first screen (the same one) before the browser paints again. Keyboard
+/// focus moves along: a person who tabbed to the built-in "Sign in" is on
+/// the app's "Sign in" afterwards.
 pub fn take_over_page() {
+    use wasm_bindgen::JsCast as _;
+
     let Some(document) = window().and_then(|w| w.document()) else { return };
     if let Ok(Some(prerendered)) = document.query_selector(PRERENDERED_SELECTOR) {
+        let focused = document
+            .active_element()
+            .filter(|element| prerendered.contains(Some(element)))
+            .map(|element| element.id())
+            .filter(|id| !id.is_empty());
         prerendered.remove();
+        let app_element = focused.and_then(|id| document.get_element_by_id(&id));
+        if let Some(element) = app_element.and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
+            let _ = element.focus();
+        }
     }
     if let Some(root) = document.document_element() {
         let _ = root.set_attribute(STARTED_ATTRIBUTE, "");
@@ -148,8 +161,7 @@ mod tests {
             assert!(script.contains(&format!("'{name}'")), "screen.js lacks '{name}'");
         }
         assert!(script.contains("'resuming'"), "the value first_screen reads");
-        // boot.js removes the same markup when the app cannot run.
-        let boot = include_str!("../assets/boot.js");
-        assert!(boot.contains(&format!("querySelector('{PRERENDERED_SELECTOR}')")));
+        // screen.js removes the same markup when the app cannot run.
+        assert!(script.contains(&format!("querySelector('{PRERENDERED_SELECTOR}')")));
     }
 }

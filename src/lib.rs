@@ -66,8 +66,13 @@ pub mod weburl;
 
 use wasm_bindgen::JsCast as _;
 
+/// The class of the element the app renders into, at the end of `<body>`;
+/// the stylesheet gives it no box of its own (`display: contents`).
+pub const APP_ROOT_CLASS: &str = "app-root";
+
 /// Starts the app: installs the panic hook that replaces the page with an
-/// error view, then renders [`app::App`] into `<body>`.
+/// error view, then renders [`app::App`] into an element of its own at the
+/// end of `<body>`.
 pub fn start() {
     yew::set_custom_panic_hook(Box::new(|info| {
         browser::log_error(&format!("oauth-dance crashed: {info}"));
@@ -75,7 +80,20 @@ pub fn start() {
             render_crash(&body);
         }
     }));
-    yew::Renderer::<app::App>::new().render();
+    // Yew empties the element it renders into, so the app gets one of its
+    // own: the built-in first screen stays until the app's first render is
+    // in place (`browser::take_over_page`), focus included.
+    let document = web_sys::window().and_then(|w| w.document());
+    let root = document.as_ref().and_then(|document| {
+        let root = document.create_element("div").ok()?;
+        root.set_class_name(APP_ROOT_CLASS);
+        document.body()?.append_child(&root).ok()?;
+        Some(root)
+    });
+    match root {
+        Some(root) => yew::Renderer::<app::App>::with_root(root).render(),
+        None => yew::Renderer::<app::App>::new().render(),
+    };
 }
 
 /// Replaces `root`'s content with the crash view, built with plain DOM calls
@@ -119,5 +137,17 @@ pub fn render_crash(root: &web_sys::Element) {
     if let Some(view) = build() {
         root.set_text_content(None);
         let _ = root.append_child(view.unchecked_ref());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The element the app renders into has no box: the stylesheet says so
+    /// under the class the app gives it.
+    #[test]
+    fn the_app_root_lays_out_as_nothing() {
+        let css = include_str!("../style.css");
+        let rule = format!(".{} {{\n  display: contents;\n}}", super::APP_ROOT_CLASS);
+        assert!(css.contains(&rule), "style.css lacks {rule:?}");
     }
 }

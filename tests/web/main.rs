@@ -1231,9 +1231,9 @@ fn the_browsers_url_parser_gives_the_same_parts() {
     }
 }
 
-// ---- config.json requested by boot.js ---------------------------------------
+// ---- config.json requested by screen.js ---------------------------------------
 
-/// Leaves what `assets/boot.js` leaves: `{ url, reply, abort }`, the reply
+/// Leaves what `assets/screen.js` leaves: `{ url, reply, abort }`, the reply
 /// being an answer already in hand with `body`. Returns its controller.
 fn leave_early_config(url: &str, body: &str) -> web_sys::AbortController {
     let early = js_sys::Object::new();
@@ -1255,7 +1255,7 @@ fn early_config_left() -> bool {
         .expect("has")
 }
 
-/// The first load of the settings uses the request boot.js started (here an
+/// The first load of the settings uses the request screen.js started (here an
 /// answer no server could give: this test has no config.json to fetch), and
 /// takes it: nothing is left for a second load.
 #[wasm_bindgen_test]
@@ -1270,7 +1270,7 @@ async fn the_first_config_load_takes_over_boot_js_request() {
     assert!(!abort.signal().aborted(), "the request the app used was aborted");
 }
 
-/// A request boot.js started for another address is not used: it is
+/// A request screen.js started for another address is not used: it is
 /// aborted and dropped.
 #[wasm_bindgen_test]
 fn an_early_request_for_another_address_is_not_used() {

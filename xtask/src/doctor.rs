@@ -363,8 +363,9 @@ async fn fetch_page(clients: &Clients, site: &Url, report: &mut Report) -> Optio
     Some(Page { url, html })
 }
 
-/// The attributes of the SPA's start-up script tag (see Trunk.toml's
-/// `pattern_script`): `src`, `data-js`, `data-wasm`.
+/// The files the SPA starts from, as its HTML names them on the
+/// `<template id="dance-app">` (see Trunk.toml's `pattern_script`):
+/// `data-js` (the wasm-bindgen glue) and `data-wasm`.
 fn boot_files(html: &str) -> Option<Vec<String>> {
     let at = html.find("data-wasm=")?;
     let start = html[..at].rfind('<')?;
@@ -376,7 +377,7 @@ fn boot_files(html: &str) -> Option<Vec<String>> {
         tag[from..].split('"').next().map(str::to_owned)
     };
     let files: Vec<String> =
-        ["src", "data-js", "data-wasm"].iter().filter_map(|n| attribute(n)).collect();
+        ["data-js", "data-wasm"].iter().filter_map(|n| attribute(n)).collect();
     (!files.is_empty()).then_some(files)
 }
 

@@ -817,14 +817,14 @@ fn section(results: &[(Page, Vec<Run>)], context: &Context) -> Result<String> {
             median(&benchmark).map_or_else(|| "?".to_owned(), |value| format!("{value:.0}")),
     );
     out.push_str(
-        "- **landing**: the site's base URL, as a visitor first opens it: the HTML, `boot.js` \
-         (which asks for `config.json` at once), the wasm, and the signed-out page with its \
+        "- **landing**: the site's base URL, as a visitor first opens it: the HTML, `screen.js` \
+         (which, once the page is painted, asks for `config.json`, the glue and the wasm), and the signed-out page with its \
          sign-in button.\n\
          - **callback**: the base URL with `?code=…&state=…`, as Bitbucket sends a person back, \
          but with a made-up code and state: a real pair needs a sign-in started in the same \
          browser profile (its state waits in that tab's sessionStorage), which Lighthouse can't \
          do. So the app takes the code out of the address bar, shows its \"Signing you in…\" \
-         screen, fetches `config.json` (late, as on every real return: `boot.js` doesn't ask \
+         screen, fetches `config.json` (late, as on every real return: `screen.js` doesn't ask \
          early when the address holds a code), finds no sign-in waiting and shows the \
          plain-words problem instead of exchanging the code. What this page measures is the \
          first paint of the callback screen: the HTML, the wasm's load and start, \

@@ -7,7 +7,7 @@
 //! ([`FIRST_SCREENS_MARKER`]), so the page paints before the wasm arrives.
 //!
 //! Trunk's own minifier can't parse wasm-bindgen's glue (it warns and copies
-//! it as is) and doesn't touch `boot.js` (a copied file), so Trunk.toml leaves
+//! it as is) and doesn't touch `screen.js` (a copied file), so Trunk.toml leaves
 //! it off and runs this command as a `post_build` hook instead; every release
 //! build (`trunk build --release`, `cargo xtask build`, `pages`, `demo`) gets
 //! it:
@@ -15,7 +15,8 @@
 //! 1. every `*.js` and `*.css` in trunk's staging directory goes through
 //!    esbuild `--minify` (installed by `cargo xtask setup`);
 //! 2. the `integrity` attributes (subresource integrity) that trunk wrote into
-//!    `index.html` for those files are recomputed, since the bytes changed.
+//!    `index.html` for those files (the style sheet's) are recomputed, since
+//!    the bytes changed.
 //!
 //! `index.html` itself is not minified: a deployer reads its CSP.
 //!

@@ -298,12 +298,12 @@ mod tests {
         {
             assert!(!lower.contains(needle), "index.html must not contain {needle:?}");
         }
-        // Every script is the site's own file (the wasm glue, started by
-        // assets/boot.js, and assets/screen.js, which picks the first
-        // screen): none is inline and none comes from elsewhere.
+        // The one script tag is the site's own file, assets/screen.js, which
+        // picks the first screen and then imports the wasm glue:
+        // none is inline and none comes from elsewhere.
         for (at, _) in lower.match_indices("<script") {
             let tag = &lower[at..at + lower[at..].find('>').expect("a closed tag")];
-            let own = ["data-trunk", "src=\"boot.js\"", "src=\"screen.js\""];
+            let own = ["data-trunk", "src=\"screen.js\""];
             assert!(own.iter().any(|source| tag.contains(source)), "{tag}");
             let end = at + lower[at..].find("</script>").expect("a closed script");
             assert!(lower[at..end].ends_with('>'), "an inline script: {}", &lower[at..end]);

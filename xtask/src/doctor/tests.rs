@@ -130,14 +130,13 @@ async fn stack(setup: Setup) -> Stack {
          script-src 'self' 'wasm-unsafe-eval'; img-src 'self' {fb_origin}; \
          connect-src 'self' {relay_origin} {fb_origin}\">\
          <base href=\"{base}\">\
-         <script type=\"module\" src=\"{base}boot.js\" data-js=\"{base}app-1a2b.js\" \
-         data-wasm=\"{base}app-1a2b_bg.wasm\"></script></head><body></body></html>"
+         <template id=\"dance-app\" data-js=\"{base}app-1a2b.js\" \
+         data-wasm=\"{base}app-1a2b_bg.wasm\"></template></head><body></body></html>"
     );
     std::fs::write(dir.join("index.html"), &index).expect("index.html");
     if !setup.no_404 {
         std::fs::write(dir.join("404.html"), &index).expect("404.html");
     }
-    std::fs::write(dir.join("boot.js"), "// boot").expect("boot.js");
     std::fs::write(dir.join("app-1a2b.js"), "// glue").expect("glue");
     std::fs::write(dir.join("app-1a2b_bg.wasm"), b"\0asm\x01\0\0\0").expect("wasm");
     if !setup.no_config {
@@ -535,10 +534,10 @@ fn the_app_base_and_boot_files_are_read_like_the_spa_does() {
         "https://u.github.io/repo/"
     );
     assert_eq!(app_base(&url("https://u.github.io/repo/")).as_str(), "https://u.github.io/repo/");
-    let html = "<script type=\"module\" src=\"/r/boot.js\" data-js=\"/r/a.js\" data-wasm=\"/r/a_bg.wasm\"></script>";
+    let html = "<template id=\"dance-app\" data-js=\"/r/a.js\" data-wasm=\"/r/a_bg.wasm\"></template>";
     assert_eq!(
         boot_files(html),
-        Some(vec!["/r/boot.js".into(), "/r/a.js".into(), "/r/a_bg.wasm".into()])
+        Some(vec!["/r/a.js".into(), "/r/a_bg.wasm".into()])
     );
     assert_eq!(boot_files("<p>hello</p>"), None);
 }
