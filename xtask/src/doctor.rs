@@ -376,8 +376,7 @@ fn boot_files(html: &str) -> Option<Vec<String>> {
         let from = tag.find(&needle)? + needle.len();
         tag[from..].split('"').next().map(str::to_owned)
     };
-    let files: Vec<String> =
-        ["data-js", "data-wasm"].iter().filter_map(|n| attribute(n)).collect();
+    let files: Vec<String> = ["data-js", "data-wasm"].iter().filter_map(|n| attribute(n)).collect();
     (!files.is_empty()).then_some(files)
 }
 

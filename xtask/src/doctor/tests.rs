@@ -534,10 +534,8 @@ fn the_app_base_and_boot_files_are_read_like_the_spa_does() {
         "https://u.github.io/repo/"
     );
     assert_eq!(app_base(&url("https://u.github.io/repo/")).as_str(), "https://u.github.io/repo/");
-    let html = "<template id=\"dance-app\" data-js=\"/r/a.js\" data-wasm=\"/r/a_bg.wasm\"></template>";
-    assert_eq!(
-        boot_files(html),
-        Some(vec!["/r/a.js".into(), "/r/a_bg.wasm".into()])
-    );
+    let html =
+        "<template id=\"dance-app\" data-js=\"/r/a.js\" data-wasm=\"/r/a_bg.wasm\"></template>";
+    assert_eq!(boot_files(html), Some(vec!["/r/a.js".into(), "/r/a_bg.wasm".into()]));
     assert_eq!(boot_files("<p>hello</p>"), None);
 }
