@@ -210,7 +210,7 @@ pub fn next_page(api_base: &WebUrl, next: Option<&str>) -> Option<WebUrl> {
 /// for the same URL ([`take_early_config`]); later calls (a retry) fetch anew.
 pub async fn fetch_config(url: &WebUrl) -> Result<Config, Problem> {
     match send(Outgoing {
-        method: "GET",
+        method: gloo_net::http::Method::GET,
         url: url.as_str(),
         bearer: None,
         form: None,
@@ -241,7 +241,7 @@ pub async fn token(
     };
     let proof = crate::dpop::proof(keys, relay_url).await?;
     let outgoing = Outgoing {
-        method: "POST",
+        method: gloo_net::http::Method::POST,
         url: relay_url.as_str(),
         bearer: None,
         form: Some(request.to_form_with_proof(&proof)),
@@ -265,7 +265,7 @@ pub async fn get(
     deployment: &Deployment,
 ) -> Result<String, Problem> {
     let outgoing = Outgoing {
-        method: "GET",
+        method: gloo_net::http::Method::GET,
         url: url.as_str(),
         bearer: Some(token.secret()),
         form: None,
@@ -283,7 +283,7 @@ pub async fn get(
 
 /// A request about to be sent.
 struct Outgoing<'a> {
-    method: &'static str,
+    method: gloo_net::http::Method,
     url: &'a str,
     bearer: Option<&'a str>,
     form: Option<String>,
@@ -326,54 +326,53 @@ pub fn take_early_config(url: &str) -> Option<Started> {
 
 /// Sends a request with `fetch` and reads the whole answer, within the deadline.
 async fn send(outgoing: Outgoing<'_>) -> Result<Reply, Failure> {
+    use gloo_net::http::{RequestBuilder, Response};
     use std::cell::Cell;
     use std::rc::Rc;
     use wasm_bindgen::{JsCast as _, JsValue};
     use wasm_bindgen_futures::JsFuture;
     use web_sys::{
-        AbortController, Headers, ReferrerPolicy, RequestCache, RequestCredentials, RequestInit,
-        RequestMode, RequestRedirect, Response,
-    };
-
-    let network = |what: &str, error: JsValue| -> Failure {
-        Failure::Network(format!("{what}: {}", crate::browser::error_text(&error)))
+        AbortController, ReferrerPolicy, RequestCache, RequestCredentials, RequestMode,
+        RequestRedirect,
     };
 
     // The deadline: a timer aborts the request (and the body read). Dropping
     // the timer when we return cancels it.
     let timed_out = Rc::new(Cell::new(false));
-    let (promise, controller) = match outgoing.started {
-        Some(Started { reply, abort }) => (reply, Some(abort)),
+    let network = |what: &str, detail: String| -> Failure {
+        if timed_out.get() {
+            Failure::Timeout(outgoing.timeout_s)
+        } else {
+            Failure::Network(format!("{what}: {detail}"))
+        }
+    };
+    let gloo = |what: &str, error: gloo_net::Error| network(what, error.to_string());
+    let js = |what: &str, error: JsValue| network(what, crate::browser::error_text(&error));
+
+    let (controller, request) = match outgoing.started {
+        Some(Started { reply, abort }) => (Some(abort), Err(reply)),
         None => {
-            let window =
-                web_sys::window().ok_or_else(|| Failure::Network("no window".to_owned()))?;
-            let init = RequestInit::new();
-            init.set_method(outgoing.method);
-            init.set_mode(RequestMode::Cors);
-            init.set_credentials(RequestCredentials::Omit);
-            init.set_cache(RequestCache::NoStore);
-            init.set_referrer_policy(ReferrerPolicy::NoReferrer);
-            // Neither the relay, the API nor config.json redirects: a
-            // redirect would be someone else's answer, so it fails instead.
-            init.set_redirect(RequestRedirect::Error);
-            let headers = Headers::new().map_err(|e| network("headers", e))?;
-            if let Some(token) = outgoing.bearer {
-                headers
-                    .set("Authorization", &format!("Bearer {token}"))
-                    .map_err(|e| network("headers", e))?;
-            }
-            if let Some(form) = &outgoing.form {
-                headers
-                    .set("Content-Type", "application/x-www-form-urlencoded")
-                    .map_err(|e| network("headers", e))?;
-                init.set_body(&JsValue::from_str(form));
-            }
-            init.set_headers(&headers);
             let controller = AbortController::new().ok();
-            if let Some(controller) = &controller {
-                init.set_signal(Some(&controller.signal()));
+            let mut builder = RequestBuilder::new(outgoing.url)
+                .method(outgoing.method)
+                .mode(RequestMode::Cors)
+                .credentials(RequestCredentials::Omit)
+                .cache(RequestCache::NoStore)
+                .referrer_policy(ReferrerPolicy::NoReferrer)
+                // Neither the relay, the API nor config.json redirects: a
+                // redirect would be someone else's answer, so it fails instead.
+                .redirect(RequestRedirect::Error)
+                .abort_signal(controller.as_ref().map(AbortController::signal).as_ref());
+            if let Some(token) = outgoing.bearer {
+                builder = builder.header("Authorization", &format!("Bearer {token}"));
             }
-            (window.fetch_with_str_and_init(outgoing.url, &init), controller)
+            let request = match &outgoing.form {
+                Some(form) => builder
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .body(JsValue::from_str(form)),
+                None => builder.build(),
+            };
+            (controller, Ok(request.map_err(|e| gloo("request", e))?))
         }
     };
     let _deadline = controller.map(|controller| {
@@ -383,18 +382,19 @@ async fn send(outgoing: Outgoing<'_>) -> Result<Reply, Failure> {
             controller.abort();
         })
     });
-    let failed = |what: &str, error: JsValue| {
-        if timed_out.get() { Failure::Timeout(outgoing.timeout_s) } else { network(what, error) }
-    };
 
-    let response = JsFuture::from(promise).await.map_err(|e| failed("fetch", e))?;
-    let response: Response = response.dyn_into().map_err(|e| failed("fetch", e))?;
+    let response = match request {
+        Ok(request) => request.send().await.map_err(|e| gloo("fetch", e))?,
+        // The request `assets/screen.js` started: a bare `fetch` promise.
+        Err(reply) => {
+            let raw = JsFuture::from(reply).await.map_err(|e| js("fetch", e))?;
+            Response::from(raw.dyn_into::<web_sys::Response>().map_err(|e| js("fetch", e))?)
+        }
+    };
     let status = response.status();
     let retry_after =
-        response.headers().get("retry-after").ok().flatten().and_then(|v| v.trim().parse().ok());
-    let text = response.text().map_err(|e| failed("body", e))?;
-    let body =
-        JsFuture::from(text).await.map_err(|e| failed("body", e))?.as_string().unwrap_or_default();
+        response.headers().get("retry-after").and_then(|value| value.trim().parse().ok());
+    let body = response.text().await.map_err(|e| gloo("body", e))?;
     Ok(Reply { status, body, retry_after })
 }
 

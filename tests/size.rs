@@ -1,12 +1,8 @@
 //! The bundle budget: the brotli-compressed total of the release bundle's
-//! wasm, JavaScript, HTML and CSS must stay within the SPA's budget of 120 KB.
-//!
-//! 120 KB is read as 120,000 bytes, the stricter of the two readings (120 KiB
-//! would be 122,880). On 2026-12-02 the bundle was 118,420 B, then 127,042 B
-//! with refresh tokens bound to the browser's key, and 129,115 B on
-//! 2026-12-03 with the page painting before the wasm arrives; the budget grew
-//! by exactly those features' measured cost (see [`LIMIT`]). BENCHMARKS.md has the
-//! breakdown and what each saving was worth.
+//! wasm, JavaScript, HTML and CSS must stay within the SPA's budget of 120 KB
+//! plus the measured cost of the features asked for since
+//! ([`budget::LIMIT`], in `tests/support/budget.rs`, says which).
+//! BENCHMARKS.md has the breakdown and what each saving was worth.
 //!
 //! It needs a release build, so it is `#[ignore]`d; `cargo xtask test` runs
 //! it after `trunk build --release` with `DANCE_DIST` set to the dist
@@ -18,20 +14,12 @@
 //! ```
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-/// The budget, in bytes (brotli, wasm + JS + HTML + CSS): the SPA's 120,000,
-/// plus the measured cost of refresh tokens bound to the browser's key
-/// (WebCrypto key pair in IndexedDB, DPoP proofs, the encrypted cross-tab
-/// channel, their four problem texts), which the security work asked for:
-/// 118,385 B before it, 127,042 B after, so +8,657 B. Then the measured
-/// cost of the first paint from HTML (the first screens rendered into
-/// `index.html`, `screen.js`, the app starting on the screen the page shows
-/// and following an early click) and of a callback that needs no
-/// `config.json` request (the settings carried in session storage), which
-/// the speed work asked for: 127,083 B before, 129,115 B after, so +2,032 B.
-const LIMIT: u64 = 120_000 + 8_657 + 2_032;
+#[path = "support/budget.rs"]
+mod budget;
+
+use budget::LIMIT;
 
 /// One measured file.
 struct Measured {
@@ -47,28 +35,11 @@ fn bundle_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         let path = entry?.path();
         if path.is_dir() {
             bundle_files(&path, out)?;
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("wasm" | "js" | "html" | "css")
-        ) {
+        } else if budget::counts(&path) {
             out.push(path);
         }
     }
     Ok(())
-}
-
-/// Brotli at quality 11 with a 4 MiB window, as static servers precompress.
-fn brotli_len(bytes: &[u8]) -> u64 {
-    let mut writer = brotli::CompressorWriter::new(Vec::new(), 64 * 1024, 11, 22);
-    writer.write_all(bytes).expect("brotli writes to memory");
-    writer.into_inner().len() as u64
-}
-
-/// Gzip at the best level.
-fn gzip_len(bytes: &[u8]) -> u64 {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    encoder.write_all(bytes).expect("gzip writes to memory");
-    encoder.finish().expect("gzip finishes").len() as u64
 }
 
 fn measure(dist: &Path) -> Vec<Measured> {
@@ -84,8 +55,8 @@ fn measure(dist: &Path) -> Vec<Measured> {
             Measured {
                 name: path.strip_prefix(dist).unwrap_or(path).display().to_string(),
                 raw: bytes.len() as u64,
-                gzip: gzip_len(&bytes),
-                brotli: brotli_len(&bytes),
+                gzip: budget::gzip(&bytes).len() as u64,
+                brotli: budget::brotli(&bytes).len() as u64,
             }
         })
         .collect()

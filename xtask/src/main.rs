@@ -50,6 +50,9 @@
 
 mod audit;
 mod bench;
+// The bundle budget and its byte counting, shared with `tests/size.rs`.
+#[path = "../../tests/support/budget.rs"]
+mod budget;
 mod build;
 mod demo;
 mod doctor;
