@@ -230,7 +230,8 @@ mod tests {
     use super::*;
     use crate::problem::Permission;
 
-    /// The captured `GET /2.0/user` sample from api-schemas.json.
+    /// The captured `GET /2.0/user` sample from
+    /// `crates/protocol/tests/data/api-schemas.json`.
     const CAPTURED: &str = r#"{
       "display_name": "Ilka Guigova", "has_2fa_enabled": null,
       "links": {

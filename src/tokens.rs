@@ -26,8 +26,9 @@
 //! tab opened from another (duplicate tab, `window.open`) starts with a
 //! *copy* of the opener's session storage, so two tabs can hold the same
 //! refresh token. If both refreshed, the slower one would present a dead
-//! token and lose the session (oidc-client-ts#430). Each session therefore
-//! belongs to a [`Lineage`], made at sign-in before the code exchange and
+//! token and lose the session (as it does with oidc-client-ts:
+//! <https://github.com/authts/oidc-client-ts/issues/430>). Each session
+//! therefore belongs to a [`Lineage`], made at sign-in before the code exchange and
 //! shared by every tab that inherited the session: a random id (the key of
 //! its record in IndexedDB) and a random 32-byte *channel key*, kept in
 //! session storage with the tokens. A session also counts its `generation`

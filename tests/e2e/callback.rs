@@ -1,5 +1,5 @@
-//! The return from Bitbucket: a tampered `state` (scenario 3), a reload
-//! after the return (4) and a replayed code (5).
+//! The return from Bitbucket: a tampered `state`, a reload after the return
+//! and a replayed code.
 
 use crate::harness::{ADA, Mount, ensure_clean_address, scenario, show};
 use anyhow::{Result, bail, ensure};
@@ -32,7 +32,7 @@ fn tamper_state(callback: &Url) -> Result<Url> {
     Ok(tampered)
 }
 
-/// Scenario 3: a callback URL whose `state` was tampered with gives an
+/// A callback URL whose `state` was tampered with gives an
 /// error view, and no token request reaches fakebucket. The genuine
 /// callback opened afterwards is refused too: the stored state was deleted
 /// on first use, whether it matched or not.
@@ -75,7 +75,7 @@ async fn tampered_state() {
     .await;
 }
 
-/// Scenario 4: reloading after the return keeps the tab signed in, with
+/// Reloading after the return keeps the tab signed in, with
 /// exactly one code exchange.
 #[tokio::test]
 #[ignore = "end-to-end: run by cargo xtask test"]
@@ -103,9 +103,9 @@ async fn reload_after_return() {
     .await;
 }
 
-/// Scenario 5: the callback URL opened again by hand, in the tab that is
-/// signed in. The issue allows a second exchange that fails cleanly; the app
-/// does better: it attempts none (the stored attempt was consumed) and, as
+/// The callback URL opened again by hand, in the tab that is signed in.
+/// A second exchange that failed cleanly would be acceptable; the app does
+/// better: it attempts none (the stored attempt was consumed) and, as
 /// the tab holds a session, keeps showing the profile. Signed out, the
 /// same URL is a "state missing" problem with a way out.
 #[tokio::test]

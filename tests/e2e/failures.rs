@@ -1,6 +1,6 @@
-//! Things breaking on the way: the relay down during the return (scenario
-//! 8), Bitbucket's API answering 500 or 429 to the profile call (9), and a
-//! consumer without the email permission.
+//! Things breaking on the way: the relay down during the return, Bitbucket's
+//! API answering 500 or 429 to the profile call, and a consumer without the
+//! email permission.
 
 use crate::harness::{
     ADA, DESKTOP, Mount, Stack, ensure_clean_address, scenario, scenario_with, show,
@@ -8,7 +8,7 @@ use crate::harness::{
 use anyhow::{Result, ensure};
 use fakebucket::{Fault, FaultTarget};
 
-/// Scenario 8: with the relay down when the browser comes back, a clear
+/// With the relay down when the browser comes back, a clear
 /// error with "Try again"; once the relay is back on the same port, trying
 /// again signs in.
 #[tokio::test]
@@ -90,7 +90,7 @@ async fn api_fails_then_retry(stack: &mut Stack, status: u16, kind: &str) -> Res
     Ok(())
 }
 
-/// Scenario 9a: the API answers 500: "Bitbucket is having trouble", and
+/// The API answers 500: "Bitbucket is having trouble", and
 /// "Try again" works.
 #[tokio::test]
 #[ignore = "end-to-end: run by cargo xtask test"]
@@ -101,7 +101,7 @@ async fn api_500_then_retry() {
     .await;
 }
 
-/// Scenario 9b: the API answers 429: "slow down", and "Try again" works.
+/// The API answers 429: "slow down", and "Try again" works.
 #[tokio::test]
 #[ignore = "end-to-end: run by cargo xtask test"]
 async fn api_429_then_retry() {

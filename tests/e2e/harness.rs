@@ -68,8 +68,11 @@ const CLIENT_SECRET: &str = "demo-secret";
 const DEMO_RELAY_ORIGIN: &str = "http://127.0.0.1:8787";
 const DEMO_FAKEBUCKET_ORIGIN: &str = "http://127.0.0.1:9090";
 
-/// The Chromium flags of `shared/TOOLCHAIN.md`; `--user-data-dir` is added
-/// per browser.
+/// The flags of a headless Chromium driven by ChromeDriver on a machine
+/// without internet access: the background-networking, component-update
+/// and sync flags keep Chromium from filling a closed network with refused
+/// connections (`webdriver.json` gives the wasm tests' Chromium those too).
+/// `--user-data-dir` is added per browser.
 const CHROMIUM_FLAGS: &[&str] = &[
     "--headless",
     "--no-sandbox",

@@ -1,5 +1,5 @@
-//! A signed-in session over time: token expiry (scenario 6, also with the
-//! Worker as the relay), two tabs at expiry (7) and signing out (10).
+//! A signed-in session over time: token expiry (also with the Worker as the
+//! relay), two tabs at expiry, signing out, and refreshes that fail.
 
 use crate::harness::{ADA, Mount, RelayTarget, Stack, scenario, scenario_on, show};
 use anyhow::{Context as _, Result, ensure};
@@ -39,7 +39,7 @@ fn keys(pairs: &[(String, String)]) -> Vec<&str> {
     pairs.iter().map(|(k, _)| k.as_str()).collect()
 }
 
-/// Scenario 6: once fakebucket's clock is past `expires_in`, the next API
+/// Once fakebucket's clock is past `expires_in`, the next API
 /// call is refreshed silently with exactly one refresh request; a second
 /// expiry refreshes again with the rotated token.
 #[tokio::test]
@@ -134,7 +134,7 @@ async fn two_tabs(stack: &Stack) -> Result<(WindowHandle, WindowHandle)> {
     Ok((first, second))
 }
 
-/// Scenario 7: two tabs share a session when the token expires. The
+/// Two tabs share a session when the token expires. The
 /// second tab's next API call refreshes; the first tab adopts the rotated
 /// tokens (it must not present the dead refresh token), so there is one
 /// refresh in total and both tabs keep working.
@@ -189,7 +189,7 @@ async fn two_tabs_one_refresh() {
     .await;
 }
 
-/// Scenario 7, harder: the first tab is not running while the second one
+/// [`two_tabs_one_refresh`], harder: the first tab is not running while the second one
 /// refreshes (it was navigated away, as a reloading tab or one the browser
 /// discarded to save memory). When it comes back it still holds the dead
 /// refresh token; it must get the rotated session rather than sign the
@@ -275,7 +275,7 @@ async fn sign_out_while_a_refresh_is_in_flight() {
 /// [`sign_out_while_a_refresh_is_in_flight`]: long enough to sign out first.
 const REFRESH_DELAY: Duration = Duration::from_secs(3);
 
-/// Scenario 10: signing out removes the tokens from storage, and a reload
+/// Signing out removes the tokens from storage, and a reload
 /// shows the landing page.
 #[tokio::test]
 #[ignore = "end-to-end: run by cargo xtask test"]

@@ -1,5 +1,6 @@
-//! Signing in: the happy path (scenario 1), cancelling at the consent page
-//! (2), a deep link (11), a sub-path deployment (12) and keyboard only (13).
+//! Signing in: the happy path, cancelling at the consent page, a deep link,
+//! a sub-path deployment, keyboard only, no framing and no string-taking DOM
+//! sinks.
 
 use crate::harness::{
     ADA, DESKTOP, Mount, PHONE, Stack, ensure_clean_address, query_pairs, scenario, show,
@@ -53,7 +54,7 @@ fn ensure_one_exchange(stack: &Stack) -> Result<()> {
     Ok(())
 }
 
-/// Scenario 1: landing, sign in, consent, and a profile with the user's
+/// Landing, sign in, consent, and a profile with the user's
 /// display name, avatar and primary email; the address bar holds no code
 /// or state.
 #[tokio::test]
@@ -100,7 +101,7 @@ async fn happy_path() {
         ensure_clean_address(&here)?;
         ensure!(here == *stack.spa(), "after signing in the address is {here}, not {}", stack.spa());
         // No request left this page while the code was in its address:
-        // every fetch started after the app cleaned it (SECURITY.md). The
+        // every fetch started after the app cleaned it (docs/security.md). The
         // one exception is loading the page itself: assets/screen.js fetches
         // the app's own wasm file (same origin, and the page sends no
         // referrer), as it must before the app can clean anything.
@@ -156,7 +157,7 @@ async fn happy_path() {
     .await;
 }
 
-/// Scenario 2: "Cancel" on the consent page gives a clear "access was
+/// "Cancel" on the consent page gives a clear "access was
 /// denied" view; signing in again from there works.
 #[tokio::test]
 #[ignore = "end-to-end: run by cargo xtask test"]
@@ -191,7 +192,7 @@ async fn cancel_then_sign_in_again() {
     .await;
 }
 
-/// Scenario 11: starting from a deep link, `/some/page?x=1`, the app comes
+/// Starting from a deep link, `/some/page?x=1`, the app comes
 /// back there after signing in (here as another user, Grace).
 #[tokio::test]
 #[ignore = "end-to-end: run by cargo xtask test"]
@@ -215,7 +216,7 @@ async fn deep_link() {
     .await;
 }
 
-/// Scenario 12: served under a sub-path (`/repo/`) as on GitHub Pages, the
+/// Served under a sub-path (`/repo/`) as on GitHub Pages, the
 /// happy path still works and the redirect URI is the sub-path.
 #[tokio::test]
 #[ignore = "end-to-end: run by cargo xtask test"]
@@ -246,7 +247,7 @@ async fn under_a_sub_path() {
     .await;
 }
 
-/// Scenario 13: the happy path with the keyboard only (Tab and Enter), and
+/// The happy path with the keyboard only (Tab and Enter), and
 /// signing out the same way.
 #[tokio::test]
 #[ignore = "end-to-end: run by cargo xtask test"]
@@ -273,7 +274,7 @@ async fn keyboard_only() {
     .await;
 }
 
-/// Scenario 11 under a sub-path, the GitHub Pages way: the deep link has no
+/// [`deep_link`] under a sub-path, the GitHub Pages way: the deep link has no
 /// file, so the static host answers with `404.html` and status 404; that page
 /// must still start the app, and after signing in the person is back at the
 /// deep link.

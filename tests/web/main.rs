@@ -1259,13 +1259,13 @@ fn early_config_left() -> bool {
 /// answer no server could give: this test has no config.json to fetch), and
 /// takes it: nothing is left for a second load.
 #[wasm_bindgen_test]
-async fn the_first_config_load_takes_over_boot_js_request() {
+async fn the_first_config_load_takes_over_screen_js_request() {
     let url = "http://127.0.0.1:1/app/config.json";
-    let body = include_str!("../../config.json").replace("demo-client", "from-boot-js");
+    let body = include_str!("../../config.json").replace("demo-client", "from-screen-js");
     let abort = leave_early_config(url, &body);
     let parsed = WebUrl::parse(url).expect("url");
     let config = oauth_dance::api::fetch_config(&parsed).await.expect("the early answer is used");
-    assert_eq!(config.client_id.as_str(), "from-boot-js");
+    assert_eq!(config.client_id.as_str(), "from-screen-js");
     assert!(!early_config_left(), "the early request was not taken");
     assert!(!abort.signal().aborted(), "the request the app used was aborted");
 }

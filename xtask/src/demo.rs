@@ -40,7 +40,8 @@ use crate::worker::{self, WorkerBuildArgs};
 use dance_relay_core::{SealingKey, vars};
 use dance_relay_worker::workerd::{self, Installation};
 
-/// The demo consumer fakebucket knows by default (see COMMON.md).
+/// The demo consumer fakebucket knows by default (`Consumer::demo` in
+/// `crates/fakebucket/src/config.rs`).
 const DEMO_CLIENT_ID: &str = "demo-client";
 /// See [`DEMO_CLIENT_ID`]. Not a secret: it only exists in the emulator.
 const DEMO_CLIENT_SECRET: &str = "demo-secret";
@@ -175,7 +176,7 @@ impl Stack {
         }
     }
 
-    /// The SPA's `config.json` (shape agreed in COMMON.md).
+    /// The SPA's `config.json` (its fields are those `src/config.rs` reads).
     fn config_json(&self) -> serde_json::Value {
         serde_json::json!({
             "client_id": self.client_id,

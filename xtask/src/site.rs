@@ -23,7 +23,7 @@ use url::{Host, Url};
 
 use crate::util::step;
 
-/// Bitbucket Cloud's authorization endpoint (FACTS.md).
+/// Bitbucket Cloud's authorization endpoint (docs/bitbucket.md).
 pub(crate) const BITBUCKET_AUTHORIZE_URL: &str = "https://bitbucket.org/site/oauth2/authorize";
 /// Bitbucket Cloud's token endpoint, where the relay forwards exchanges.
 pub(crate) const BITBUCKET_TOKEN_URL: &str = "https://bitbucket.org/site/oauth2/access_token";
@@ -56,7 +56,7 @@ pub(crate) struct SiteSettings {
 }
 
 impl SiteSettings {
-    /// The SPA's `config.json` (the shape agreed in COMMON.md).
+    /// The SPA's `config.json` (its fields are those `src/config.rs` reads).
     pub(crate) fn config_json(&self) -> serde_json::Value {
         serde_json::json!({
             "client_id": self.client_id,
@@ -262,7 +262,7 @@ mod tests {
                         connect-src 'self' http://127.0.0.1:8787 http://127.0.0.1:9090\">\
                         <base href=\"/repo/\"></head>";
 
-    /// SECURITY.md, for the SPA's own `index.html`: no referrer, and a
+    /// docs/security.md, for the SPA's own `index.html`: no referrer, and a
     /// Content-Security-Policy that allows only the page's own scripts and
     /// styles, `'wasm-unsafe-eval'`, and `connect-src` limited to the relay
     /// and the API (the demo's loopback origins, which `demo`, `pages` and the

@@ -1,7 +1,8 @@
 //! Bitbucket Cloud's API bodies for `GET /2.0/user` and `GET /2.0/user/emails`.
 //!
 //! Shapes follow the official `user`, `link` and `error` schemas and the
-//! payloads captured in `shared/bitbucket/api-schemas.json`. Bitbucket omits
+//! payloads captured in `tests/data/api-schemas.json` (see
+//! `docs/bitbucket.md` at the repository's root). Bitbucket omits
 //! or nulls many fields (`has_2fa_enabled`, `location`, `website`, and all
 //! `links` with `?fields=-links`), so everything but an email's address is
 //! optional here and absent, null and missing all read as `None`.

@@ -173,8 +173,8 @@ crate::on_both_targets! {
         assert_eq!(error_of(&response.json().await.expect("JSON")), "invalid_grant");
     }
 
-    /// SECURITY.md: "Stateless, so it can run as many copies as needed behind any
-    /// load balancer." Two copies, as a round-robin balancer would use them: the
+    /// docs/security.md: the relay keeps no state, so any number of copies
+    /// behind any load balancer behave as one. Two copies, as a round-robin balancer would use them: the
     /// code is exchanged through one, each refresh goes through the other, and
     /// every answer is the same as from a single relay.
     async fn two_copies_behind_a_balancer_behave_as_one(target) {

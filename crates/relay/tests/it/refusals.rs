@@ -465,7 +465,7 @@ crate::on_both_targets! {
         }
     }
 
-    /// SECURITY.md: the relay never offers client credentials, even when the
+    /// docs/security.md: the relay never offers client credentials, even when the
     /// consumer behind it is private and Bitbucket would mint a token for it.
     /// Here fakebucket's consumer is private: asked directly with the secret,
     /// fakebucket answers 200; asked through the relay, nothing is forwarded.
