@@ -88,18 +88,11 @@ impl WebUrl {
         Self::parse(&self.href[..end]).unwrap_or_else(|| self.clone())
     }
 
-    /// Whether the host is a loopback address or `localhost` (WHATWG
-    /// serialises every IPv4 address in dotted decimal and the IPv6
-    /// loopback as `[::1]`).
+    /// Whether the host is the local machine, where plain http is accepted
+    /// ([`dance_protocol::deployment::is_loopback_host`], the rule the relay
+    /// and `cargo xtask` apply too).
     pub fn is_loopback(&self) -> bool {
-        let host = self.host.as_str();
-        // A host whose last label is a number is an IPv4 address (anything
-        // else fails to parse), so `127.` and a numeric end is 127.0.0.0/8.
-        let last_label = host.rsplit('.').next().unwrap_or_default();
-        let ipv4_loopback = host.starts_with("127.")
-            && !last_label.is_empty()
-            && last_label.bytes().all(|b| b.is_ascii_digit());
-        ipv4_loopback || host == "[::1]" || host == "localhost" || host.ends_with(".localhost")
+        dance_protocol::deployment::is_loopback_host(&self.host)
     }
 }
 

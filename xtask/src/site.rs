@@ -19,7 +19,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use url::{Host, Url};
+use url::Url;
 
 use crate::util::step;
 
@@ -87,15 +87,11 @@ pub(crate) fn origin(url: &Url) -> String {
     url.origin().ascii_serialization()
 }
 
-/// Whether the URL's host is a loopback address or `localhost`, where plain
-/// http is acceptable (the relay and the SPA apply the same rule).
+/// Whether the URL's host is the local machine, where plain http is
+/// acceptable: the rule the relay and the SPA apply too
+/// ([`dance_protocol::deployment::is_loopback_host`]).
 pub(crate) fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(Host::Domain(domain)) => domain == "localhost" || domain.ends_with(".localhost"),
-        None => false,
-    }
+    url.host_str().is_some_and(dance_protocol::deployment::is_loopback_host)
 }
 
 /// Whether a URL is https, or http on loopback.

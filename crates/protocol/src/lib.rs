@@ -17,9 +17,12 @@
 //! - [`dpop`]: the shapes and names of the DPoP proofs (RFC 9449) that
 //!   bind a session's refresh token to a key only its browser holds.
 //! - [`bitbucket`]: Bitbucket Cloud's `user`, `email`, paginated and error bodies.
+//! - [`deployment`]: the deployment rules the SPA, the relay and `cargo xtask`
+//!   share, such as which hosts may use plain http.
 
 pub mod authorize;
 pub mod bitbucket;
+pub mod deployment;
 pub mod dpop;
 pub mod pkce;
 pub mod secret;

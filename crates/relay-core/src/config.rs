@@ -12,7 +12,7 @@ use crate::seal::SealingKey;
 use crate::vars;
 use dance_protocol::{ClientId, ClientSecret};
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 use url::Url;
 
@@ -255,14 +255,11 @@ pub fn report(problems: &[Problem]) -> (String, bool) {
     (report, errors == 0)
 }
 
-/// Whether a URL host is the local machine, where plain http is acceptable.
+/// Whether a URL host is the local machine, where plain http is acceptable:
+/// the rule the SPA and `cargo xtask` apply too
+/// ([`dance_protocol::deployment::is_loopback_host`]), `*.localhost` included.
 pub fn is_loopback_host(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    }
+    url.host_str().is_some_and(dance_protocol::deployment::is_loopback_host)
 }
 
 /// Checks the metrics listener's address (`DANCE_METRICS_LISTEN`, native
@@ -420,7 +417,8 @@ fn check_origin(origin: &str) -> Result<(), String> {
     if url.scheme() == "http" && !is_loopback_host(&url) {
         return Err(format!(
             "`{origin}` uses http; tokens must not travel in clear text, so only loopback \
-             origins (localhost, 127.0.0.1, [::1]) may use http: serve the page over https"
+             origins (localhost and names under it, 127.0.0.0/8, [::1]) may use http: serve the \
+             page over https"
         ));
     }
     Ok(())
@@ -610,7 +608,15 @@ mod tests {
             assert!(errors[0].contains(expected), "{origin}: {}", errors[0]);
             assert!(errors[0].starts_with("error: DANCE_ALLOWED_ORIGINS: "), "{}", errors[0]);
         }
-        for ok in ["http://localhost:8080", "http://[::1]:3000", "https://example.com:8443"] {
+        // Loopback hosts may use http, by the rule the SPA and `cargo xtask`
+        // share (a name under `localhost` included, as browsers treat it).
+        for ok in [
+            "http://localhost:8080",
+            "http://[::1]:3000",
+            "http://app.localhost:8080",
+            "http://127.0.0.2:8080",
+            "https://example.com:8443",
+        ] {
             let mut config = sound();
             config.allowed_origins.push(ok.to_owned());
             assert_eq!(errors_of(&config), Vec::<String>::new(), "{ok}");
