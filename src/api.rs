@@ -119,9 +119,11 @@ pub fn relay_reply(
         // the check, and `cargo xtask doctor` the fix.
         (400 | 401, Some(ErrorCode::InvalidDpopProof), _) => Err(Problem::relay_failed(&detail)),
         (400, Some(ErrorCode::InvalidRequest), Grant::Code)
-            // The relay's allowlist, or Bitbucket's "No callback uri defined
-            // for the OAuth client." (the consumer has no Callback URL).
-            if description.contains("redirect_uri") || description.contains("callback uri") =>
+            // The relay's allowlist (a typed reason), or Bitbucket's "No
+            // callback uri defined for the OAuth client." (the consumer has
+            // no Callback URL; Bitbucket gives no code but its wording).
+            if why == Some(reason::REDIRECT_URI_NOT_ALLOWED)
+                || description.contains("callback uri") =>
         {
             Err(Problem::relay_refused_redirect(deployment, &description))
         }
@@ -449,9 +451,17 @@ mod tests {
         let cases = [
             (
                 400,
-                e("invalid_request", "redirect_uri is not on the relay's allowlist"),
+                r#"{"error":"invalid_request","error_description":"any words","reason":"redirect_uri_not_allowed"}"#
+                    .to_owned(),
                 Code,
                 "relay-refused-redirect",
+            ),
+            // Prose alone is not read: the relay says it with `reason`.
+            (
+                400,
+                e("invalid_request", "redirect_uri is not on the relay's allowlist"),
+                Code,
+                "relay-failed",
             ),
             (
                 400,

@@ -21,8 +21,8 @@
 //!    SPA will send (its base URL, as `src/flow.rs` derives it from
 //!    `document.baseURI`), the site's `Origin` and a DPoP proof (RFC 9449)
 //!    made now for the relay URL, as the SPA sends one. The relay answers `400
-//!    invalid_request` "redirect_uri is not on the relay's allowlist" when the
-//!    URI is not allowed; otherwise it forwards the exchange and Bitbucket
+//!    invalid_request` with `reason: redirect_uri_not_allowed` when the URI
+//!    is not allowed; otherwise it forwards the exchange and Bitbucket
 //!    refuses the dummy code (`invalid_grant`), which proves the allowlist, the
 //!    forwarding and (`401 invalid_client` otherwise) the relay's credentials.
 //!    A relay with a sealing key answers `400 invalid_dpop_proof` instead
@@ -36,8 +36,7 @@
 //!    refresh token lifted from a browser refreshes from anywhere.
 //!
 //! Answers are told apart by their `error` code and `reason` member, never by
-//! their prose, except the relay's allowlist refusal, which has no code of
-//! its own. What can't be seen from outside (the consumer's callback URL,
+//! their prose. What can't be seen from outside (the consumer's callback URL,
 //! which key the relay uses) is listed at the end as things to compare by
 //! hand.
 
@@ -1095,7 +1094,6 @@ fn classify_exchange(
 ) -> Finding {
     let value: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
     let error = value["error"].as_str().unwrap_or_default();
-    let description = value["error_description"].as_str().unwrap_or_default();
     let detail = described(body);
     let finding =
         |status, topic, what: String, fix: Option<String>| Finding { status, topic, what, fix };
@@ -1110,8 +1108,7 @@ fn classify_exchange(
             Some(PROOF_FIX.to_owned()),
         ),
         400 if error == "invalid_request"
-            && description.contains("redirect_uri")
-            && description.contains("allowlist") =>
+            && value["reason"].as_str() == Some(reason::REDIRECT_URI_NOT_ALLOWED) =>
         {
             finding(
                 Status::Fail,

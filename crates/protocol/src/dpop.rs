@@ -88,8 +88,15 @@ pub struct Claims {
 }
 
 /// Values of the `reason` member the relay adds to some error answers, so
-/// the SPA can explain them without reading prose.
+/// the SPA and `cargo xtask doctor` can tell them apart without reading
+/// prose (the `error_description` may be reworded at any time).
 pub mod reason {
+    /// The `redirect_uri` of a code exchange is not on the relay's
+    /// allowlist (`DANCE_ALLOWED_REDIRECT_URIS`).
+    pub const REDIRECT_URI_NOT_ALLOWED: &str = "redirect_uri_not_allowed";
+    /// The request's `Origin` is missing or not on the relay's allowlist
+    /// (`DANCE_ALLOWED_ORIGINS`); answered with 403.
+    pub const ORIGIN_NOT_ALLOWED: &str = "origin_not_allowed";
     /// The session reached the absolute lifetime the relay allows; the
     /// person must sign in again.
     pub const SESSION_ENDED: &str = "session_ended";

@@ -244,6 +244,14 @@ impl RelayError {
             }
             Self::SessionEnded => TokenError::new(ErrorCode::InvalidGrant, self.to_string())
                 .with_reason(reason::SESSION_ENDED),
+            Self::RedirectUriNotAllowed => {
+                TokenError::new(ErrorCode::InvalidRequest, self.to_string())
+                    .with_reason(reason::REDIRECT_URI_NOT_ALLOWED)
+            }
+            Self::OriginMissing | Self::OriginRepeated | Self::OriginNotAllowed(_) => {
+                TokenError::new(ErrorCode::InvalidRequest, self.to_string())
+                    .with_reason(reason::ORIGIN_NOT_ALLOWED)
+            }
             _ => TokenError::new(ErrorCode::InvalidRequest, self.to_string()),
         }
     }

@@ -450,11 +450,17 @@ fn exchange_answers_are_told_apart() {
     let origin = "https://user.github.io";
     let classify =
         |status, body: &str| classify_exchange(status, body, "", origin, site, Some("AbC"));
+    // Told by the relay's `reason`, whatever the sentence says.
     let refused = classify(
+        400,
+        r#"{"error":"invalid_request","error_description":"any wording","reason":"redirect_uri_not_allowed"}"#,
+    );
+    assert_eq!((refused.status, refused.topic), (Status::Fail, "redirect-uri"));
+    let prose_only = classify(
         400,
         r#"{"error":"invalid_request","error_description":"redirect_uri is not on the relay's allowlist"}"#,
     );
-    assert_eq!((refused.status, refused.topic), (Status::Fail, "redirect-uri"));
+    assert_eq!(prose_only.status, Status::Ok, "read by its prose: {prose_only:?}");
     let forwarded = classify(
         400,
         r#"{"error":"invalid_grant","error_description":"Invalid authorization code."}"#,

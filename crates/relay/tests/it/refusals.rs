@@ -7,6 +7,7 @@ use crate::{
 };
 use axum::body::Body;
 use axum::http::Request;
+use dance_protocol::dpop::reason::{ORIGIN_NOT_ALLOWED, REDIRECT_URI_NOT_ALLOWED};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -362,6 +363,14 @@ crate::on_both_targets! {
             assert_eq!(response.status().as_u16(), status, "{label}: {json}");
             assert_eq!(error_of(&json), error, "{label}: {json}");
             assert!(description_of(&json).contains(words), "{label}: {json}");
+            // The refusals the SPA and the doctor must tell apart carry a
+            // typed `reason`, so that neither reads the sentence.
+            let reason = json["reason"].as_str();
+            if status == 403 {
+                assert_eq!(reason, Some(ORIGIN_NOT_ALLOWED), "{label}: {json}");
+            } else if words.contains("allowlist") {
+                assert_eq!(reason, Some(REDIRECT_URI_NOT_ALLOWED), "{label}: {json}");
+            }
             assert_eq!(response.headers()["cache-control"], "no-store", "{label}");
             assert_eq!(response.headers()["content-type"], "application/json", "{label}");
             let acao = response.headers().get("access-control-allow-origin");
