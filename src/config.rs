@@ -7,7 +7,7 @@
 //! deploys sees everything to fix at once instead of a blank page.
 //!
 //! ```json
-//! {"client_id": "demo-client",
+//! {"client_id": "DemoKeyOfTheOauthDanceFakebucket",
 //!  "authorize_url": "http://127.0.0.1:9090/site/oauth2/authorize",
 //!  "relay_url": "http://127.0.0.1:8787/token",
 //!  "api_base": "http://127.0.0.1:9090/2.0/",
@@ -309,7 +309,7 @@ fn get<'a>(map: &'a [(String, Json)], key: &str) -> Option<&'a Json> {
 mod tests {
     use super::*;
 
-    const DEMO: &str = r#"{"client_id": "demo-client",
+    const DEMO: &str = r#"{"client_id": "DemoKeyOfTheOauthDanceFakebucket",
         "authorize_url": "http://127.0.0.1:9090/site/oauth2/authorize",
         "relay_url": "http://127.0.0.1:8787/token",
         "api_base": "http://127.0.0.1:9090/2.0/",
@@ -326,7 +326,7 @@ mod tests {
     #[test]
     fn the_demo_config_parses() {
         let config = Config::parse(DEMO).expect("demo config is valid");
-        assert_eq!(config.client_id.as_str(), "demo-client");
+        assert_eq!(config.client_id.as_str(), "DemoKeyOfTheOauthDanceFakebucket");
         assert_eq!(config.relay_url.as_str(), "http://127.0.0.1:8787/token");
         assert_eq!(
             config.api_base.join("user").expect("joins").as_str(),

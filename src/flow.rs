@@ -467,7 +467,7 @@ mod tests {
             url_a,
             format!(
                 "http://127.0.0.1:9090/site/oauth2/authorize?response_type=code\
-                 &client_id=demo-client&state={}\
+                 &client_id=DemoKeyOfTheOauthDanceFakebucket&state={}\
                  &redirect_uri=http%3A%2F%2F127.0.0.1%3A8080%2F&code_challenge={}\
                  &code_challenge_method=S256",
                 a.state.secret(),

@@ -60,8 +60,8 @@ pub(crate) const PHONE: (u32, u32) = (390, 844);
 pub(crate) const ADA: &str = "Ada Lovelace";
 
 /// The OAuth consumer fakebucket registers and the relay uses.
-const CLIENT_ID: &str = "demo-client";
-const CLIENT_SECRET: &str = "demo-secret";
+const CLIENT_ID: &str = fakebucket::DEMO_KEY;
+const CLIENT_SECRET: &str = fakebucket::DEMO_SECRET;
 
 /// The relay and fakebucket origins of the demo, which the SPA's
 /// `index.html` names in its Content-Security-Policy.

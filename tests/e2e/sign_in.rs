@@ -19,7 +19,10 @@ fn ensure_authorize_request(url: &Url, stack: &Stack) -> Result<()> {
     let pairs = query_pairs(url);
     let get = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
     ensure!(get("response_type") == Some("code"), "response_type is not code: {url}");
-    ensure!(get("client_id") == Some("demo-client"), "client_id is not demo-client: {url}");
+    ensure!(
+        get("client_id") == Some(fakebucket::DEMO_KEY),
+        "client_id is not the demo consumer's key: {url}"
+    );
     ensure!(get("code_challenge_method") == Some("S256"), "PKCE is not S256: {url}");
     ensure!(
         get("code_challenge").is_some_and(|c| c.len() == 43),

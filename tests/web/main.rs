@@ -1261,7 +1261,8 @@ fn early_config_left() -> bool {
 #[wasm_bindgen_test]
 async fn the_first_config_load_takes_over_screen_js_request() {
     let url = "http://127.0.0.1:1/app/config.json";
-    let body = include_str!("../../config.json").replace("demo-client", "from-screen-js");
+    let body = include_str!("../../config.json")
+        .replace("DemoKeyOfTheOauthDanceFakebucket", "from-screen-js");
     let abort = leave_early_config(url, &body);
     let parsed = WebUrl::parse(url).expect("url");
     let config = oauth_dance::api::fetch_config(&parsed).await.expect("the early answer is used");

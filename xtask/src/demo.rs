@@ -40,11 +40,10 @@ use crate::worker::{self, WorkerBuildArgs};
 use dance_relay_core::{SealingKey, vars};
 use dance_relay_worker::workerd::{self, Installation};
 
-/// The demo consumer fakebucket knows by default (`Consumer::demo` in
-/// `crates/fakebucket/src/config.rs`).
-const DEMO_CLIENT_ID: &str = "demo-client";
+/// The demo consumer fakebucket knows by default.
+const DEMO_CLIENT_ID: &str = fakebucket::DEMO_KEY;
 /// See [`DEMO_CLIENT_ID`]. Not a secret: it only exists in the emulator.
-const DEMO_CLIENT_SECRET: &str = "demo-secret";
+const DEMO_CLIENT_SECRET: &str = fakebucket::DEMO_SECRET;
 /// How long a child gets to stop after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 /// How long the stack gets to start listening.
@@ -731,7 +730,7 @@ mod tests {
         assert_eq!(
             stack.config_json(),
             serde_json::json!({
-                "client_id": "demo-client",
+                "client_id": DEMO_CLIENT_ID,
                 "authorize_url": "http://127.0.0.1:9090/site/oauth2/authorize",
                 "relay_url": "http://127.0.0.1:8787/token",
                 "api_base": "http://127.0.0.1:9090/2.0/",
@@ -786,7 +785,7 @@ mod tests {
                 "--listen",
                 "127.0.0.1:9090",
                 "--consumer",
-                "demo-client:demo-secret:http://127.0.0.1:8080/"
+                fakebucket::Consumer::demo_spec().as_str()
             ]
         );
 
@@ -798,8 +797,8 @@ mod tests {
             })
             .collect();
         for (key, value) in [
-            ("DANCE_CLIENT_ID", "demo-client"),
-            ("DANCE_CLIENT_SECRET", "demo-secret"),
+            ("DANCE_CLIENT_ID", DEMO_CLIENT_ID),
+            ("DANCE_CLIENT_SECRET", DEMO_CLIENT_SECRET),
             ("DANCE_TOKEN_URL", "http://127.0.0.1:9090/site/oauth2/access_token"),
             ("DANCE_ALLOWED_ORIGINS", "http://127.0.0.1:8080"),
             ("DANCE_ALLOWED_REDIRECT_URIS", "http://127.0.0.1:8080/"),
@@ -807,7 +806,7 @@ mod tests {
             assert!(env.contains(&(key.to_owned(), value.to_owned())), "{key} missing in {env:?}");
         }
         assert!(
-            !specs[1].description.contains("demo-secret"),
+            !specs[1].description.contains(DEMO_CLIENT_SECRET),
             "the description must not show the secret"
         );
         let key = stack.sealing_key.encode();

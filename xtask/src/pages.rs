@@ -448,7 +448,7 @@ mod tests {
     fn a_public_url_alone_builds_for_a_path_and_must_agree_with_a_site() {
         let local = PagesArgs {
             public_url: Some("repo".to_owned()),
-            client_id: Some("demo-client".to_owned()),
+            client_id: Some(fakebucket::DEMO_KEY.to_owned()),
             relay_url: Some("http://127.0.0.1:8787/token".to_owned()),
             fakebucket: Some("http://127.0.0.1:9090".to_owned()),
             ..PagesArgs::default()

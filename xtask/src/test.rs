@@ -324,7 +324,7 @@ const SUBPATH: &str = "/repo/";
 fn subpath_pages_args() -> PagesArgs {
     PagesArgs {
         public_url: Some(SUBPATH.to_owned()),
-        client_id: Some("demo-client".to_owned()),
+        client_id: Some(fakebucket::DEMO_KEY.to_owned()),
         relay_url: Some("http://127.0.0.1:8787/token".to_owned()),
         fakebucket: Some("http://127.0.0.1:9090/".to_owned()),
         dist: Some(subpath_dist()),

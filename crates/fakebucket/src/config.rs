@@ -1,10 +1,14 @@
 //! What a fakebucket instance emulates: its OAuth consumers, its users and
 //! the knobs that switch between Bitbucket behaviours.
 //!
-//! [`Config::default`] is the demo set-up: one consumer, `demo-client` /
-//! `demo-secret`, whose callback is the demo SPA at `http://127.0.0.1:8080/`
+//! [`Config::default`] is the demo set-up: one consumer, [`DEMO_KEY`] /
+//! [`DEMO_SECRET`], whose callback is the demo SPA at [`DEMO_CALLBACK`]
 //! and whose permissions are `account` and `email`, plus the built-in
 //! [fixture users](crate::fixtures::default_users).
+//!
+//! Everything else in the repository that needs the demo consumer (the relay's
+//! tests, `cargo xtask demo`, the end-to-end suite) reads these constants
+//! rather than repeating the strings.
 
 use crate::clock::Clock;
 use crate::fixtures::{self, FixtureUser};
@@ -13,6 +17,40 @@ use std::str::FromStr;
 use std::time::Duration;
 use thiserror::Error;
 use url::Url;
+
+/// The demo consumer's key (OAuth `client_id`). Consumers Bitbucket creates
+/// since 2026 get 32-character keys, so the demo's has 32 characters too.
+/// It is a public test value, not a credential.
+pub const DEMO_KEY: &str = "DemoKeyOfTheOauthDanceFakebucket";
+
+/// The demo consumer's secret: 76 characters, the length of a secret
+/// Bitbucket issues since 2026. Everyone can read it here, so it only ever
+/// means something to fakebucket.
+pub const DEMO_SECRET: &str =
+    "DemoSecretOfTheOauthDanceFakebucketEveryoneKnowsItNeverUseItForARealConsumer";
+
+/// The demo consumer's registered callback: the demo SPA.
+pub const DEMO_CALLBACK: &str = "http://127.0.0.1:8080/";
+
+/// The length of the access tokens fakebucket issues by default: like
+/// Bitbucket's since 2026, well over 2,500 characters.
+pub const ACCESS_TOKEN_LEN: usize = 2600;
+
+/// The length of the refresh tokens fakebucket issues by default (also over
+/// 2,500 characters, and different from [`ACCESS_TOKEN_LEN`] so that a
+/// client mixing the two up is caught).
+pub const REFRESH_TOKEN_LEN: usize = 2560;
+
+/// The access-token length with [`Config::short_tokens`]: the 88 characters
+/// Bitbucket's tokens used to have.
+pub const SHORT_ACCESS_TOKEN_LEN: usize = 88;
+
+/// The refresh-token length with [`Config::short_tokens`].
+pub const SHORT_REFRESH_TOKEN_LEN: usize = 24;
+
+/// How long an unused refresh token lives by default: three months, counted
+/// as 90 days.
+pub const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(90 * 24 * 3600);
 
 /// The scopes Bitbucket Cloud knows, from its OAuth security definition, with
 /// the sentence its consent page shows for each.
@@ -65,8 +103,22 @@ pub struct Config {
     pub token_lifetime: Duration,
     /// How long an authorization code (and a consent page) stays usable.
     pub code_lifetime: Duration,
-    /// How long an unused refresh token lives; Bitbucket: three months.
+    /// How long a refresh token lives unused, measured on [`Config::clock`];
+    /// Bitbucket: three months ([`REFRESH_TOKEN_LIFETIME`]). Refresh tokens
+    /// rotate, so every refresh starts a new period: a session refreshed at
+    /// least once in each period lives on.
     pub refresh_token_lifetime: Duration,
+    /// How long a refresh token keeps working after its first use. Bitbucket
+    /// is reported to allow about ten minutes; the default is zero (a used
+    /// token is refused at once), which is stricter, so a client that works
+    /// here does not depend on the grace. A reuse within the window is
+    /// answered like a first use: a new access token and a new refresh
+    /// token, in the same grant.
+    pub refresh_grace: Duration,
+    /// Issue tokens of the old, short sizes ([`SHORT_ACCESS_TOKEN_LEN`] and
+    /// [`SHORT_REFRESH_TOKEN_LEN`] characters) instead of Bitbucket's
+    /// current ones ([`ACCESS_TOKEN_LEN`], [`REFRESH_TOKEN_LEN`]).
+    pub short_tokens: bool,
     /// Whether PKCE is ignored (Bitbucket Cloud) or required (Data Center).
     pub pkce: PkceMode,
     /// Send the token response's scopes as `scopes`, as Bitbucket did before
@@ -91,7 +143,9 @@ impl Default for Config {
             users: fixtures::default_users(),
             token_lifetime: Duration::from_secs(7200),
             code_lifetime: Duration::from_secs(600),
-            refresh_token_lifetime: Duration::from_secs(90 * 24 * 3600),
+            refresh_token_lifetime: REFRESH_TOKEN_LIFETIME,
+            refresh_grace: Duration::ZERO,
+            short_tokens: false,
             pkce: PkceMode::Ignore,
             legacy_scopes_field: false,
             admin: false,
@@ -132,7 +186,10 @@ impl Config {
                 return Err(ConfigError::DuplicateUser(u.nickname.clone()));
             }
         }
-        if self.token_lifetime.is_zero() || self.code_lifetime.is_zero() {
+        if self.token_lifetime.is_zero()
+            || self.code_lifetime.is_zero()
+            || self.refresh_token_lifetime.is_zero()
+        {
             return Err(ConfigError::ZeroLifetime);
         }
         if self.rate_limit.requests == 0 || self.rate_limit.window.is_zero() {
@@ -154,8 +211,8 @@ pub enum ConfigError {
     /// Two users share an account id or nickname.
     #[error("user {0:?} is defined twice (same nickname or account id)")]
     DuplicateUser(String),
-    /// A token or code lifetime of zero.
-    #[error("token and code lifetimes must be longer than zero")]
+    /// A token, refresh-token or code lifetime of zero.
+    #[error("token, refresh-token and code lifetimes must be longer than zero")]
     ZeroLifetime,
     /// A rate limit that allows nothing.
     #[error("the rate limit must allow at least one request in a non-empty window")]
@@ -217,11 +274,16 @@ impl Default for RateLimit {
 pub struct Consumer {
     /// The application name shown on the consent page.
     pub name: String,
-    /// The key (OAuth `client_id`).
+    /// The key (OAuth `client_id`). Its length is never checked: Bitbucket's
+    /// are 18 characters on older consumers and 32 on newer ones.
     pub key: String,
-    /// The secret (OAuth `client_secret`).
+    /// The secret (OAuth `client_secret`); 32 characters on older consumers,
+    /// about 76 on newer ones, never checked.
     pub secret: String,
-    /// The registered callback URL. A `redirect_uri` must start with it.
+    /// The registered callback URL. A `redirect_uri` must start with it,
+    /// compared as text: the `redirect_uri` exactly as sent against this
+    /// URL as it prints (`Url` adds a `/` to an empty path, so
+    /// `http://127.0.0.1:8080` registers as `http://127.0.0.1:8080/`).
     /// Bitbucket lets a consumer have none, and then refuses every token
     /// request with "No callback uri defined for the OAuth client.".
     pub callback: Option<Url>,
@@ -246,14 +308,17 @@ impl Consumer {
         }
     }
 
-    /// The demo consumer: `demo-client` / `demo-secret`, callback
-    /// `http://127.0.0.1:8080/`, scopes `account email`.
+    /// The demo consumer: [`DEMO_KEY`] / [`DEMO_SECRET`], callback
+    /// [`DEMO_CALLBACK`], scopes `account email`.
     pub fn demo() -> Self {
-        let callback = Url::parse("http://127.0.0.1:8080/").ok();
-        Self {
-            name: "oauth-dance demo".into(),
-            ..Self::new("demo-client", "demo-secret", callback)
-        }
+        let callback = Url::parse(DEMO_CALLBACK).ok();
+        Self { name: "oauth-dance demo".into(), ..Self::new(DEMO_KEY, DEMO_SECRET, callback) }
+    }
+
+    /// The demo consumer as a `--consumer` value:
+    /// `KEY:SECRET:http://127.0.0.1:8080/`.
+    pub fn demo_spec() -> String {
+        format!("{DEMO_KEY}:{DEMO_SECRET}:{DEMO_CALLBACK}")
     }
 
     /// The same consumer with other scopes.

@@ -2,7 +2,7 @@
 //!
 //! The JSON is written out field by field with `serde_json::json!`, following
 //! the official `user` schema and the payloads captured from the real API
-//! (`shared/bitbucket/api-schemas.json`). It deliberately does not serialize
+//! (`crates/protocol/tests/data/api-schemas.json`). It deliberately does not serialize
 //! the `dance_protocol` types: the SPA parses with those, and a mistake in
 //! them must show up as a failure against fakebucket rather than be mirrored
 //! by it.

@@ -4,8 +4,8 @@
 //! No machine that builds oauth-dance reaches bitbucket.org, and a newcomer
 //! has no OAuth consumer yet, so the demo and every test run against this
 //! emulator instead. It is only useful if code that works against it works
-//! against Bitbucket, so it copies Bitbucket's behaviour as recorded in
-//! `shared/bitbucket/FACTS.md`, quirks included.
+//! against Bitbucket, so it copies Bitbucket's behaviour as documented and
+//! observed, quirks included, as of 2026.
 //!
 //! # Endpoints (all on one origin, `{base}` = e.g. `http://127.0.0.1:9090/`)
 //!
@@ -30,10 +30,21 @@
 //!   from a plain HTTP client (read the hidden `txn` field, post it back with
 //!   `user` and `decision=grant`).
 //! - `redirect_uri` is optional; when sent it must *start with* the
-//!   consumer's callback URL (Bitbucket's prefix rule), and the token request
-//!   must then repeat it exactly.
+//!   consumer's callback URL (Bitbucket's prefix rule, on the text as sent:
+//!   `http://127.0.0.1:8080` does not start with `http://127.0.0.1:8080/`),
+//!   and the token request must then repeat it exactly.
 //! - Codes are single-use and expire after [`Config::code_lifetime`]; a
-//!   replayed code revokes every token issued from it. Refresh tokens rotate.
+//!   replayed code revokes every token issued from it.
+//! - Access and refresh tokens are over 2,500 characters each, as
+//!   Bitbucket's are since 2026 ([`ACCESS_TOKEN_LEN`], [`REFRESH_TOKEN_LEN`]);
+//!   [`Config::short_tokens`] issues the old 88- and 24-character ones.
+//! - Refresh tokens rotate: a used one is refused (Bitbucket's `Invalid
+//!   refresh_token`) once [`Config::refresh_grace`] has passed since its
+//!   first use (default zero), and an unused one dies after
+//!   [`Config::refresh_token_lifetime`] (three months) on the [`Clock`].
+//! - The demo consumer has a 32-character key and a 76-character secret, the
+//!   lengths of a consumer Bitbucket creates today ([`DEMO_KEY`],
+//!   [`DEMO_SECRET`]); consumer credentials of any length are accepted.
 //! - Token responses carry `scope` (or `scopes` with
 //!   [`Config::legacy_scopes_field`]), `expires_in`, `token_type: "bearer"`
 //!   and Bitbucket's odd `state` field holding the grant type.
@@ -55,7 +66,7 @@
 //! # Running it
 //!
 //! `cargo run -p fakebucket` serves on `127.0.0.1:9090` with the demo
-//! consumer `demo-client` / `demo-secret`. In tests:
+//! consumer [`DEMO_KEY`] / [`DEMO_SECRET`]. In tests:
 //!
 //! ```no_run
 //! # async fn example() -> std::io::Result<()> {
@@ -82,7 +93,11 @@ mod token;
 pub use admin::{Counters, Fault, FaultBody, FaultTarget, InvalidFault};
 pub use api::{ALLOW_HEADERS, ALLOW_METHODS, EXPOSE_HEADERS};
 pub use clock::Clock;
-pub use config::{Config, ConfigError, Consumer, ConsumerParseError, PkceMode, RateLimit};
+pub use config::{
+    ACCESS_TOKEN_LEN, Config, ConfigError, Consumer, ConsumerParseError, DEMO_CALLBACK, DEMO_KEY,
+    DEMO_SECRET, PkceMode, REFRESH_TOKEN_LEN, REFRESH_TOKEN_LIFETIME, RateLimit,
+    SHORT_ACCESS_TOKEN_LEN, SHORT_REFRESH_TOKEN_LEN,
+};
 pub use fixtures::{FixtureEmail, FixtureUser, Presence};
 
 use axum::Router;

@@ -35,7 +35,9 @@ struct Args {
     /// An OAuth consumer: KEY:SECRET:CALLBACK[:scopes=account,email][:name=NAME][:private].
     /// Repeatable (`;` separates several in the environment variable).
     /// An empty CALLBACK registers none. Default: the demo consumer
-    /// demo-client:demo-secret:http://127.0.0.1:8080/.
+    /// DemoKeyOfTheOauthDanceFakebucket:DemoSecretOfTheOauthDanceFakebucketEveryoneKnowsItNeverUseItForARealConsumer:http://127.0.0.1:8080/
+    /// (a 32-character key and a 76-character secret, as Bitbucket issues
+    /// them now). Keys and secrets of any length are accepted.
     #[arg(long = "consumer", env = "FAKEBUCKET_CONSUMERS", value_delimiter = ';')]
     consumers: Vec<Consumer>,
 
@@ -55,6 +57,22 @@ struct Args {
     /// Authorization-code lifetime in seconds.
     #[arg(long, env = "FAKEBUCKET_CODE_LIFETIME", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
     code_lifetime: u64,
+
+    /// Refresh-token lifetime in seconds: a refresh token unused this long
+    /// dies (Bitbucket: three months). Each refresh issues a new one.
+    #[arg(long, env = "FAKEBUCKET_REFRESH_LIFETIME", default_value_t = fakebucket::REFRESH_TOKEN_LIFETIME.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    refresh_lifetime: u64,
+
+    /// Seconds a refresh token keeps working after its first use (Bitbucket
+    /// allows about 600). The default, 0, refuses any reuse at once, which
+    /// is stricter than Bitbucket.
+    #[arg(long, env = "FAKEBUCKET_REFRESH_GRACE", default_value_t = 0, value_name = "SECONDS")]
+    refresh_grace: u64,
+
+    /// Issue short tokens (88-character access, 24-character refresh tokens)
+    /// instead of Bitbucket-sized ones of over 2,500 characters each.
+    #[arg(long, env = "FAKEBUCKET_SHORT_TOKENS")]
+    short_tokens: bool,
 
     /// PKCE handling: `ignore` (Bitbucket Cloud) or `require` (Data Center, S256).
     #[arg(long, env = "FAKEBUCKET_PKCE", default_value = "ignore")]
@@ -99,6 +117,9 @@ async fn main() -> anyhow::Result<()> {
     config.users.extend(args.users);
     config.token_lifetime = Duration::from_secs(args.token_lifetime);
     config.code_lifetime = Duration::from_secs(args.code_lifetime);
+    config.refresh_token_lifetime = Duration::from_secs(args.refresh_lifetime);
+    config.refresh_grace = Duration::from_secs(args.refresh_grace);
+    config.short_tokens = args.short_tokens;
     config.pkce = args.pkce;
     config.legacy_scopes_field = args.legacy_scopes_field;
     config.admin = args.admin;

@@ -4,7 +4,11 @@
 //! `GET` checks the request in the order Bitbucket's answers imply. Problems
 //! that make the redirect target untrustworthy (unknown `client_id`, a
 //! `redirect_uri` that does not start with the registered callback, no
-//! callback at all) get an error page and never a redirect. Problems after
+//! callback at all) get an error page and never a redirect. "Start with" is
+//! a comparison of text: the `redirect_uri` exactly as sent (after the
+//! query string's own percent-decoding) must begin with the callback URL
+//! character for character, so `http://127.0.0.1:8080` is refused for the
+//! callback `http://127.0.0.1:8080/`, and so is `HTTP://127.0.0.1:8080/`. Problems after
 //! that (`response_type` other than `code`, a missing PKCE challenge in
 //! `require` mode) are sent back to the application as RFC 6749 4.1.2.1
 //! errors with the same `state`.
@@ -53,9 +57,11 @@ pub(crate) async fn authorize(State(app): State<Arc<App>>, RawQuery(query): RawQ
     };
     let redirect = match &redirect_uri_sent {
         None => callback.clone(),
+        // Bitbucket's rule is a plain prefix match on the text as sent, not
+        // on a parsed URL: `http://127.0.0.1:8080` does not start with
+        // `http://127.0.0.1:8080/`, although both parse to the same URL.
         Some(sent) => match Url::parse(sent) {
-            // Bitbucket's rule is a plain prefix match on the URL text.
-            Ok(url) if url.as_str().starts_with(callback.as_str()) => url,
+            Ok(url) if sent.starts_with(callback.as_str()) => url,
             _ => {
                 return refuse(
                     StatusCode::BAD_REQUEST,

@@ -114,6 +114,27 @@ pub(crate) struct Grant {
     pub(crate) family: u64,
 }
 
+/// An issued refresh token.
+#[derive(Debug, Clone)]
+pub(crate) struct Refresh {
+    /// The grant it renews; `expires` is the end of its inactivity period.
+    pub(crate) grant: Grant,
+    /// When it was first used, and how long it keeps working after that
+    /// (the grace window); `None` while unused.
+    pub(crate) used: Option<(Instant, Duration)>,
+}
+
+impl Refresh {
+    /// Until when the token works: the end of its inactivity period, or of
+    /// its grace window once used, whichever comes first.
+    fn usable_until(&self) -> Instant {
+        match self.used {
+            None => self.grant.expires,
+            Some((first_use, grace)) => self.grant.expires.min(first_use + grace),
+        }
+    }
+}
+
 /// What a code redemption found.
 #[derive(Debug)]
 pub(crate) enum Redeem {
@@ -144,7 +165,7 @@ pub(crate) struct Store {
     pending: HashMap<String, Pending>,
     codes: HashMap<String, Code>,
     access: HashMap<String, Grant>,
-    refresh: HashMap<String, Grant>,
+    refresh: HashMap<String, Refresh>,
     next_family: u64,
     rate: HashMap<String, VecDeque<Instant>>,
     faults: Vec<Fault>,
@@ -157,7 +178,7 @@ impl Store {
     fn prune(&mut self, now: Instant) {
         self.pending.retain(|_, p| p.expires > now);
         self.codes.retain(|_, c| c.expires > now);
-        self.refresh.retain(|_, g| g.expires > now);
+        self.refresh.retain(|_, r| r.usable_until() > now);
         // Expired access tokens are kept for a day so that they answer
         // "Access token expired." rather than "invalid".
         self.access.retain(|_, g| g.expires + Duration::from_secs(86_400) > now);
@@ -227,23 +248,25 @@ impl Store {
 
     fn revoke_family(&mut self, family: u64) {
         self.access.retain(|_, g| g.family != family);
-        self.refresh.retain(|_, g| g.family != family);
+        self.refresh.retain(|_, r| r.grant.family != family);
     }
 
     /// Issues an access token and, unless `with_refresh` is false, a refresh
-    /// token, both in `grant`'s family.
+    /// token that lives [`Config::refresh_token_lifetime`] unused, both in
+    /// `grant`'s family and of the sizes [`Config::short_tokens`] picks.
     pub(crate) fn issue_tokens(
         &mut self,
         grant: Grant,
         with_refresh: bool,
-        refresh_lifetime: Duration,
+        config: &Config,
         now: Instant,
     ) -> (String, Option<String>) {
-        let access = random::access_token();
+        let access = random::access_token(config.short_tokens);
         let refresh = with_refresh.then(|| {
-            let token = random::refresh_token();
-            let refresh_grant = Grant { expires: now + refresh_lifetime, ..grant.clone() };
-            self.refresh.insert(token.clone(), refresh_grant);
+            let token = random::refresh_token(config.short_tokens);
+            let expires = now + config.refresh_token_lifetime;
+            let refresh_grant = Grant { expires, ..grant.clone() };
+            self.refresh.insert(token.clone(), Refresh { grant: refresh_grant, used: None });
             token
         });
         self.access.insert(access.clone(), grant);
@@ -256,18 +279,25 @@ impl Store {
         self.next_family
     }
 
-    /// Takes a refresh token out (rotation: it can be used once).
-    pub(crate) fn take_refresh(
+    /// Uses a refresh token of `consumer`. Rotation: the first use starts
+    /// its `grace` window, and once that has passed (at once when `grace` is
+    /// zero) the token is gone. A token unused for its whole lifetime is gone
+    /// too. Another consumer's attempt neither uses nor burns it.
+    pub(crate) fn use_refresh(
         &mut self,
         token: &str,
         consumer: &str,
+        grace: Duration,
         now: Instant,
     ) -> Option<Grant> {
         self.prune(now);
-        match self.refresh.get(token) {
-            Some(g) if g.consumer == consumer => self.refresh.remove(token),
-            _ => None,
+        let entry = self.refresh.get_mut(token).filter(|r| r.grant.consumer == consumer)?;
+        let used = *entry.used.get_or_insert((now, grace));
+        let grant = entry.grant.clone();
+        if used.0 + used.1 <= now {
+            self.refresh.remove(token);
         }
+        Some(grant)
     }
 
     /// Finds the grant behind an access token.

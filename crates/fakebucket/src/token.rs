@@ -1,8 +1,7 @@
 //! The token endpoint, `/site/oauth2/access_token`.
 //!
 //! Checks run in this order, each answering with Bitbucket's own words where
-//! they are known (see `shared/bitbucket/FACTS.md`) and RFC 6749 5.2 where
-//! they are not:
+//! they are known and RFC 6749 5.2 where they are not:
 //!
 //! 1. an injected [fault](crate::admin::Fault), if one is queued;
 //! 2. HTTP Basic client authentication, the only method accepted
@@ -15,10 +14,20 @@
 //!    `redirect_uri` and, in `require` mode, PKCE), `refresh_token`
 //!    (rotating) or `client_credentials` (private consumers only).
 //!
+//! Refresh tokens rotate: each use returns a new refresh token, and the one
+//! used keeps working only for [`Config::refresh_grace`](crate::Config::refresh_grace)
+//! after its first use (by default not at all). A refresh token nobody uses
+//! for [`Config::refresh_token_lifetime`](crate::Config::refresh_token_lifetime)
+//! (three months) dies. A used, expired, unknown or missing refresh token gets
+//! Bitbucket's `400 {"error_description": "Invalid refresh_token", "error":
+//! "invalid_request"}`.
+//!
 //! Every answer carries `Cache-Control: no-store`. A success looks like
 //! Bitbucket's: `access_token`, `scope` (or `scopes` in legacy mode),
 //! `expires_in`, `refresh_token`, `token_type: "bearer"`, and `state` set to
-//! the grant type, which Bitbucket really does send.
+//! the grant type, which Bitbucket really does send. Both tokens are over
+//! 2,500 characters long, as Bitbucket's are now, unless
+//! [`Config::short_tokens`](crate::Config::short_tokens) is set.
 
 use crate::admin::{FaultBody, FaultTarget};
 use crate::config::{Consumer, PkceMode};
@@ -223,7 +232,7 @@ fn authorization_code(
         expires: now + app.config.token_lifetime,
         family: found.family,
     };
-    let (access, refresh) = store.issue_tokens(grant, true, app.config.refresh_token_lifetime, now);
+    let (access, refresh) = store.issue_tokens(grant, true, &app.config, now);
     Ok(success(app, consumer, access, refresh, "authorization_code"))
 }
 
@@ -234,13 +243,14 @@ fn refresh_token(
 ) -> Result<Response, Failure> {
     let now = app.now();
     let mut store = app.lock();
-    let Some(old) =
-        form::get(fields, "refresh_token").and_then(|t| store.take_refresh(t, &consumer.key, now))
+    let grace = app.config.refresh_grace;
+    let Some(old) = form::get(fields, "refresh_token")
+        .and_then(|t| store.use_refresh(t, &consumer.key, grace, now))
     else {
         return Err(Failure::bad("invalid_request", INVALID_REFRESH));
     };
     let grant = Grant { expires: now + app.config.token_lifetime, ..old };
-    let (access, refresh) = store.issue_tokens(grant, true, app.config.refresh_token_lifetime, now);
+    let (access, refresh) = store.issue_tokens(grant, true, &app.config, now);
     Ok(success(app, consumer, access, refresh, "refresh_token"))
 }
 
@@ -269,7 +279,7 @@ fn client_credentials(app: &App, consumer: &Consumer) -> Result<Response, Failur
         expires: now + app.config.token_lifetime,
         family,
     };
-    let (access, _) = store.issue_tokens(grant, false, app.config.refresh_token_lifetime, now);
+    let (access, _) = store.issue_tokens(grant, false, &app.config, now);
     Ok(success(app, consumer, access, None, "client_credentials"))
 }
 
@@ -308,7 +318,8 @@ fn fault_response(status: u16, body: FaultBody) -> Response {
 }
 
 /// `OPTIONS /site/oauth2/access_token`: Bitbucket answers a CORS preflight
-/// here with a bare 500 and no CORS headers (gas-github#144), which is why a
+/// here with a bare 500 and no CORS headers
+/// (https://github.com/leonhartX/gas-github/issues/144), which is why a
 /// browser can never call this endpoint and the relay exists.
 pub(crate) async fn options() -> Response {
     crate::api::html_error(

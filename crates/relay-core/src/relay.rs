@@ -959,6 +959,52 @@ mod tests {
             );
         }
 
+        /// Bitbucket's refresh tokens now exceed 2,500 characters. The
+        /// longest one the relay seals and the longest proof it accepts
+        /// still fit the default body limit of 8,192 bytes:
+        ///
+        /// ```text
+        /// grant_type=refresh_token                              24
+        /// &refresh_token=                                       15
+        /// the sealed token: base64url of 104 + 4,096 bytes   5,600
+        ///   (version 1, key id 4, nonce 24, began 8, ends 8,
+        ///    thumbprint 43, tag 16: 104 bytes around the token)
+        /// &dpop=                                                 6
+        /// the proof, at most dpop::MAX_LEN                   2,048
+        ///                                                   ------
+        ///                                                    7,693
+        /// ```
+        ///
+        /// Base64url and a compact JWS are made of characters form encoding
+        /// leaves alone, so encoding adds nothing.
+        #[test]
+        fn the_longest_sealed_token_and_proof_fit_the_default_body_limit() {
+            let relay = sealing_relay(&SealingKey::generate());
+            let browser = Browser::new();
+            let AfterBody::Forward(forward) = body(&relay, NOW, CODE, Some(&browser.proof()))
+            else {
+                panic!("the exchange is forwarded");
+            };
+            let longest = "R".repeat(crate::seal::MAX_UPSTREAM_LEN);
+            let answer = relay.answered(forward, Ok(upstream(&longest)));
+            assert_eq!(answer.status(), 200);
+            let json: serde_json::Value = serde_json::from_slice(answer.body()).expect("JSON");
+            let sealed = json["refresh_token"].as_str().expect("a refresh token");
+            assert_eq!(sealed.len(), 5600);
+            let form = refresh_form(sealed);
+            let worst = form.len() + "&dpop=".len() + dance_protocol::dpop::MAX_LEN;
+            assert_eq!(worst, 7693);
+            assert!(worst <= crate::Limits::default().max_body_bytes);
+            assert!(sealed.len() <= dance_protocol::token::MAX_FIELD_LEN);
+            // And the refresh itself goes through with the whole token.
+            let AfterBody::Forward(forward) = body(&relay, NOW, &form, Some(&browser.proof()))
+            else {
+                panic!("the refresh is forwarded");
+            };
+            let expected = format!("grant_type=refresh_token&refresh_token={longest}");
+            assert_eq!(forward.body(), expected.as_bytes());
+        }
+
         #[test]
         fn an_exchange_needs_a_proof_and_without_keys_nothing_changes() {
             let relay = sealing_relay(&SealingKey::generate());

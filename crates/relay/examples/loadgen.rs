@@ -200,8 +200,8 @@ impl RelayProcess {
             command.env(key, value);
         }
         let mut child = command
-            .env("DANCE_CLIENT_ID", "demo-client")
-            .env("DANCE_CLIENT_SECRET", "demo-secret")
+            .env("DANCE_CLIENT_ID", fakebucket::DEMO_KEY)
+            .env("DANCE_CLIENT_SECRET", fakebucket::DEMO_SECRET)
             .env("DANCE_TOKEN_URL", token_url)
             .env("DANCE_ALLOWED_ORIGINS", ORIGIN)
             .env("DANCE_ALLOWED_REDIRECT_URIS", REDIRECT_URI)
@@ -299,7 +299,7 @@ async fn mint_codes(
     authorize
         .query_pairs_mut()
         .append_pair("response_type", "code")
-        .append_pair("client_id", "demo-client")
+        .append_pair("client_id", fakebucket::DEMO_KEY)
         .append_pair("redirect_uri", REDIRECT_URI)
         .append_pair("state", "bench")
         .append_pair("code_challenge", verifier.challenge().as_str())
@@ -418,9 +418,9 @@ async fn run(target: &Target, forms: Vec<String>, concurrency: usize) -> anyhow:
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(form) = forms.get(i) else { break };
                 let request = match &target {
-                    Target::Direct(url) => {
-                        http.post(url).basic_auth("demo-client", Some("demo-secret"))
-                    }
+                    Target::Direct(url) => http
+                        .post(url)
+                        .basic_auth(fakebucket::DEMO_KEY, Some(fakebucket::DEMO_SECRET)),
                     Target::Relay(url) => http.post(url).header("origin", ORIGIN),
                 };
                 let sent = Instant::now();
@@ -959,8 +959,8 @@ async fn bench_worker(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
     let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await?;
     let native = RelayProcess::start(relay_bin, fakebucket.token_url().as_str(), &args.relay_env)?;
     let mut config = dance_relay::Config::new(
-        dance_protocol::ClientId::new("demo-client"),
-        dance_protocol::ClientSecret::new("demo-secret"),
+        dance_protocol::ClientId::new(fakebucket::DEMO_KEY),
+        dance_protocol::ClientSecret::new(fakebucket::DEMO_SECRET),
     );
     config.token_url = fakebucket.token_url();
     config.allowed_origins = vec![ORIGIN.to_owned()];

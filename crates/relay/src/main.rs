@@ -1,9 +1,10 @@
 //! `dance-relay`: serve the token relay, check its configuration, or make a
 //! sealing key.
 //!
-//! Run with:
+//! Run with (here with fakebucket's demo consumer):
 //! ```sh
-//! DANCE_CLIENT_ID=demo-client DANCE_CLIENT_SECRET=demo-secret \
+//! DANCE_CLIENT_ID=DemoKeyOfTheOauthDanceFakebucket \
+//! DANCE_CLIENT_SECRET=DemoSecretOfTheOauthDanceFakebucketEveryoneKnowsItNeverUseItForARealConsumer \
 //! DANCE_TOKEN_URL=http://127.0.0.1:9090/site/oauth2/access_token \
 //! DANCE_ALLOWED_ORIGINS=http://127.0.0.1:8080 \
 //! DANCE_ALLOWED_REDIRECT_URIS=http://127.0.0.1:8080/ \

@@ -60,8 +60,8 @@ impl Drop for Stack {
     }
 }
 
-const CLIENT_ID: &str = "demo-client";
-const CLIENT_SECRET: &str = "demo-secret";
+const CLIENT_ID: &str = fakebucket::DEMO_KEY;
+const CLIENT_SECRET: &str = fakebucket::DEMO_SECRET;
 
 async fn stack(setup: Setup) -> Stack {
     static NEXT: AtomicUsize = AtomicUsize::new(0);

@@ -27,17 +27,45 @@ async fn unknown_or_missing_client_gets_an_error_page() {
 #[tokio::test]
 async fn bad_redirect_uri_gets_an_error_page() {
     let fb = start().await;
-    for bad in
-        ["https://evil.example/", "http://127.0.0.1:8081/", "not a url", "http://127.0.0.1:8080"]
-    {
+    for bad in ["https://evil.example/", "http://127.0.0.1:8081/", "not a url"] {
         let params = [("client_id", DEMO_KEY), ("response_type", "code"), ("redirect_uri", bad)];
-        if bad == "http://127.0.0.1:8080" {
-            // Without a path this is the same URL as the callback once parsed.
-            fb.consent_page(&params).await;
-            continue;
-        }
         refused(&fb, &params, "Invalid redirect_uri").await;
     }
+}
+
+#[tokio::test]
+async fn redirect_uri_is_compared_as_sent_not_as_parsed() {
+    // Bitbucket compares text: the redirect_uri as sent must start with the
+    // registered callback, character for character. These all parse to a
+    // URL that starts with the callback, and all are refused.
+    let fb = start().await;
+    for (client, bad) in [
+        (DEMO_KEY, "http://127.0.0.1:8080"),
+        (DEMO_KEY, "HTTP://127.0.0.1:8080/"),
+        (DEMO_KEY, "http://127.0.0.1:08080/"),
+        ("other", "https://other.example/app"),
+        ("other", "https://OTHER.example/app/"),
+    ] {
+        let params = [("client_id", client), ("response_type", "code"), ("redirect_uri", bad)];
+        refused(&fb, &params, "Invalid redirect_uri").await;
+    }
+    assert_eq!(fb.handle.counters().authorize("refused"), 5);
+    assert_eq!(fb.handle.counters().authorize("page"), 0);
+    // The callback itself, and anything longer, passes.
+    for good in [DEMO_CALLBACK, "http://127.0.0.1:8080/#", "http://127.0.0.1:8080/?a=b"] {
+        fb.consent_page(&[
+            ("client_id", DEMO_KEY),
+            ("response_type", "code"),
+            ("redirect_uri", good),
+        ])
+        .await;
+    }
+    let other = [
+        ("client_id", "other"),
+        ("response_type", "code"),
+        ("redirect_uri", "https://other.example/app/deeper"),
+    ];
+    fb.consent_page(&other).await;
 }
 
 #[tokio::test]
@@ -269,7 +297,7 @@ async fn avatars_and_profiles_are_served_locally() {
     assert!(profile.text().await.expect("page").contains("Grace Hopper"));
     let index = fb.get(fb.base()).await;
     assert_eq!(index.status(), StatusCode::OK);
-    assert!(index.text().await.expect("page").contains("demo-client"));
+    assert!(index.text().await.expect("page").contains(DEMO_KEY));
     assert_eq!(
         fb.get(fb.base().join("nothing/here").expect("url")).await.status(),
         StatusCode::NOT_FOUND

@@ -4,9 +4,11 @@
 mod admin;
 mod api;
 mod authorize;
+mod binary;
 mod config;
 mod flow;
 mod pkce;
+mod rotation;
 mod schema;
 mod token;
 
@@ -17,9 +19,7 @@ use serde_json::Value;
 use url::Url;
 
 /// The demo consumer's credentials and callback.
-pub(crate) const DEMO_KEY: &str = "demo-client";
-pub(crate) const DEMO_SECRET: &str = "demo-secret";
-pub(crate) const DEMO_CALLBACK: &str = "http://127.0.0.1:8080/";
+pub(crate) use fakebucket::{DEMO_CALLBACK, DEMO_KEY, DEMO_SECRET};
 
 /// A fixture user by nickname.
 pub(crate) fn fixture(nickname: &str) -> FixtureUser {

@@ -1,6 +1,6 @@
 //! fakebucket's JSON against Bitbucket's official schemas and captured
-//! payloads (`tests/data/bitbucket-api-schemas.json`, a copy of
-//! `shared/bitbucket/api-schemas.json`).
+//! payloads (`crates/protocol/tests/data/api-schemas.json`, the one copy in
+//! the repository, which the protocol crate's tests read too).
 //!
 //! The validator below implements the part of JSON Schema those schemas use:
 //! `$ref`, `allOf`, `type`, `properties`, `required`, `additionalProperties`,
@@ -17,7 +17,7 @@ use std::time::Duration;
 const NULLABLE: &[&str] = &["has_2fa_enabled"];
 
 fn schemas() -> Value {
-    let text = include_str!("../data/bitbucket-api-schemas.json");
+    let text = include_str!("../../../protocol/tests/data/api-schemas.json");
     serde_json::from_str(text).expect("schema file is JSON")
 }
 
@@ -245,7 +245,7 @@ async fn error_bodies_follow_the_error_schema_except_the_scope_detail() {
         let validator = Validator { definitions: &definitions };
         assert_eq!(validator.check("error", &expired), Vec::<String>::new());
         assert_eq!(validator.check("error", &not_found), Vec::<String>::new());
-        // Bitbucket's real 403 (backstage#22383) carries an object `detail`,
+        // Bitbucket's real 403 (https://github.com/backstage/backstage/issues/22383) carries an object `detail`,
         // which its own schema does not allow; fakebucket copies the real one.
         assert_eq!(validator.check("error", &forbidden), ["$.error.detail: expected string"]);
     }

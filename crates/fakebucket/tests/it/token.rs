@@ -30,7 +30,7 @@ async fn code_exchange_answers_like_bitbucket() {
     assert_eq!(body["state"], "authorization_code");
     let access = body["access_token"].as_str().expect("string");
     assert!(access.ends_with('='), "Bitbucket-style padded access token: {access}");
-    assert!(body["refresh_token"].as_str().is_some_and(|r| r.len() >= 18));
+    assert!(body["refresh_token"].as_str().is_some_and(|r| r.len() > 2500));
     let counters = fb.handle.counters();
     assert_eq!(counters.token("authorization_code", "ok"), 1);
     assert_eq!(counters.token_requests_total, 1);
@@ -355,4 +355,72 @@ async fn repeated_fields_take_the_last_value_as_bitbucket_does() {
         )
         .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+}
+
+#[tokio::test]
+async fn tokens_are_as_long_as_bitbucket_s() {
+    // Bitbucket's access and refresh tokens now regularly exceed 2,500
+    // characters each; fakebucket's do too, so size limits meet real sizes.
+    let fb = start().await;
+    let body = fb.tokens((DEMO_KEY, DEMO_SECRET), "ada").await;
+    let access = body["access_token"].as_str().expect("access");
+    let refresh = body["refresh_token"].as_str().expect("refresh");
+    assert_eq!(access.len(), fakebucket::ACCESS_TOKEN_LEN);
+    assert_eq!(refresh.len(), fakebucket::REFRESH_TOKEN_LEN);
+    assert!(access.len() > 2500 && refresh.len() > 2500);
+    let body_part = access.trim_end_matches('=');
+    assert_eq!(access.len() - body_part.len(), 2, "padded base64url: {access}");
+    assert!(body_part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    assert!(refresh.bytes().all(|b| b.is_ascii_alphanumeric()));
+    // The long access token works in a header, and the long refresh token
+    // in a form body, and what comes back is as long again.
+    assert_eq!(fb.api("user", Some(access)).await.json()["nickname"], "ada");
+    let answer =
+        fb.token(DEMO, &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let again = answer.json();
+    assert_eq!(again["access_token"].as_str().map(str::len), Some(fakebucket::ACCESS_TOKEN_LEN));
+    assert_eq!(again["refresh_token"].as_str().map(str::len), Some(fakebucket::REFRESH_TOKEN_LEN));
+    // Random, not padded out: a second sign-in shares no long run with the first.
+    let other = fb.tokens((DEMO_KEY, DEMO_SECRET), "ada").await;
+    let other_access = other["access_token"].as_str().expect("access");
+    assert!(!other_access.contains(&access[..32]) && !access.contains(&other_access[..32]));
+    let other_refresh = other["refresh_token"].as_str().expect("refresh");
+    assert!(!other_refresh.contains(&refresh[..32]));
+    // Private consumers' client-credentials tokens are as long.
+    let answer = fb.token(Some(("private", "s3")), &[("grant_type", "client_credentials")]).await;
+    let access = answer.json()["access_token"].as_str().map(str::len);
+    assert_eq!(access, Some(fakebucket::ACCESS_TOKEN_LEN));
+}
+
+#[tokio::test]
+async fn short_tokens_keep_the_old_sizes() {
+    let mut config = test_config();
+    config.short_tokens = true;
+    let fb = start_with(config).await;
+    let body = fb.tokens((DEMO_KEY, DEMO_SECRET), "ada").await;
+    let access = body["access_token"].as_str().expect("access");
+    let refresh = body["refresh_token"].as_str().expect("refresh");
+    assert_eq!((access.len(), refresh.len()), (88, 24));
+    assert_eq!((fakebucket::SHORT_ACCESS_TOKEN_LEN, fakebucket::SHORT_REFRESH_TOKEN_LEN), (88, 24));
+    assert!(access.ends_with("=="));
+    let answer =
+        fb.token(DEMO, &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
+    assert_eq!(answer.json()["refresh_token"].as_str().map(str::len), Some(24));
+}
+
+#[tokio::test]
+async fn consumer_credentials_of_any_length_work() {
+    // Older consumers have an 18-character key and a 32-character secret,
+    // newer ones 32 and about 76 (the demo's); nothing checks the length.
+    let mut config = test_config();
+    let callback = url::Url::parse("http://127.0.0.1:8080/").ok();
+    let old = ("AbCdEfGhIjKlMnOpQr", "AbCdEfGhIjKlMnOpQrStUvWxYz012345");
+    config.consumers.push(fakebucket::Consumer::new(old.0, old.1, callback));
+    let fb = start_with(config).await;
+    assert_eq!((DEMO_KEY.len(), DEMO_SECRET.len()), (32, 76));
+    for client in [(DEMO_KEY, DEMO_SECRET), old] {
+        let body = fb.tokens(client, "ada").await;
+        assert!(body["access_token"].is_string());
+    }
 }

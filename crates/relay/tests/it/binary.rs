@@ -17,7 +17,7 @@ fn relay_command() -> Command {
 
 fn sound(command: &mut Command) -> &mut Command {
     command
-        .env("DANCE_CLIENT_ID", "demo-client")
+        .env("DANCE_CLIENT_ID", fakebucket::DEMO_KEY)
         .env("DANCE_CLIENT_SECRET", "demo-secret-value")
         .env("DANCE_TOKEN_URL", "http://127.0.0.1:9090/site/oauth2/access_token")
         .env("DANCE_ALLOWED_ORIGINS", "http://127.0.0.1:8080")

@@ -116,6 +116,53 @@ crate::on_both_targets! {
         assert_eq!(fakebucket.counters().token("refresh_token", "ok"), 1);
     }
 
+    /// Bitbucket's refresh tokens are now over 2,500 characters (fakebucket's
+    /// are 2,560). Sealed, form-encoded and sent with a DPoP proof, one
+    /// still fits the relay's default limits, and refreshes, again and again.
+    async fn a_bitbucket_sized_sealed_refresh_token_refreshes(target) {
+        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let mut config = relay_config(&fakebucket);
+        config.sealing_keys = vec![SealingKey::generate()];
+        let body_limit = config.limits.max_body_bytes;
+        let relay = Relay::start_on(target, config).await;
+        let http = client();
+        let key = ProofKey::new();
+        let url = relay.url("/token");
+
+        let verifier = PkceVerifier::generate();
+        let code = mint_code(&http, &fakebucket, &verifier).await;
+        let form = with_proof(code_form(&code, &verifier), &key.proof(&url, now()));
+        let response = post_token(&http, &relay, form).await;
+        assert_eq!(response.status(), 200, "{}", relay.log());
+        let json: Value = response.json().await.expect("JSON");
+        let access = json["access_token"].as_str().expect("an access token");
+        assert_eq!(access.len(), fakebucket::ACCESS_TOKEN_LEN, "passed on whole");
+        let mut sealed = json["refresh_token"].as_str().expect("a refresh token").to_owned();
+        // 2,560 characters sealed: base64url of 2,560 + 104 bytes.
+        assert_eq!(sealed.len(), ((fakebucket::REFRESH_TOKEN_LEN + 104) * 4).div_ceil(3));
+
+        for round in 1..=3 {
+            let proof = key.proof(&url, now());
+            let form = with_proof(refresh_form(&sealed), &proof);
+            assert!(form.len() <= body_limit, "{} bytes", form.len());
+            eprintln!(
+                "refresh {round}: sealed token {} characters, proof {}, body {} of {body_limit} bytes",
+                sealed.len(),
+                proof.len(),
+                form.len()
+            );
+            let response = post_token(&http, &relay, form).await;
+            assert_eq!(response.status(), 200, "round {round}: {}", relay.log());
+            let json: Value = response.json().await.expect("JSON");
+            let access = json["access_token"].as_str().map(str::len);
+            assert_eq!(access, Some(fakebucket::ACCESS_TOKEN_LEN));
+            let resealed = json["refresh_token"].as_str().expect("a new refresh token");
+            assert_ne!(resealed, sealed);
+            sealed = resealed.to_owned();
+        }
+        assert_eq!(fakebucket.counters().token("refresh_token", "ok"), 3);
+    }
+
     /// A browser that sends the proof as a header needs a preflight: the
     /// relay allows the header.
     async fn the_preflight_allows_the_dpop_header(target) {

@@ -118,9 +118,13 @@ async fn no_secret_code_verifier_or_token_is_ever_logged() {
     // The capture works: the access lines of the exchanges are there.
     assert!(logs.contains("outcome=\"ok\"") || logs.contains("outcome=ok"), "{logs}");
     assert!(logs.contains("upstream_failed"), "{logs}");
-    let basic = base64::engine::general_purpose::STANDARD.encode("demo-client:demo-secret");
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        fakebucket::DEMO_KEY,
+        fakebucket::DEMO_SECRET
+    ));
     let secrets = [
-        ("client secret", "demo-secret".to_owned()),
+        ("client secret", fakebucket::DEMO_SECRET.to_owned()),
         ("basic credentials", basic),
         ("code", code.clone()),
         ("verifier", verifier.secret().to_owned()),

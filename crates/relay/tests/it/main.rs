@@ -97,7 +97,10 @@ pub(crate) const REDIRECT_URI: &str = "http://127.0.0.1:8080/";
 /// A relay configuration for the demo consumer on `fakebucket`, with rate
 /// limiting off (tests that need it turn it on).
 pub(crate) fn relay_config(fakebucket: &fakebucket::Handle) -> Config {
-    let mut config = Config::new(ClientId::new("demo-client"), ClientSecret::new("demo-secret"));
+    let mut config = Config::new(
+        ClientId::new(fakebucket::DEMO_KEY),
+        ClientSecret::new(fakebucket::DEMO_SECRET),
+    );
     config.token_url = fakebucket.token_url();
     config.allowed_origins = vec![ORIGIN.to_owned()];
     config.allowed_redirect_uris = vec![REDIRECT_URI.to_owned()];
@@ -224,7 +227,7 @@ pub(crate) async fn mint_code(
     authorize
         .query_pairs_mut()
         .append_pair("response_type", "code")
-        .append_pair("client_id", "demo-client")
+        .append_pair("client_id", fakebucket::DEMO_KEY)
         .append_pair("redirect_uri", REDIRECT_URI)
         .append_pair("state", "test-state")
         .append_pair("code_challenge", verifier.challenge().as_str())

@@ -24,8 +24,8 @@ fn app() -> &'static axum::Router {
     static APP: OnceLock<axum::Router> = OnceLock::new();
     APP.get_or_init(|| {
         let mut config = dance_relay::Config::new(
-            ClientId::new("demo-client"),
-            ClientSecret::new("demo-secret"),
+            ClientId::new(fakebucket::DEMO_KEY),
+            ClientSecret::new(fakebucket::DEMO_SECRET),
         );
         config.token_url = "http://127.0.0.1:9/site/oauth2/access_token".parse().expect("url");
         config.allowed_origins = vec![ORIGIN.to_owned()];

@@ -488,7 +488,7 @@ crate::on_both_targets! {
 
         let direct = http
             .post(fakebucket.token_url())
-            .basic_auth("demo-client", Some("demo-secret"))
+            .basic_auth(fakebucket::DEMO_KEY, Some(fakebucket::DEMO_SECRET))
             .form(&[("grant_type", "client_credentials")])
             .send()
             .await
