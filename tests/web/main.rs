@@ -430,32 +430,30 @@ impl FakeRelay {
         let fetch = {
             let (window, calls, sent) = (window.clone(), calls.clone(), sent.clone());
             wasm_bindgen::closure::Closure::<dyn Fn(JsValue, JsValue) -> JsValue>::new(
-                move |_input: JsValue, init: JsValue| {
+                // The app's requests go through gloo-net, which calls
+                // `fetch(request)` with a `Request` that carries the
+                // method, headers and body.
+                move |input: JsValue, _init: JsValue| {
                     calls.borrow_mut().push(js_sys::Date::now());
-                    let body = js_sys::Reflect::get(&init, &"body".into())
-                        .ok()
-                        .and_then(|b| b.as_string())
-                        .unwrap_or_default();
-                    let headers: web_sys::Headers = js_sys::Reflect::get(&init, &"headers".into())
-                        .expect("headers")
-                        .unchecked_into();
-                    let dpop_header = headers.has("dpop").expect("a Headers object");
-                    sent.borrow_mut().push(Sent { body, dpop_header });
                     let n = calls.borrow().len();
-                    let body = format!(
-                        r#"{{"access_token":"fresh-{n}","token_type":"bearer","expires_in":7200,"refresh_token":"rotated-{n}"}}"#
-                    );
-                    let init = js_sys::Object::new();
-                    js_sys::Reflect::set(&init, &"status".into(), &200.into()).expect("status");
-                    let class: js_sys::Function = js_sys::Reflect::get(&window, &"Response".into())
-                        .expect("Response")
-                        .unchecked_into();
-                    let response = js_sys::Reflect::construct(
-                        &class,
-                        &js_sys::Array::of2(&body.into(), &init),
-                    )
-                    .expect("a Response");
-                    js_sys::Promise::resolve(&response).into()
+                    let request: web_sys::Request = input.unchecked_into();
+                    let (window, sent) = (window.clone(), sent.clone());
+                    wasm_bindgen_futures::future_to_promise(async move {
+                        let text = request.text()?;
+                        let body =
+                            wasm_bindgen_futures::JsFuture::from(text).await?.as_string().unwrap_or_default();
+                        let dpop_header = request.headers().has("dpop")?;
+                        sent.borrow_mut().push(Sent { body, dpop_header });
+                        let body = format!(
+                            r#"{{"access_token":"fresh-{n}","token_type":"bearer","expires_in":7200,"refresh_token":"rotated-{n}"}}"#
+                        );
+                        let init = js_sys::Object::new();
+                        js_sys::Reflect::set(&init, &"status".into(), &200.into())?;
+                        let class: js_sys::Function =
+                            js_sys::Reflect::get(&window, &"Response".into())?.unchecked_into();
+                        js_sys::Reflect::construct(&class, &js_sys::Array::of2(&body.into(), &init))
+                    })
+                    .into()
                 },
             )
         };
