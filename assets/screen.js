@@ -1,11 +1,11 @@
 // Picks the first screen before the browser paints anything, and starts the
 // app once that screen is on show, without an inline script (so the
-// Content-Security-Policy can allow only this site's own files). index.html already holds the app's two
-// possible first screens, rendered at build time from its own views
-// (src/prerender.rs): the landing page, and "Signing you in…". This classic
-// script in <head> runs before <body> is parsed, so the right one is on
-// screen from the first paint, never the landing page for a moment on a
-// return from Bitbucket. The app starts on the same screen (src/browser.rs,
+// Content-Security-Policy can allow only this site's own files).
+// index.html already holds the app's two possible first screens, rendered
+// at build time from its own views (src/prerender.rs): the landing page, and
+// "Signing you in…". This classic script in <head> runs before <body> is
+// parsed, so the right one is on screen from the first paint, never the
+// landing page for a moment on a return from Bitbucket. The app starts on the same screen (src/browser.rs,
 // first_screen) and takes over without a visible change.
 (function () {
   var root = document.documentElement;

@@ -83,17 +83,19 @@ pub fn start() {
     // Yew empties the element it renders into, so the app gets one of its
     // own: the built-in first screen stays until the app's first render is
     // in place (`browser::take_over_page`), focus included.
-    let document = web_sys::window().and_then(|w| w.document());
-    let root = document.as_ref().and_then(|document| {
+    let root = web_sys::window().and_then(|w| w.document()).and_then(|document| {
         let root = document.create_element("div").ok()?;
         root.set_class_name(APP_ROOT_CLASS);
         document.body()?.append_child(&root).ok()?;
         Some(root)
     });
     match root {
-        Some(root) => yew::Renderer::<app::App>::with_root(root).render(),
-        None => yew::Renderer::<app::App>::new().render(),
-    };
+        Some(root) => {
+            yew::Renderer::<app::App>::with_root(root).render();
+        }
+        // Only outside a page, where nothing could be shown anyway.
+        None => browser::log_error("oauth-dance: no document body to start in"),
+    }
 }
 
 /// Replaces `root`'s content with the crash view, built with plain DOM calls

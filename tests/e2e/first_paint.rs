@@ -2,7 +2,7 @@
 //! rendered at build time from the app's views, and `assets/screen.js`
 //! picks one before the first paint.
 
-use crate::harness::{Mount, scenario};
+use crate::harness::{Browser, Mount, scenario};
 use anyhow::{Context as _, Result, ensure};
 use serde_json::{Value, json};
 
@@ -107,9 +107,7 @@ async fn the_first_screen_is_right_before_the_app_runs() {
 async fn focus_survives_the_take_over() {
     scenario("focus_survives_the_take_over", Mount::Root, async |stack| {
         let browser = &stack.browser;
-        browser.cdp("Network.enable", json!({})).await?;
-        browser.cdp("Network.emulateNetworkConditions", slow_network()).await?;
-        browser.goto(stack.spa()).await?;
+        open_on_a_slow_network(browser, stack.spa()).await?;
         let button = browser.wait_built_in("sign-in").await?;
         // Focused from the page, as Tab would: the built-in copy.
         browser.js("document.querySelector('.prerendered #sign-in').focus();").await?;
@@ -131,10 +129,16 @@ async fn focus_survives_the_take_over() {
     .await;
 }
 
-/// A network slow enough that the wasm (about 140 KB gzipped) takes about
-/// seven seconds.
-fn slow_network() -> Value {
-    json!({ "offline": false, "latency": 50, "downloadThroughput": 20_000, "uploadThroughput": 20_000 })
+/// Opens `url` on a network slow enough that the wasm (about 140 KB
+/// gzipped) takes about seven seconds, so the page waits for the app;
+/// [`fast_network`] lifts it.
+async fn open_on_a_slow_network(browser: &Browser, url: &url::Url) -> Result<()> {
+    let slow = json!({
+        "offline": false, "latency": 50, "downloadThroughput": 20_000, "uploadThroughput": 20_000,
+    });
+    browser.cdp("Network.enable", json!({})).await?;
+    browser.cdp("Network.emulateNetworkConditions", slow).await?;
+    browser.goto(url).await
 }
 
 /// No throttling.
@@ -150,9 +154,7 @@ fn fast_network() -> Value {
 async fn a_sign_in_click_before_the_app_runs_is_followed() {
     scenario("a_sign_in_click_before_the_app_runs_is_followed", Mount::Root, async |stack| {
         let browser = &stack.browser;
-        browser.cdp("Network.enable", json!({})).await?;
-        browser.cdp("Network.emulateNetworkConditions", slow_network()).await?;
-        browser.goto(stack.spa()).await?;
+        open_on_a_slow_network(browser, stack.spa()).await?;
         browser.wait_built_in("sign-in").await?.click().await?;
         let state = browser
             .js("return [document.documentElement.getAttribute('data-queued'),
