@@ -14,7 +14,7 @@
 //!    to its own ports as it serves the page (and it serves its own
 //!    config.json).
 //! 5. `size`: the bundle-size budget, `cargo test -p oauth-dance --test size --
-//!    --include-ignored` with `DANCE_DIST` pointing at `dist/` (if `tests/size.rs` exists).
+//!    --include-ignored` with `DANCE_DIST` pointing at `dist/`.
 //! 6. `worker`: `cargo xtask worker-build` (the relay as a Cloudflare Worker),
 //!    then the relay's integration cases against that Worker in a local
 //!    workerd: `cargo test -p dance-relay --test it -- --ignored`, with
@@ -129,7 +129,6 @@ impl Phase {
 enum Outcome {
     Passed,
     Failed(String),
-    Skipped(String),
 }
 
 /// The record of one phase, for the summary.
@@ -200,16 +199,11 @@ fn run_phase(phase: Phase, test_results: &mut Vec<String>) -> Result<Outcome> {
         }
         Phase::Build => {
             build::run(&BuildArgs { no_setup: true, ..BuildArgs::default() })?;
-            if e2e_exists() {
-                // The sub-path scenario of the end-to-end suite serves this one.
-                pages::run(&subpath_pages_args())?;
-            }
+            // The sub-path scenario of the end-to-end suite serves this one.
+            pages::run(&subpath_pages_args())?;
             Ok(Outcome::Passed)
         }
-        Phase::Size => match size_command() {
-            Some(mut command) => cargo_tests(&mut command, test_results),
-            None => Ok(Outcome::Skipped("tests/size.rs does not exist".to_owned())),
-        },
+        Phase::Size => cargo_tests(&mut size_command(), test_results),
         Phase::Worker => {
             let build = worker::run(&WorkerBuildArgs { no_setup: true })?;
             let mut command = util::cargo();
@@ -218,18 +212,14 @@ fn run_phase(phase: Phase, test_results: &mut Vec<String>) -> Result<Outcome> {
                 .envs(worker::run_env(&build)?);
             cargo_tests(&mut command, test_results)
         }
-        Phase::E2e => match e2e_command() {
-            Some(mut command) => {
-                // The scenarios with the Worker as the relay need it built.
-                let build = worker::build_dir();
-                if !workerd::is_build_dir(&build) {
-                    worker::run(&WorkerBuildArgs { no_setup: true })?;
-                }
-                command.envs(worker::run_env(&build)?);
-                cargo_tests(&mut command, test_results)
+        Phase::E2e => {
+            // The scenarios with the Worker as the relay need it built.
+            let build = worker::build_dir();
+            if !workerd::is_build_dir(&build) {
+                worker::run(&WorkerBuildArgs { no_setup: true })?;
             }
-            None => Ok(Outcome::Skipped("tests/e2e does not exist yet".to_owned())),
-        },
+            cargo_tests(e2e_command().envs(worker::run_env(&build)?), test_results)
+        }
         Phase::Relay => {
             relay::run(&RelayReleaseArgs { no_setup: true })?;
             Ok(Outcome::Passed)
@@ -303,15 +293,12 @@ fn wasm_command(package: &str) -> Command {
 
 /// The SPA's bundle-size budget (`tests/size.rs`, `#[ignore]`d so plain
 /// `cargo test` skips it), checked against the fresh `dist/`.
-fn size_command() -> Option<Command> {
-    if !util::root().join("tests/size.rs").exists() {
-        return None;
-    }
+fn size_command() -> Command {
     let mut command = util::cargo();
     command
         .args(["test", "-p", "oauth-dance", "--test", "size", "--", "--include-ignored"])
         .env("DANCE_DIST", build::dist_dir());
-    Some(command)
+    command
 }
 
 /// The URL path of the second build, as on GitHub Pages.
@@ -338,31 +325,22 @@ fn subpath_dist() -> PathBuf {
     util::root().join("target/dist-subpath")
 }
 
-/// Whether the end-to-end suite exists yet.
-fn e2e_exists() -> bool {
-    let root = util::root();
-    ["tests/e2e", "tests/e2e.rs"].iter().any(|path| root.join(path).exists())
-}
-
 /// The module path of the end-to-end binary's benchmark (`tests/e2e/bench.rs`),
 /// which `cargo xtask bench browser` runs and the test phase skips.
 pub(crate) const E2E_BENCH_PREFIX: &str = "bench::";
 
-/// The end-to-end command, or `None` while the suite doesn't exist. The suite
+/// The end-to-end command. The suite
 /// serves `dist/` (`DANCE_E2E_DIST`) and the build under `/repo/`
 /// (`DANCE_E2E_DIST_SUBPATH`). It leaves out the benchmark in the same binary
 /// (`--skip bench::`).
-fn e2e_command() -> Option<Command> {
-    if !e2e_exists() {
-        return None;
-    }
+fn e2e_command() -> Command {
     let mut command = util::cargo();
     command
         .args(["test", "-p", "oauth-dance", "--test", "e2e", "--", "--include-ignored"])
         .args(["--skip", E2E_BENCH_PREFIX])
         .env("DANCE_E2E_DIST", build::dist_dir())
         .env("DANCE_E2E_DIST_SUBPATH", subpath_dist());
-    Some(command)
+    command
 }
 
 fn print_summary(records: &[Record], selected: &[Phase], elapsed: Duration) {
@@ -380,10 +358,9 @@ fn print_summary(records: &[Record], selected: &[Phase], elapsed: Duration) {
             println!("    {:<7} {why}", phase.name());
             continue;
         };
-        let (word, detail) = match &record.outcome {
-            Outcome::Passed => ("ok", String::new()),
-            Outcome::Failed(_) => ("FAILED", String::new()),
-            Outcome::Skipped(why) => ("skipped", why.clone()),
+        let word = match &record.outcome {
+            Outcome::Passed => "ok",
+            Outcome::Failed(_) => "FAILED",
         };
         let counts = if record.test_results.is_empty() {
             String::new()
@@ -398,7 +375,7 @@ fn print_summary(records: &[Record], selected: &[Phase], elapsed: Duration) {
             )
         };
         let line = format!(
-            "    {:<7} {:<8} {:>8}  {counts}{detail}",
+            "    {:<7} {:<8} {:>8}  {counts}",
             phase.name(),
             word,
             util::human_duration(record.elapsed),
