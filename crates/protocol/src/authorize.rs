@@ -1,18 +1,14 @@
 //! The authorization request (RFC 6749 4.1.1 with RFC 7636 4.3) and the
 //! redirect that comes back from it (4.1.2, 4.1.2.1).
 //!
-//! Each operation exists twice: on [`url::Url`] (behind the default `url`
-//! feature; the relay and fakebucket use these) and on plain strings
-//! ([`AuthorizeParams::to_url_string`], [`Callback::from_query`],
-//! [`strip_callback_query`]), which the SPA uses with the browser's own URL
-//! parser so that the `url` crate stays out of its bundle. The `url` versions
-//! are thin wrappers over the string ones, and property tests check the two
-//! agree.
+//! Everything works on plain strings ([`AuthorizeParams::to_url_string`],
+//! [`Callback::from_query`], [`strip_callback_query`]): the SPA feeds them
+//! with the browser's own URL parser, so no URL crate (and its IDNA tables)
+//! lands in the bundle. The property tests check them against the `url`
+//! crate as an independent reading of the same WHATWG rules.
 
 use crate::secret::{AuthorizationCode, ClientId, PkceChallenge, State};
 use thiserror::Error;
-#[cfg(feature = "url")]
-use url::Url;
 
 /// The query parameters an authorization response may put in the redirect
 /// URI. The SPA removes all of them from the address bar before doing
@@ -25,52 +21,9 @@ pub const CALLBACK_PARAMS: [&str; 6] =
 /// attack, and is refused before it reaches storage or the network.
 pub const MAX_PARAM_LEN: usize = 2048;
 
-/// Everything needed to send a person to the authorization endpoint.
-#[cfg(feature = "url")]
-#[derive(Debug, Clone)]
-pub struct AuthorizeRequest {
-    /// The authorization endpoint, such as `https://bitbucket.org/site/oauth2/authorize`.
-    pub authorize_url: Url,
-    /// The consumer's key.
-    pub client_id: ClientId,
-    /// Where to come back to. Bitbucket accepts any URL that starts with the
-    /// consumer's registered callback, and uses the registered one when absent.
-    pub redirect_uri: Option<Url>,
-    /// The fresh anti-CSRF value of this attempt.
-    pub state: State,
-    /// The S256 challenge of this attempt's verifier.
-    pub code_challenge: PkceChallenge,
-}
-
-#[cfg(feature = "url")]
-impl AuthorizeRequest {
-    /// The URL to navigate to. Query parameters already present on the
-    /// endpoint are kept; ours are appended.
-    pub fn to_url(&self) -> Url {
-        let mut url = self.authorize_url.clone();
-        {
-            let mut query = url.query_pairs_mut();
-            for (name, value) in self.as_params().pairs() {
-                query.append_pair(name, value);
-            }
-        }
-        url
-    }
-
-    /// The same request with its URLs as strings.
-    pub fn as_params(&self) -> AuthorizeParams<'_> {
-        AuthorizeParams {
-            authorize_url: self.authorize_url.as_str(),
-            client_id: &self.client_id,
-            redirect_uri: self.redirect_uri.as_ref().map(Url::as_str),
-            state: &self.state,
-            code_challenge: &self.code_challenge,
-        }
-    }
-}
-
-/// [`AuthorizeRequest`] with its URLs as strings, for callers that parse
-/// URLs some other way (the SPA uses the browser's `URL`).
+/// Everything needed to send a person to the authorization endpoint, with
+/// URLs as the caller's parser serialised them (the SPA uses the browser's
+/// `URL`).
 #[derive(Debug, Clone, Copy)]
 pub struct AuthorizeParams<'a> {
     /// The authorization endpoint, already serialised as an absolute URL
@@ -79,7 +32,9 @@ pub struct AuthorizeParams<'a> {
     pub authorize_url: &'a str,
     /// The consumer's key.
     pub client_id: &'a ClientId,
-    /// Where to come back to, serialised the same way.
+    /// Where to come back to, serialised the same way. Bitbucket accepts any
+    /// URL that starts with the consumer's registered callback, and uses the
+    /// registered one when absent.
     pub redirect_uri: Option<&'a str>,
     /// The fresh anti-CSRF value of this attempt.
     pub state: &'a State,
@@ -103,9 +58,9 @@ impl<'a> AuthorizeParams<'a> {
         .flatten()
     }
 
-    /// The URL to navigate to, exactly as [`AuthorizeRequest::to_url`]
-    /// writes it: query parameters already on the endpoint are kept, ours
-    /// are appended (form-encoded), and a fragment stays at the end.
+    /// The URL to navigate to: query parameters already on the endpoint are
+    /// kept, ours are appended (form-encoded, as `url::Url::query_pairs_mut`
+    /// would write them), and a fragment stays at the end.
     pub fn to_url_string(&self) -> String {
         let (before, fragment) = match self.authorize_url.split_once('#') {
             Some((before, fragment)) => (before, Some(fragment)),
@@ -180,12 +135,6 @@ pub enum CallbackError {
 }
 
 impl Callback {
-    /// Reads an authorization response out of the redirect URI's query.
-    #[cfg(feature = "url")]
-    pub fn parse(url: &Url) -> Result<Self, CallbackError> {
-        Self::from_query(url.query().unwrap_or_default())
-    }
-
     /// Reads an authorization response out of a query string (without the
     /// leading `?`), such as `code=abc&state=xyz`.
     pub fn from_query(query: &str) -> Result<Self, CallbackError> {
@@ -243,18 +192,6 @@ impl Callback {
     }
 }
 
-/// Removes every [`CALLBACK_PARAMS`] entry from `url`'s query, keeping the
-/// other parameters in order, and drops the `?` when nothing is left.
-/// Returns whether anything was removed.
-#[cfg(feature = "url")]
-pub fn strip_callback_params(url: &mut Url) -> bool {
-    let Some(kept) = url.query().and_then(strip_callback_query) else {
-        return false;
-    };
-    url.set_query((!kept.is_empty()).then_some(kept.as_str()));
-    true
-}
-
 /// The query string (without the leading `?`) with every
 /// [`CALLBACK_PARAMS`] entry removed and the other parameters kept in order
 /// (form-encoded again), or `None` when there was nothing to remove. An
@@ -269,120 +206,8 @@ pub fn strip_callback_query(query: &str) -> Option<String> {
     Some(form_urlencoded::Serializer::new(String::new()).extend_pairs(kept).finish())
 }
 
-#[cfg(all(test, feature = "url"))]
-mod tests {
-    use super::*;
-    use crate::PkceVerifier;
-
-    fn url(s: &str) -> Url {
-        Url::parse(s).expect("test URL parses")
-    }
-
-    fn request() -> AuthorizeRequest {
-        AuthorizeRequest {
-            authorize_url: url("https://bitbucket.org/site/oauth2/authorize"),
-            client_id: ClientId::new("key 1&2"),
-            redirect_uri: Some(url("https://user.github.io/repo/")),
-            state: State::new("st"),
-            code_challenge: PkceVerifier::new("v".repeat(43)).challenge(),
-        }
-    }
-
-    #[test]
-    fn authorize_url_has_every_parameter_encoded() {
-        let req = request();
-        let built = req.to_url();
-        let pairs: Vec<(String, String)> = built.query_pairs().into_owned().collect();
-        let expect = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
-        assert_eq!(built.path(), "/site/oauth2/authorize");
-        assert_eq!(expect("response_type"), Some("code"));
-        assert_eq!(expect("client_id"), Some("key 1&2"));
-        assert_eq!(expect("state"), Some("st"));
-        assert_eq!(expect("redirect_uri"), Some("https://user.github.io/repo/"));
-        assert_eq!(expect("code_challenge"), Some(req.code_challenge.as_str()));
-        assert_eq!(expect("code_challenge_method"), Some("S256"));
-        assert_eq!(pairs.len(), 6);
-        assert!(!built.as_str().contains("key 1&2"), "client_id is encoded: {built}");
-    }
-
-    #[test]
-    fn authorize_url_keeps_existing_query_and_omits_absent_redirect() {
-        let mut req = request();
-        req.authorize_url = url("https://example.test/auth?tenant=a");
-        req.redirect_uri = None;
-        let built = req.to_url();
-        assert!(
-            built.as_str().starts_with("https://example.test/auth?tenant=a&response_type=code")
-        );
-        assert!(!built.query_pairs().any(|(k, _)| k == "redirect_uri"));
-    }
-
-    #[test]
-    fn parses_a_code() {
-        let cb = Callback::parse(&url("https://a.test/?code=abc&state=xyz&other=1"));
-        assert_eq!(
-            cb,
-            Ok(Callback::Code { code: AuthorizationCode::new("abc"), state: "xyz".into() })
-        );
-    }
-
-    #[test]
-    fn parses_a_denial() {
-        let cb = Callback::parse(&url(
-            "https://a.test/?error=access_denied&error_description=The+user+said+no&state=s",
-        ));
-        assert_eq!(
-            cb,
-            Ok(Callback::Denied {
-                error: "access_denied".into(),
-                description: Some("The user said no".into()),
-                state: Some("s".into()),
-            })
-        );
-        assert_eq!(cb.expect("parsed").state(), Some("s"));
-    }
-
-    #[test]
-    fn refuses_garbage_with_typed_errors() {
-        let cases = [
-            ("https://a.test/", CallbackError::NotACallback),
-            ("https://a.test/?x=1", CallbackError::NotACallback),
-            ("https://a.test/?state=s", CallbackError::MissingCode),
-            ("https://a.test/?error_description=huh", CallbackError::MissingCode),
-            ("https://a.test/?code=c", CallbackError::MissingState),
-            ("https://a.test/?code=c&code=d&state=s", CallbackError::Duplicate("code")),
-            ("https://a.test/?code=c&state=s&state=t", CallbackError::Duplicate("state")),
-            ("https://a.test/?code=&state=s", CallbackError::Empty("code")),
-            ("https://a.test/?code=c&state=", CallbackError::Empty("state")),
-            ("https://a.test/?error=bad%0Aline", CallbackError::MalformedError),
-            ("https://a.test/?error=%22quoted%22", CallbackError::MalformedError),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(Callback::parse(&url(input)), Err(expected), "{input}");
-        }
-        let long = format!("https://a.test/?code={}&state=s", "c".repeat(MAX_PARAM_LEN + 1));
-        assert_eq!(Callback::parse(&url(&long)), Err(CallbackError::TooLong("code")));
-    }
-
-    #[test]
-    fn strips_callback_params_only() {
-        let mut u = url("https://a.test/repo/?x=1&code=c&state=s&y=2#frag");
-        assert!(strip_callback_params(&mut u));
-        assert_eq!(u.as_str(), "https://a.test/repo/?x=1&y=2#frag");
-
-        let mut u = url("https://a.test/?error=access_denied&error_description=no&state=s");
-        assert!(strip_callback_params(&mut u));
-        assert_eq!(u.as_str(), "https://a.test/");
-
-        let mut u = url("https://a.test/?x=1");
-        assert!(!strip_callback_params(&mut u));
-        assert_eq!(u.as_str(), "https://a.test/?x=1");
-    }
-}
-
-/// The string-based APIs, which the SPA uses without the `url` feature.
 #[cfg(test)]
-mod string_tests {
+mod tests {
     use super::*;
     use crate::PkceVerifier;
 
@@ -444,9 +269,31 @@ mod string_tests {
         );
         assert_eq!(Callback::from_query(""), Err(CallbackError::NotACallback));
         assert_eq!(
-            Callback::from_query("code=c&code=d&state=s"),
-            Err(CallbackError::Duplicate("code"))
+            Callback::from_query("error=access_denied&state=s").expect("parsed").state(),
+            Some("s")
         );
+    }
+
+    #[test]
+    fn callbacks_refuse_garbage_with_typed_errors() {
+        let cases = [
+            ("", CallbackError::NotACallback),
+            ("x=1", CallbackError::NotACallback),
+            ("state=s", CallbackError::MissingCode),
+            ("error_description=huh", CallbackError::MissingCode),
+            ("code=c", CallbackError::MissingState),
+            ("code=c&code=d&state=s", CallbackError::Duplicate("code")),
+            ("code=c&state=s&state=t", CallbackError::Duplicate("state")),
+            ("code=&state=s", CallbackError::Empty("code")),
+            ("code=c&state=", CallbackError::Empty("state")),
+            ("error=bad%0Aline", CallbackError::MalformedError),
+            ("error=%22quoted%22", CallbackError::MalformedError),
+        ];
+        for (query, expected) in cases {
+            assert_eq!(Callback::from_query(query), Err(expected), "{query}");
+        }
+        let long = format!("code={}&state=s", "c".repeat(MAX_PARAM_LEN + 1));
+        assert_eq!(Callback::from_query(&long), Err(CallbackError::TooLong("code")));
     }
 
     #[test]

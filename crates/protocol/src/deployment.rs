@@ -47,7 +47,6 @@ mod tests {
 
     /// The rule agrees with the `url` crate's own reading of the addresses
     /// it parses, for every spelling a person might write.
-    #[cfg(feature = "url")]
     #[test]
     fn agrees_with_parsed_addresses() {
         for (text, loopback) in [
