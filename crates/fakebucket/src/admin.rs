@@ -3,7 +3,7 @@
 //!
 //! | request | effect |
 //! |---|---|
-//! | `POST /_fakebucket/clock/advance` `{"seconds": 7201}` | moves fakebucket's clock forward; answers `{"offset_seconds": N}` |
+//! | `POST /_fakebucket/clock/advance` `{"seconds": 7201}` | moves fakebucket's clock forward, a hundred years at most in all (more is a 400); answers `{"offset_seconds": N}` |
 //! | `GET /_fakebucket/clock` | `{"offset_seconds": N}` |
 //! | `POST /_fakebucket/faults` `{"target": "token"\|"api", "count": 1, "status": 503, "delay_ms": 0, "body": "json"\|"html"}` | the next `count` calls to the token endpoint or to `/2.0/*` wait `delay_ms`, then (if `status` is set) answer with it; answers 201 with the fault |
 //! | `GET /_fakebucket/faults` | the faults still queued |
@@ -228,8 +228,10 @@ async fn advance(State(app): State<Arc<App>>, body: Bytes) -> Response {
         Ok(a) => a,
         Err(response) => return response,
     };
-    app.config.clock.advance(Duration::from_secs(advance.seconds));
-    clock(State(app)).await
+    match app.config.clock.advance(Duration::from_secs(advance.seconds)) {
+        Ok(_) => clock(State(app)).await,
+        Err(too_far) => bad(StatusCode::BAD_REQUEST, &format!("seconds: {too_far}")),
+    }
 }
 
 async fn add_fault(State(app): State<Arc<App>>, body: Bytes) -> Response {

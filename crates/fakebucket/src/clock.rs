@@ -10,6 +10,18 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+/// An advance that would move the clock past [`Clock::MAX_OFFSET`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the clock can move at most {} seconds in all; it has moved {} already",
+    Clock::MAX_OFFSET.as_secs(),
+    offset.as_secs()
+)]
+pub struct TooFar {
+    /// The offset the clock keeps.
+    pub offset: Duration,
+}
+
 /// A monotonic clock that runs with real time and can be pushed forward.
 ///
 /// Clones share the same offset: keep a clone of the clock you put in
@@ -30,11 +42,19 @@ impl Clock {
         Instant::now() + self.offset()
     }
 
-    /// Moves the clock forward by `by`.
-    pub fn advance(&self, by: Duration) {
+    /// Moves the clock forward by `by`, or refuses when the total offset
+    /// would pass [`Clock::MAX_OFFSET`] (the clock is left as it was).
+    pub fn advance(&self, by: Duration) -> Result<Duration, TooFar> {
         let mut offset = self.offset.lock().unwrap_or_else(PoisonError::into_inner);
-        *offset = offset.saturating_add(by);
+        let moved = offset.checked_add(by).filter(|moved| *moved <= Self::MAX_OFFSET);
+        *offset = moved.ok_or(TooFar { offset: *offset })?;
+        Ok(*offset)
     }
+
+    /// How far the clock may be pushed in all: a hundred years, far beyond
+    /// any lifetime fakebucket measures, and far from where `Instant`
+    /// arithmetic overflows.
+    pub const MAX_OFFSET: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
     /// The total amount the clock has been advanced.
     pub fn offset(&self) -> Duration {
@@ -46,5 +66,23 @@ impl Clock {
     /// old offset.
     pub(crate) fn reset(&self) {
         *self.offset.lock().unwrap_or_else(PoisonError::into_inner) = Duration::ZERO;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advances_add_up_and_stop_at_the_limit() {
+        let clock = Clock::new();
+        assert_eq!(clock.advance(Duration::from_secs(7200)), Ok(Duration::from_secs(7200)));
+        let too_far = clock.advance(Clock::MAX_OFFSET).expect_err("past the limit");
+        assert_eq!(too_far.offset, Duration::from_secs(7200));
+        assert_eq!(clock.offset(), Duration::from_secs(7200), "a refused advance moves nothing");
+        assert!(clock.advance(Duration::MAX).is_err(), "no overflow");
+        let rest = Clock::MAX_OFFSET - clock.offset();
+        assert_eq!(clock.advance(rest), Ok(Clock::MAX_OFFSET));
+        assert!(clock.now() > Instant::now(), "the furthest clock still reads");
     }
 }

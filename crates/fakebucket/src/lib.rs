@@ -92,7 +92,7 @@ mod token;
 
 pub use admin::{Counters, Fault, FaultBody, FaultTarget, InvalidFault};
 pub use api::{ALLOW_HEADERS, ALLOW_METHODS, EXPOSE_HEADERS};
-pub use clock::Clock;
+pub use clock::{Clock, TooFar};
 pub use config::{
     ACCESS_TOKEN_LEN, Config, ConfigError, Consumer, ConsumerParseError, DEMO_CALLBACK, DEMO_KEY,
     DEMO_SECRET, PkceMode, REFRESH_TOKEN_LEN, REFRESH_TOKEN_LIFETIME, RateLimit,
@@ -275,8 +275,14 @@ impl Handle {
     }
 
     /// Moves fakebucket's clock forward (`POST /_fakebucket/clock/advance`).
+    ///
+    /// # Panics
+    /// When the clock would pass [`Clock::MAX_OFFSET`] (a hundred years): a
+    /// test that asks for that has a bug.
     pub fn advance_clock(&self, by: Duration) {
-        self.app.config.clock.advance(by);
+        if let Err(too_far) = self.app.config.clock.advance(by) {
+            panic!("fakebucket's clock: {too_far}");
+        }
     }
 
     /// Queues a fault (`POST /_fakebucket/faults`).

@@ -32,6 +32,13 @@ async fn clock_advances_over_http() {
         admin(&fb, reqwest::Method::POST, "clock/advance", Some(json!({ "seconds": -1 }))).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.json()["error"].is_string());
+    let huge = json!({ "seconds": u64::MAX });
+    let too_far = admin(&fb, reqwest::Method::POST, "clock/advance", Some(huge)).await;
+    assert_eq!(too_far.status, StatusCode::BAD_REQUEST);
+    let message = too_far.json()["error"].as_str().expect("a message").to_owned();
+    assert!(message.contains("at most 3153600000 seconds"), "{message}");
+    let after = admin(&fb, reqwest::Method::GET, "clock", None).await;
+    assert_eq!(after.json()["offset_seconds"], 7200, "the refused advance moved nothing");
 }
 
 #[tokio::test]
