@@ -1121,6 +1121,8 @@ async fn the_profile_renders_text_and_only_https_links() {
         "{first}"
     );
     assert!(text_of(&root, "#emails li:last-child").unwrap_or_default().contains("Unconfirmed"));
+    let revoke = text_of(&root, "#revoke-note").unwrap_or_default();
+    assert!(revoke.contains("Personal settings → App authorizations"), "{revoke}");
 }
 
 #[wasm_bindgen_test]
