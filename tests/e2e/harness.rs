@@ -68,23 +68,11 @@ const CLIENT_SECRET: &str = fakebucket::DEMO_SECRET;
 const DEMO_RELAY_ORIGIN: &str = "http://127.0.0.1:8787";
 const DEMO_FAKEBUCKET_ORIGIN: &str = "http://127.0.0.1:9090";
 
-/// The flags of a headless Chromium driven by ChromeDriver on a machine
-/// without internet access: the background-networking, component-update
-/// and sync flags keep Chromium from filling a closed network with refused
-/// connections (`webdriver.json` gives the wasm tests' Chromium those too).
-/// `--user-data-dir` is added per browser.
-const CHROMIUM_FLAGS: &[&str] = &[
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    "--lang=en-US",
-];
+/// The flags of the headless Chromium driven by ChromeDriver besides the
+/// offline ones ([`crate::chromium::OFFLINE_FLAGS`]): no
+/// scrollbars in the screenshots, and one language. `--user-data-dir` and
+/// `--window-size` are added per browser.
+const CHROMIUM_FLAGS: [&str; 3] = ["--headless", "--hide-scrollbars", "--lang=en-US"];
 
 // ---- running a scenario ----------------------------------------------------
 
@@ -820,7 +808,11 @@ impl Browser {
         // Keep draining its output so it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
-        let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| (*f).to_owned()).collect();
+        let mut args: Vec<String> = crate::chromium::OFFLINE_FLAGS
+            .iter()
+            .chain(&CHROMIUM_FLAGS)
+            .map(|f| (*f).to_owned())
+            .collect();
         args.push(format!("--user-data-dir={}", profile.0.display()));
         args.push(format!("--window-size={},{}", DESKTOP.0, DESKTOP.1));
         let capabilities = json!({

@@ -13,8 +13,7 @@
 //!   minted through fakebucket's consent page as a browser would submit it
 //!   ([`mint_code`], [`demo_authorization`]; [`ConsentError`] says what
 //!   changed when the page no longer fits);
-//! - [`http_client`], which never follows redirects;
-//! - [`chromium`]: the flags of every headless Chromium the project starts.
+//! - [`http_client`], which never follows redirects.
 //!
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
@@ -33,9 +32,9 @@
 //!
 //! The ChromeDriver, the static server and the Worker in workerd stay with
 //! the suites that need them (`tests/e2e/harness.rs`, the relay's
-//! `tests/it`).
+//! `tests/it`); Chromium's flags are in `tests/support/chromium.rs`, which
+//! xtask includes too.
 
-pub mod chromium;
 mod consent;
 mod relay;
 
