@@ -7,7 +7,7 @@
 //! nothing here, and one it would gets a [`ConsentError::PageChanged`] that
 //! says what is missing.
 
-use dance_protocol::authorize::AuthorizeRequest;
+use crate::Authorization;
 use html5gum::{Token, Tokenizer};
 use std::collections::BTreeMap;
 use url::Url;
@@ -288,7 +288,7 @@ fn attributes<V: std::ops::Deref<Target = html5gum::HtmlString>>(
 /// `redirect_uri`, say), the page changed, or no code in the redirect.
 pub async fn mint_code(
     http: &reqwest::Client,
-    request: &AuthorizeRequest,
+    request: &Authorization,
 ) -> Result<String, ConsentError> {
     let page_url = request.to_url();
     let http_error = |step, url: &Url| {

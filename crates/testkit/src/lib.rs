@@ -11,8 +11,8 @@
 //!   relay's own `run_with_clock`;
 //! - authorization codes for a PKCE challenge, a state and a redirect URI,
 //!   minted through fakebucket's consent page as a browser would submit it
-//!   ([`mint_code`], [`demo_authorization`]; [`ConsentError`] says what
-//!   changed when the page no longer fits);
+//!   ([`mint_code`] for an [`Authorization`], [`demo_authorization`];
+//!   [`ConsentError`] says what changed when the page no longer fits);
 //! - [`http_client`], which never follows redirects.
 //!
 //! ```no_run
@@ -42,8 +42,8 @@ pub use consent::{ConsentError, ConsentForm, mint_code, read_consent_page};
 pub use relay::{Relay, relay_config};
 
 use anyhow::Context as _;
-use dance_protocol::authorize::AuthorizeRequest;
-use dance_protocol::{ClientId, PkceVerifier, State};
+use dance_protocol::authorize::AuthorizeParams;
+use dance_protocol::{ClientId, PkceChallenge, PkceVerifier, State};
 use url::Url;
 
 /// The SPA's origin in a stack whose SPA is not served: the demo's.
@@ -76,6 +76,39 @@ pub fn fakebucket_config(
     fakebucket::Config { consumers: vec![demo], ..fakebucket::Config::default() }
 }
 
+/// An authorize request, as the SPA sends a person to fakebucket with it:
+/// what [`mint_code`] asks a code for.
+#[derive(Debug, Clone)]
+pub struct Authorization {
+    /// fakebucket's authorize endpoint.
+    pub authorize_url: Url,
+    /// The consumer's key.
+    pub client_id: ClientId,
+    /// Where to come back to, as sent (fakebucket compares the text).
+    pub redirect_uri: Option<String>,
+    /// The attempt's state.
+    pub state: State,
+    /// The S256 challenge of the attempt's verifier.
+    pub code_challenge: PkceChallenge,
+}
+
+impl Authorization {
+    /// The authorize URL, written by the SPA's own code
+    /// (`dance_protocol::authorize::AuthorizeParams::to_url_string`).
+    pub fn to_url(&self) -> Url {
+        let url = AuthorizeParams {
+            authorize_url: self.authorize_url.as_str(),
+            client_id: &self.client_id,
+            redirect_uri: self.redirect_uri.as_deref(),
+            state: &self.state,
+            code_challenge: &self.code_challenge,
+        }
+        .to_url_string();
+        // fakebucket's URL with a form-encoded query stays a URL.
+        Url::parse(&url).unwrap_or_else(|e| unreachable!("an authorize URL: {e}"))
+    }
+}
+
 /// The authorize request the SPA of a stack without a served SPA sends:
 /// the demo consumer, [`REDIRECT_URI`], `state`, and the S256 challenge of
 /// `verifier`.
@@ -83,13 +116,11 @@ pub fn demo_authorization(
     fakebucket: &fakebucket::Handle,
     verifier: &PkceVerifier,
     state: &str,
-) -> AuthorizeRequest {
-    AuthorizeRequest {
+) -> Authorization {
+    Authorization {
         authorize_url: fakebucket.authorize_url(),
         client_id: ClientId::new(fakebucket::DEMO_KEY),
-        redirect_uri: Some(
-            Url::parse(REDIRECT_URI).unwrap_or_else(|_| unreachable!("the demo callback is a URL")),
-        ),
+        redirect_uri: Some(REDIRECT_URI.to_owned()),
         state: State::new(state),
         code_challenge: verifier.challenge(),
     }
