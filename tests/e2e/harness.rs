@@ -19,7 +19,6 @@ use axum::handler::HandlerWithoutStateExt as _;
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use dance_protocol::{ClientId, ClientSecret};
 use dance_relay_worker::workerd::{Installation, Workerd};
 use fakebucket::Counters;
 use fantoccini::actions::{InputSource as _, KeyAction, KeyActions};
@@ -39,7 +38,6 @@ use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 use tokio::sync::{Semaphore, SemaphorePermit, oneshot};
-use tokio::task::JoinHandle;
 use tower_http::services::ServeDir;
 use url::Url;
 
@@ -61,30 +59,17 @@ pub(crate) const ADA: &str = "Ada Lovelace";
 
 /// The OAuth consumer fakebucket registers and the relay uses.
 const CLIENT_ID: &str = fakebucket::DEMO_KEY;
-const CLIENT_SECRET: &str = fakebucket::DEMO_SECRET;
 
 /// The relay and fakebucket origins of the demo, which the SPA's
 /// `index.html` names in its Content-Security-Policy.
 const DEMO_RELAY_ORIGIN: &str = "http://127.0.0.1:8787";
 const DEMO_FAKEBUCKET_ORIGIN: &str = "http://127.0.0.1:9090";
 
-/// The flags of a headless Chromium driven by ChromeDriver on a machine
-/// without internet access: the background-networking, component-update
-/// and sync flags keep Chromium from filling a closed network with refused
-/// connections (`webdriver.json` gives the wasm tests' Chromium those too).
-/// `--user-data-dir` is added per browser.
-const CHROMIUM_FLAGS: &[&str] = &[
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    "--lang=en-US",
-];
+/// The flags of the headless Chromium driven by ChromeDriver besides the
+/// offline ones ([`crate::chromium::OFFLINE_FLAGS`]): no
+/// scrollbars in the screenshots, and one language. `--user-data-dir` and
+/// `--window-size` are added per browser.
+const CHROMIUM_FLAGS: [&str; 3] = ["--headless", "--hide-scrollbars", "--lang=en-US"];
 
 // ---- running a scenario ----------------------------------------------------
 
@@ -261,18 +246,13 @@ impl Stack {
         let spa = Url::parse(&format!("http://{site_addr}{}", mount.prefix()))?;
         let origin = spa.origin().ascii_serialization();
 
-        let mut consumer = fakebucket::Consumer::demo().with_name("oauth-dance e2e");
-        consumer.callback = Some(spa.clone());
-        tweak(&mut consumer);
-        let config =
-            fakebucket::Config { consumers: vec![consumer], ..fakebucket::Config::default() };
-        let fakebucket = fakebucket::spawn(config).await.context("starting fakebucket")?;
+        let config = dance_testkit::fakebucket_config(&spa, |consumer| {
+            consumer.name = "oauth-dance e2e".to_owned();
+            tweak(consumer);
+        });
+        let fakebucket = dance_testkit::start_fakebucket(config).await?;
 
-        let mut relay_config =
-            dance_relay::Config::new(ClientId::new(CLIENT_ID), ClientSecret::new(CLIENT_SECRET));
-        relay_config.token_url = fakebucket.token_url();
-        relay_config.allowed_origins = vec![origin];
-        relay_config.allowed_redirect_uris = vec![spa.to_string()];
+        let mut relay_config = dance_testkit::relay_config(&fakebucket, &origin, spa.as_str());
         // As the demo and the deploy examples: refresh tokens sealed and
         // bound to the browser's key.
         relay_config.sealing_keys = vec![dance_relay_core::SealingKey::generate()];
@@ -442,17 +422,16 @@ pub(crate) fn show(counters: &Counters) -> String {
 
 // ---- the relay -------------------------------------------------------------
 
-/// The relay, served in-process or in a local workerd. It keeps its
-/// address when stopped, so it can come back on the same port (the SPA's
-/// `config.json` names it).
+/// The relay, served in-process (the kit's [`dance_testkit::Relay`]) or in
+/// a local workerd. It keeps its address when stopped, so it can come back
+/// on the same port (the SPA's `config.json` names it).
 pub(crate) struct Relay {
     addr: SocketAddr,
-    config: dance_relay::Config,
-    /// The native relay's wall clock, which a test may move forward.
-    clock: dance_relay::Clock,
-    running: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
-    /// For the Worker: where it is installed, and the running workerd.
-    worker: Option<(Installation, Option<Workerd>)>,
+    /// The native relay, with its clock, which a test may move forward.
+    native: Option<dance_testkit::Relay>,
+    /// For the Worker: its settings, where it is installed, and the running
+    /// workerd.
+    worker: Option<(dance_relay::Config, Installation, Option<Workerd>)>,
 }
 
 impl Relay {
@@ -460,50 +439,23 @@ impl Relay {
         config.validate().context("the relay configuration of the harness is invalid")?;
         match target {
             RelayTarget::Native => {
-                let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-                    .await
-                    .context("binding the relay")?;
-                let addr = listener.local_addr()?;
-                let clock = dance_relay::Clock::default();
-                let mut relay = Self { addr, config, clock, running: None, worker: None };
-                relay.serve(listener);
-                Ok(relay)
+                let native = dance_testkit::Relay::start(config).await?;
+                Ok(Self { addr: native.addr(), native: Some(native), worker: None })
             }
             RelayTarget::Worker => {
                 let installation = Installation::from_env().map_err(|e| anyhow!(e))?;
                 let workerd = start_workerd(&installation, &config, None).await?;
                 let addr = workerd.addr();
-                Ok(Self {
-                    addr,
-                    config,
-                    clock: dance_relay::Clock::default(),
-                    running: None,
-                    worker: Some((installation, Some(workerd))),
-                })
+                Ok(Self { addr, native: None, worker: Some((config, installation, Some(workerd))) })
             }
         }
-    }
-
-    fn serve(&mut self, listener: TcpListener) {
-        let (tx, rx) = oneshot::channel::<()>();
-        let (config, clock) = (self.config.clone(), self.clock.clone());
-        let task = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = rx.await;
-            };
-            if let Err(error) = dance_relay::run_with_clock(listener, config, clock, shutdown).await
-            {
-                eprintln!("the relay stopped with an error: {error}");
-            }
-        });
-        self.running = Some((tx, task));
     }
 
     /// Moves the native relay's clock forward (a Worker runs on workerd's
     /// clock, which a test cannot move).
     pub(crate) fn advance_clock(&self, by: Duration) -> Result<()> {
-        ensure!(self.worker.is_none(), "the Worker's clock cannot be moved");
-        self.clock.advance(by);
+        let native = self.native.as_ref().context("the Worker's clock cannot be moved")?;
+        native.clock().advance(by);
         Ok(())
     }
 
@@ -516,33 +468,27 @@ impl Relay {
 
     /// Stops serving: the port is closed until [`Relay::restart`].
     pub(crate) async fn stop(&mut self) {
-        if let Some((_, workerd)) = &mut self.worker {
+        if let Some((_, _, workerd)) = &mut self.worker {
             // Dropping it stops workerd.
             workerd.take();
         }
-        if let Some((tx, task)) = self.running.take() {
-            let _ = tx.send(());
+        if let Some(native) = &mut self.native {
             // Open keep-alive connections could hold the graceful drain
             // open; nothing of the test is in flight, so cut them.
-            let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(2), task).await.is_err() {
-                abort.abort();
-            }
+            native.halt(Duration::from_secs(2)).await;
         }
     }
 
     /// Serves again on the same address.
     pub(crate) async fn restart(&mut self) -> Result<()> {
         self.stop().await;
-        if let Some((installation, workerd)) = &mut self.worker {
+        if let Some((config, installation, workerd)) = &mut self.worker {
             let port = Some(self.addr.port());
-            *workerd = Some(start_workerd(installation, &self.config, port).await?);
-            return Ok(());
+            *workerd = Some(start_workerd(installation, config, port).await?);
         }
-        let listener = TcpListener::bind(self.addr)
-            .await
-            .with_context(|| format!("binding the relay again on {}", self.addr))?;
-        self.serve(listener);
+        if let Some(native) = &mut self.native {
+            native.restart().await?;
+        }
         Ok(())
     }
 
@@ -820,7 +766,11 @@ impl Browser {
         // Keep draining its output so it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
-        let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| (*f).to_owned()).collect();
+        let mut args: Vec<String> = crate::chromium::OFFLINE_FLAGS
+            .iter()
+            .chain(&CHROMIUM_FLAGS)
+            .map(|f| (*f).to_owned())
+            .collect();
         args.push(format!("--user-data-dir={}", profile.0.display()));
         args.push(format!("--window-size={},{}", DESKTOP.0, DESKTOP.1));
         let capabilities = json!({

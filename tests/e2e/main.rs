@@ -106,6 +106,9 @@
 mod bench;
 mod binding;
 mod callback;
+// Chromium's flags, shared with `cargo xtask bench lighthouse`.
+#[path = "../support/chromium.rs"]
+mod chromium;
 mod failures;
 mod first_paint;
 mod harness;

@@ -18,7 +18,7 @@
 //!   back, with a made-up code and state: no sign-in was started in that
 //!   browser profile, so the app finds none waiting and shows its plain-words
 //!   problem without any exchange). Each is audited [`RUNS`] times,
-//!   alternating, each run in a fresh headless Chromium ([`CHROME_FLAGS`],
+//!   alternating, each run in a fresh headless Chromium ([`chrome_flags`],
 //!   a new, empty `--user-data-dir`) with Lighthouse's default mobile preset
 //!   (simulated slow 4G, 4x CPU slowdown).
 //! - From each JSON report ([`parse_report`]): FCP, LCP, TBT, CLS, TTI (the
@@ -41,6 +41,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, anyhow, bail};
 use serde_json::Value;
 
+use crate::chromium;
 use crate::setup::{self, CHROMIUM};
 use crate::util::{self, note, step};
 
@@ -54,18 +55,14 @@ const LIGHTHOUSE_VERSION: &str = "12.8.2";
 /// Runs per page, unless `DANCE_LIGHTHOUSE_RUNS` says otherwise.
 const RUNS: usize = 5;
 
-/// Chromium's flags besides the profile: headless, and nothing that would
-/// reach for the network on its own (updates, sync, QUIC, first-run pings).
-const CHROME_FLAGS: [&str; 8] = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-];
+/// Chromium's flags besides the profile: headless, and the offline ones
+/// every headless Chromium of the project gets
+/// ([`chromium::OFFLINE_FLAGS`], shared with the end-to-end suite).
+fn chrome_flags() -> String {
+    let mut flags = vec!["--headless=new"];
+    flags.extend(chromium::OFFLINE_FLAGS);
+    flags.join(" ")
+}
 
 /// The categories audited.
 const CATEGORIES: &str = "performance,accessibility,best-practices,seo";
@@ -229,7 +226,7 @@ fn lighthouse_once(cli: &Path, url: &str, work: &Path, name: &str) -> Result<Val
         .args(["--output=json", "--quiet", "--no-enable-error-reporting"])
         .arg(format!("--output-path={}", out.display()))
         .arg(format!("--only-categories={CATEGORIES}"))
-        .arg(format!("--chrome-flags={} --user-data-dir={profile_text}", CHROME_FLAGS.join(" ")))
+        .arg(format!("--chrome-flags={} --user-data-dir={profile_text}", chrome_flags()))
         .env("CHROME_PATH", CHROMIUM)
         .current_dir(work)
         .stdin(Stdio::null())
@@ -811,7 +808,7 @@ fn section(results: &[(Page, Vec<Run>)], context: &Context) -> Result<String> {
         version = first.version,
         chromium = context.chromium,
         runs = context.runs,
-        flags = CHROME_FLAGS.join(" "),
+        flags = chrome_flags(),
         settings = first.settings,
         benchmark =
             median(&benchmark).map_or_else(|| "?".to_owned(), |value| format!("{value:.0}")),

@@ -54,6 +54,9 @@ mod bench;
 #[path = "../../tests/support/budget.rs"]
 mod budget;
 mod build;
+// Chromium's flags, shared with the end-to-end suite (`tests/e2e`).
+#[path = "../../tests/support/chromium.rs"]
+mod chromium;
 mod demo;
 mod doctor;
 mod lighthouse;

@@ -35,6 +35,7 @@
 use anyhow::{Context as _, bail, ensure};
 use clap::Parser;
 use dance_protocol::PkceVerifier;
+use dance_testkit::{ORIGIN, REDIRECT_URI};
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -42,9 +43,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-const ORIGIN: &str = "http://127.0.0.1:8080";
-const REDIRECT_URI: &str = "http://127.0.0.1:8080/";
 
 /// Options of the benchmark.
 #[derive(Debug, Parser)]
@@ -287,60 +285,27 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// Mints `count` codes through the consent flow, `concurrency` at a time.
+/// Mints `count` codes through the consent flow (the test kit's
+/// [`dance_testkit::mint_code`]), `concurrency` at a time.
 async fn mint_codes(
     fakebucket: &fakebucket::Handle,
     verifier: &PkceVerifier,
     count: usize,
     concurrency: usize,
 ) -> anyhow::Result<Vec<String>> {
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-    let mut authorize = fakebucket.authorize_url();
-    authorize
-        .query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", fakebucket::DEMO_KEY)
-        .append_pair("redirect_uri", REDIRECT_URI)
-        .append_pair("state", "bench")
-        .append_pair("code_challenge", verifier.challenge().as_str())
-        .append_pair("code_challenge_method", "S256");
-    let decide = fakebucket.authorize_url();
-    let user = fakebucket.config().users[0].account_id.clone();
+    let http = dance_testkit::http_client();
+    let request = Arc::new(dance_testkit::demo_authorization(fakebucket, verifier, "bench"));
     let left = Arc::new(AtomicUsize::new(count));
     let mut workers = Vec::new();
     for _ in 0..concurrency {
-        let (http, authorize, decide, user, left) =
-            (http.clone(), authorize.clone(), decide.clone(), user.clone(), left.clone());
+        let (http, request, left) = (http.clone(), request.clone(), left.clone());
         workers.push(tokio::spawn(async move {
             let mut codes = Vec::new();
             while left
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
                 .is_ok()
             {
-                let page = http.get(authorize.clone()).send().await?.text().await?;
-                let txn = page
-                    .split("name=\"txn\" value=\"")
-                    .nth(1)
-                    .and_then(|rest| rest.split('"').next())
-                    .context("no txn on the consent page")?
-                    .to_owned();
-                let answer = http
-                    .post(decide.clone())
-                    .form(&[("txn", txn.as_str()), ("user", user.as_str()), ("decision", "grant")])
-                    .send()
-                    .await?;
-                let location = answer
-                    .headers()
-                    .get("location")
-                    .and_then(|v| v.to_str().ok())
-                    .context("no redirect after consent")?;
-                let url = url::Url::parse(location)?;
-                let code = url
-                    .query_pairs()
-                    .find(|(k, _)| k == "code")
-                    .map(|(_, v)| v.into_owned())
-                    .context("no code in the redirect")?;
-                codes.push(code);
+                codes.push(dance_testkit::mint_code(&http, &request).await?);
             }
             anyhow::Ok(codes)
         }));
@@ -717,7 +682,7 @@ fn spread(values: &mut [f64]) -> (f64, f64, f64) {
 /// `--target native`: `--runs` runs, each on a fresh relay process, then
 /// the burst at a quarter, half and all of `--connections` on fresh relays.
 async fn bench(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await?;
+    let fakebucket = dance_testkit::start_fakebucket(fakebucket::Config::default()).await?;
     let ticks = clock_ticks();
     let verifier = PkceVerifier::generate();
     let mut runs = Vec::new();
@@ -956,15 +921,9 @@ struct Side {
 async fn bench_worker(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
     use dance_relay_worker::workerd::{Installation, Workerd};
     let installation = Installation::from_env().map_err(anyhow::Error::msg)?;
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await?;
+    let fakebucket = dance_testkit::start_fakebucket(fakebucket::Config::default()).await?;
     let native = RelayProcess::start(relay_bin, fakebucket.token_url().as_str(), &args.relay_env)?;
-    let mut config = dance_relay::Config::new(
-        dance_protocol::ClientId::new(fakebucket::DEMO_KEY),
-        dance_protocol::ClientSecret::new(fakebucket::DEMO_SECRET),
-    );
-    config.token_url = fakebucket.token_url();
-    config.allowed_origins = vec![ORIGIN.to_owned()];
-    config.allowed_redirect_uris = vec![REDIRECT_URI.to_owned()];
+    let mut config = dance_testkit::relay_config(&fakebucket, ORIGIN, REDIRECT_URI);
     config.limits.rate_limit_per_minute = 0;
     let vars = config.to_vars();
     let mut startups = Vec::new();
@@ -1129,7 +1088,7 @@ fn with_proofs(
 /// key, every exchange carries a DPoP proof the relay verifies (ECDSA P-256)
 /// and its answer's refresh token is sealed (XChaCha20-Poly1305).
 async fn bench_binding(args: &Args, relay_bin: &Path) -> anyhow::Result<String> {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await?;
+    let fakebucket = dance_testkit::start_fakebucket(fakebucket::Config::default()).await?;
     let token_url = fakebucket.token_url().to_string();
     let plain = RelayProcess::start(relay_bin, &token_url, &args.relay_env)?;
     let mut sealing_env = args.relay_env.clone();

@@ -96,6 +96,35 @@ fn keeps_alive<B>(request: &Request<B>) -> bool {
 /// future is `Unpin`.
 type Answering<B> = Pin<Box<dyn Future<Output = Result<Response<B>, Infallible>> + Send>>;
 
+/// A connection's service, with everything the accept loop needs of it said
+/// once: it can be cloned into each session and sent to the connection's
+/// task, never fails, answers with a body hyper can send, and its answer is
+/// `Unpin` (else hyper could not give the connection back). hyper serves
+/// it through [`Hyper`].
+pub(crate) trait ConnectionService: Clone + Unpin + Send + 'static {
+    /// The answers' body.
+    type Body: hyper::body::Body<Data: Send, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+        + Send
+        + 'static;
+
+    /// Answers one request.
+    fn call(&self, request: Request<Incoming>) -> Answering<Self::Body>;
+}
+
+/// A [`ConnectionService`] as the hyper service of one session.
+#[derive(Clone)]
+struct Hyper<S>(S);
+
+impl<S: ConnectionService> Service<Request<Incoming>> for Hyper<S> {
+    type Response = Response<S::Body>;
+    type Error = Infallible;
+    type Future = Answering<S::Body>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        self.0.call(request)
+    }
+}
+
 /// The public listener's service for one connection: [`Relay::serve`], and
 /// its [`Session`] told whether the connection can be taken back.
 #[derive(Clone)]
@@ -105,12 +134,10 @@ pub(crate) struct RelayService {
     pub(crate) session: Arc<Session>,
 }
 
-impl Service<Request<Incoming>> for RelayService {
-    type Response = Response<Full<Bytes>>;
-    type Error = Infallible;
-    type Future = Answering<Full<Bytes>>;
+impl ConnectionService for RelayService {
+    type Body = Full<Bytes>;
 
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
+    fn call(&self, request: Request<Incoming>) -> Answering<Self::Body> {
         self.session.begin();
         let keeps_alive = keeps_alive(&request);
         let Self { relay, peer, session } = self.clone();
@@ -130,12 +157,10 @@ pub(crate) struct RouterService {
     pub(crate) peer: SocketAddr,
 }
 
-impl Service<Request<Incoming>> for RouterService {
-    type Response = Response<axum::body::Body>;
-    type Error = Infallible;
-    type Future = Answering<axum::body::Body>;
+impl ConnectionService for RouterService {
+    type Body = axum::body::Body;
 
-    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: Request<Incoming>) -> Answering<Self::Body> {
         request.extensions_mut().insert(ConnectInfo(self.peer));
         Box::pin(self.router.clone().oneshot(request))
     }
@@ -145,25 +170,14 @@ impl Service<Request<Incoming>> for RouterService {
 /// flight finish (for at most `drain`) and returns. `service` makes each
 /// connection's service; `admission`, if any, caps the requests hyper reads
 /// and answers at once.
-pub(crate) async fn serve<M, S, B>(
+pub(crate) async fn serve<S: ConnectionService>(
     listener: TcpListener,
-    service: M,
+    service: impl Fn(SocketAddr, Arc<Session>) -> S,
     limits: &Limits,
     admission: Option<usize>,
     drain: Duration,
     shutdown: impl Future<Output = ()> + Send,
-) where
-    M: Fn(SocketAddr, Arc<Session>) -> S,
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Unpin
-        + Send
-        + 'static,
-    S::Future: Unpin + Send + 'static,
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) {
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
@@ -269,18 +283,7 @@ struct Connection<S> {
     stopping: watch::Receiver<bool>,
 }
 
-impl<S, B> Connection<S>
-where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Unpin
-        + Send
-        + 'static,
-    S::Future: Unpin + Send + 'static,
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+impl<S: ConnectionService> Connection<S> {
     /// Serves requests until the connection closes or the server stops.
     #[allow(clippy::manual_async_fn, reason = "an `async fn` keeps `self` twice in the task")]
     fn run(mut self) -> impl Future<Output = ()> + Send {
@@ -362,20 +365,14 @@ async fn stopped(stopping: &mut watch::Receiver<bool>) {
 /// Returns the connection once it can be taken back (idle after a request
 /// that allows it, see [`Session`]); `None` when it closed or the server
 /// stops.
-fn session<'a, S, B>(
+fn session<'a, S: ConnectionService>(
     http: &http1::Builder,
     io: Reusable,
     service: S,
     stopping: &'a mut watch::Receiver<bool>,
-) -> Pin<Box<impl Future<Output = Option<Reusable>> + 'a>>
-where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Unpin + 'a,
-    S::Future: Unpin,
-    B: hyper::body::Body + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) -> Pin<Box<impl Future<Output = Option<Reusable>> + 'a>> {
     let session = io.session.clone();
-    let mut served = http.serve_connection(TokioIo::new(io), service);
+    let mut served = http.serve_connection(TokioIo::new(io), Hyper(service));
     Box::pin(async move {
         let mut stop = std::pin::pin!(stopped(stopping));
         let mut closing = false;

@@ -41,7 +41,7 @@ crate::on_both_targets! {
     /// The whole point: a sealed refresh token lifted from the browser is
     /// refused without the browser's key, and nothing reaches Bitbucket.
     async fn a_lifted_refresh_token_needs_the_browsers_key(target) {
-        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let fakebucket = dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
         let mut config = relay_config(&fakebucket);
         config.sealing_keys = vec![SealingKey::generate()];
         let relay = Relay::start_on(target, config).await;
@@ -106,7 +106,7 @@ crate::on_both_targets! {
     /// Without a sealing key the relay is what it always was: refresh
     /// tokens pass through as Bitbucket issued them, proofs or not.
     async fn without_a_sealing_key_tokens_pass_through(target) {
-        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let fakebucket = dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
         let relay = Relay::start_on(target, relay_config(&fakebucket)).await;
         let http = client();
         let key = ProofKey::new();
@@ -120,7 +120,7 @@ crate::on_both_targets! {
     /// are 2,560). Sealed, form-encoded and sent with a DPoP proof, one
     /// still fits the relay's default limits, and refreshes, again and again.
     async fn a_bitbucket_sized_sealed_refresh_token_refreshes(target) {
-        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let fakebucket = dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
         let mut config = relay_config(&fakebucket);
         config.sealing_keys = vec![SealingKey::generate()];
         let body_limit = config.limits.max_body_bytes;
@@ -166,7 +166,7 @@ crate::on_both_targets! {
     /// A browser that sends the proof as a header needs a preflight: the
     /// relay allows the header.
     async fn the_preflight_allows_the_dpop_header(target) {
-        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let fakebucket = dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
         let relay = Relay::start_on(target, relay_config(&fakebucket)).await;
         let response = client()
             .request(reqwest::Method::OPTIONS, relay.url("/token"))

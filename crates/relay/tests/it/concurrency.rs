@@ -10,7 +10,8 @@ const EXCHANGES: usize = 300;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundreds_of_simultaneous_exchanges_all_succeed() {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let fakebucket =
+        dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
     let mut config = relay_config(&fakebucket);
     // More requests than slots: some wait, none may be turned away.
     config.limits.max_concurrency = 64;
@@ -69,7 +70,8 @@ async fn hundreds_of_simultaneous_exchanges_all_succeed() {
 #[tokio::test]
 async fn connections_past_the_cap_wait_until_one_closes() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let fakebucket =
+        dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
     let mut config = relay_config(&fakebucket);
     config.limits.max_connections = 2;
     let relay = Relay::start(config).await;

@@ -84,7 +84,8 @@ fn access_token(body: &str) -> String {
 
 #[tokio::test]
 async fn a_kept_open_connection_serves_request_after_request() {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let fakebucket =
+        dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
     let relay = Relay::start(relay_config(&fakebucket)).await;
     let mut wire = Wire::open(&relay).await;
     wire.send(health().as_bytes()).await;
@@ -106,7 +107,8 @@ async fn a_kept_open_connection_serves_request_after_request() {
 
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_order() {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let fakebucket =
+        dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
     let relay = Relay::start(relay_config(&fakebucket)).await;
     let (first, second) = (fresh_form(&fakebucket).await, fresh_form(&fakebucket).await);
     let mut wire = Wire::open(&relay).await;
@@ -136,7 +138,8 @@ async fn pipelined_requests_are_answered_in_order() {
 
 #[tokio::test]
 async fn a_refusal_before_the_body_was_read_leaves_the_connection_usable() {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let fakebucket =
+        dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
     let relay = Relay::start(relay_config(&fakebucket)).await;
     let mut wire = Wire::open(&relay).await;
     // Refused on its head (a foreign origin): its body is never read.
@@ -157,7 +160,8 @@ async fn a_refusal_before_the_body_was_read_leaves_the_connection_usable() {
 
 #[tokio::test]
 async fn connection_close_closes_the_connection_after_the_answer() {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let fakebucket =
+        dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
     let relay = Relay::start(relay_config(&fakebucket)).await;
     let mut wire = Wire::open(&relay).await;
     wire.send(exchange(&fresh_form(&fakebucket).await).as_bytes()).await;
@@ -173,7 +177,8 @@ async fn connection_close_closes_the_connection_after_the_answer() {
 
 #[tokio::test]
 async fn requests_past_what_the_relay_reads_at_once_are_still_answered() {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let fakebucket =
+        dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
     let mut config = relay_config(&fakebucket);
     // One slot for the token endpoint, so two requests read at once.
     config.limits.max_concurrency = 1;

@@ -25,7 +25,7 @@ fn assert_normalized(json: &Value) {
 
 crate::on_both_targets! {
     async fn a_code_exchange_returns_working_tokens(target) {
-        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let fakebucket = dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
         let relay = Relay::start_on(target, relay_config(&fakebucket)).await;
         let http = client();
         let verifier = PkceVerifier::generate();
@@ -63,7 +63,7 @@ crate::on_both_targets! {
     }
 
     async fn refresh_tokens_rotate_and_the_old_one_dies(target) {
-        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let fakebucket = dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
         let relay = Relay::start_on(target, relay_config(&fakebucket)).await;
         let http = client();
         let verifier = PkceVerifier::generate();
@@ -94,7 +94,7 @@ crate::on_both_targets! {
     }
 
     async fn a_replayed_code_is_invalid_grant(target) {
-        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let fakebucket = dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
         let relay = Relay::start_on(target, relay_config(&fakebucket)).await;
         let http = client();
         let verifier = PkceVerifier::generate();
@@ -111,7 +111,7 @@ crate::on_both_targets! {
 
     async fn the_verifier_is_forwarded_so_a_pkce_server_can_check_it(target) {
         let config = fakebucket::Config { pkce: fakebucket::PkceMode::Require, ..Default::default() };
-        let fakebucket = fakebucket::spawn(config).await.expect("fakebucket");
+        let fakebucket = dance_testkit::start_fakebucket(config).await.expect("fakebucket");
         let relay = Relay::start_on(target, relay_config(&fakebucket)).await;
         let http = client();
         let verifier = PkceVerifier::generate();
@@ -127,7 +127,7 @@ crate::on_both_targets! {
 
     async fn the_legacy_scopes_field_is_normalized_to_scope(target) {
         let config = fakebucket::Config { legacy_scopes_field: true, ..Default::default() };
-        let fakebucket = fakebucket::spawn(config).await.expect("fakebucket");
+        let fakebucket = dance_testkit::start_fakebucket(config).await.expect("fakebucket");
         let relay = Relay::start_on(target, relay_config(&fakebucket)).await;
         let http = client();
         let verifier = PkceVerifier::generate();
@@ -138,7 +138,7 @@ crate::on_both_targets! {
     }
 
     async fn a_wrong_secret_is_invalid_client_and_never_shown(target) {
-        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let fakebucket = dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
         let mut config = relay_config(&fakebucket);
         config.client_secret = dance_protocol::ClientSecret::new("not-the-demo-secret");
         let relay = Relay::start_on(target, config).await;
@@ -156,7 +156,7 @@ crate::on_both_targets! {
     }
 
     async fn a_redirect_uri_other_than_the_authorized_one_is_refused_upstream(target) {
-        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let fakebucket = dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
         let mut config = relay_config(&fakebucket);
         let other = format!("{REDIRECT_URI}other");
         config.allowed_redirect_uris.push(other.clone());
@@ -178,7 +178,7 @@ crate::on_both_targets! {
     /// code is exchanged through one, each refresh goes through the other, and
     /// every answer is the same as from a single relay.
     async fn two_copies_behind_a_balancer_behave_as_one(target) {
-        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let fakebucket = dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
         let copies = [
             Relay::start_on(target, relay_config(&fakebucket)).await,
             Relay::start_on(target, relay_config(&fakebucket)).await,

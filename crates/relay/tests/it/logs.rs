@@ -89,7 +89,8 @@ async fn no_secret_code_verifier_or_token_is_ever_logged() {
     // installed may have been marked uninteresting after all.
     tracing::callsite::rebuild_interest_cache();
 
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let fakebucket =
+        dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
     let relay = Relay::start(relay_config(&fakebucket)).await;
     let http = client();
     let verifier = PkceVerifier::generate();

@@ -37,11 +37,10 @@ mod upstream;
 
 use axum::body::Body;
 use axum::http::{Request, Response};
-use dance_protocol::{ClientId, ClientSecret, PkceVerifier};
+use dance_protocol::PkceVerifier;
 use dance_relay::Config;
 use dance_relay_worker::workerd::{Installation, Workerd};
 use std::net::SocketAddr;
-use tokio::sync::oneshot;
 use tower::ServiceExt as _;
 
 /// Which relay a case runs against.
@@ -89,33 +88,29 @@ macro_rules! on_both_targets {
 }
 pub(crate) use on_both_targets;
 
-/// The SPA's origin in every test.
-pub(crate) const ORIGIN: &str = "http://127.0.0.1:8080";
-/// The SPA's redirect URI: the demo consumer's callback.
-pub(crate) const REDIRECT_URI: &str = "http://127.0.0.1:8080/";
+/// The SPA's origin and redirect URI in every test: the demo's, which the
+/// demo consumer's callback names.
+pub(crate) use dance_testkit::{ORIGIN, REDIRECT_URI};
+
+/// An HTTP client that never follows redirects.
+pub(crate) use dance_testkit::http_client as client;
 
 /// A relay configuration for the demo consumer on `fakebucket`, with rate
 /// limiting off (tests that need it turn it on).
 pub(crate) fn relay_config(fakebucket: &fakebucket::Handle) -> Config {
-    let mut config = Config::new(
-        ClientId::new(fakebucket::DEMO_KEY),
-        ClientSecret::new(fakebucket::DEMO_SECRET),
-    );
-    config.token_url = fakebucket.token_url();
-    config.allowed_origins = vec![ORIGIN.to_owned()];
-    config.allowed_redirect_uris = vec![REDIRECT_URI.to_owned()];
+    let mut config = dance_testkit::relay_config(fakebucket, ORIGIN, REDIRECT_URI);
     config.limits.rate_limit_per_minute = 0;
     config
 }
 
-/// A relay served on loopback until the value is dropped.
+/// A relay served on loopback until the value is dropped: the kit's native
+/// relay, or the Worker in workerd.
 pub(crate) struct Relay {
     pub(crate) addr: SocketAddr,
     /// The metrics listener's address (the native relay's, unless started
     /// without one).
     pub(crate) metrics_addr: Option<SocketAddr>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<Result<(), dance_relay::RunError>>>,
+    native: Option<dance_testkit::Relay>,
     workerd: Option<Workerd>,
 }
 
@@ -127,16 +122,17 @@ impl Relay {
 
     /// The native relay, with or without a metrics listener.
     pub(crate) async fn start_with_metrics(config: Config, metrics: bool) -> Self {
-        let public = loopback().await;
-        let addr = public.local_addr().expect("local address");
-        let metrics = if metrics { Some(loopback().await) } else { None };
-        let metrics_addr = metrics.as_ref().map(|m| m.local_addr().expect("local address"));
-        let listeners = dance_relay::Listeners { public, metrics };
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(dance_relay::run(listeners, config, async move {
-            let _ = stopped.await;
-        }));
-        Self { addr, metrics_addr, stop: Some(stop), task: Some(task), workerd: None }
+        let native = match metrics {
+            true => dance_testkit::Relay::start_with_metrics(config).await,
+            false => dance_testkit::Relay::start(config).await,
+        }
+        .unwrap_or_else(|e| panic!("the relay did not start: {e:#}"));
+        Self {
+            addr: native.addr(),
+            metrics_addr: native.metrics_addr(),
+            native: Some(native),
+            workerd: None,
+        }
     }
 
     /// The relay of `target` with `config`.
@@ -154,8 +150,7 @@ impl Relay {
                 Self {
                     addr: workerd.addr(),
                     metrics_addr: None,
-                    stop: None,
-                    task: None,
+                    native: None,
                     workerd: Some(workerd),
                 }
             }
@@ -184,79 +179,22 @@ impl Relay {
 
     /// Triggers shutdown and waits for `run` to return.
     pub(crate) async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.expect("the relay task").expect("the relay ran");
+        if let Some(native) = &mut self.native {
+            native.stop().await.unwrap_or_else(|e| panic!("{e:#}"));
         }
     }
 }
 
-impl Drop for Relay {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-/// A listener on a free loopback port.
-async fn loopback() -> tokio::net::TcpListener {
-    tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port")
-}
-
-/// An HTTP client that never follows redirects.
-pub(crate) fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("an HTTP client")
-}
-
-/// Gets a fresh authorization code from fakebucket the way a user would:
-/// open the authorize URL, grant on the consent page, read `code` from the
-/// redirect. The request carries `redirect_uri` and the S256 challenge of
-/// `verifier`.
+/// Gets a fresh authorization code from fakebucket the way a user would
+/// (the kit's [`dance_testkit::mint_code`]), for the demo consumer,
+/// [`REDIRECT_URI`] and the S256 challenge of `verifier`.
 pub(crate) async fn mint_code(
     http: &reqwest::Client,
     fakebucket: &fakebucket::Handle,
     verifier: &PkceVerifier,
 ) -> String {
-    let mut authorize = fakebucket.authorize_url();
-    authorize
-        .query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", fakebucket::DEMO_KEY)
-        .append_pair("redirect_uri", REDIRECT_URI)
-        .append_pair("state", "test-state")
-        .append_pair("code_challenge", verifier.challenge().as_str())
-        .append_pair("code_challenge_method", "S256");
-    let page = http.get(authorize.clone()).send().await.expect("consent page");
-    assert_eq!(page.status(), 200, "the consent page");
-    let page = page.text().await.expect("consent page text");
-    let txn = page
-        .split("name=\"txn\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the consent page has a txn field")
-        .to_owned();
-    let user = fakebucket.config().users[0].account_id.clone();
-    let granted = http
-        .post(fakebucket.authorize_url())
-        .form(&[("txn", txn.as_str()), ("user", user.as_str()), ("decision", "grant")])
-        .send()
-        .await
-        .expect("grant");
-    assert_eq!(granted.status(), 302, "the grant redirects");
-    let location =
-        granted.headers().get("location").and_then(|v| v.to_str().ok()).expect("a Location header");
-    let location = url::Url::parse(location).expect("an absolute Location");
-    location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .expect("a code in the redirect")
+    let request = dance_testkit::demo_authorization(fakebucket, verifier, "test-state");
+    dance_testkit::mint_code(http, &request).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The form body of a code exchange.
@@ -296,7 +234,7 @@ pub(crate) async fn post_token(
 /// a relay on loopback (the Worker).
 pub(crate) enum Subject {
     Router(axum::Router),
-    Running(Relay),
+    Running(Box<Relay>),
 }
 
 impl Subject {
@@ -304,7 +242,7 @@ impl Subject {
     pub(crate) async fn new(target: Target, config: Config) -> Self {
         match target {
             Target::Native => Self::Router(dance_relay::app(config)),
-            Target::Worker => Self::Running(Relay::start_on(target, config).await),
+            Target::Worker => Self::Running(Box::new(Relay::start_on(target, config).await)),
         }
     }
 

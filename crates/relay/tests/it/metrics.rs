@@ -30,7 +30,8 @@ fn refused_exchange() -> String {
 
 #[tokio::test]
 async fn the_metrics_listener_serves_the_public_listeners_counters() {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let fakebucket =
+        dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
     let relay = Relay::start(relay_config(&fakebucket)).await;
     let http = client();
     assert_eq!(post_token(&http, &relay, refused_exchange()).await.status(), 400);
@@ -57,7 +58,8 @@ async fn the_metrics_listener_serves_the_public_listeners_counters() {
 
 #[tokio::test]
 async fn the_public_listener_answers_metrics_like_an_unknown_path() {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let fakebucket =
+        dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
     for metrics_on in [false, true] {
         let relay = Relay::start_with_metrics(relay_config(&fakebucket), metrics_on).await;
         let unknown = public_get(&relay, "/no-such-path").await;
@@ -77,7 +79,8 @@ async fn the_public_listener_answers_metrics_like_an_unknown_path() {
 
 #[tokio::test]
 async fn the_metrics_listener_serves_nothing_but_metrics() {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let fakebucket =
+        dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
     let relay = Relay::start(relay_config(&fakebucket)).await;
     let metrics_addr = relay.metrics_addr.expect("a metrics listener");
     let http = client();

@@ -36,7 +36,8 @@ const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
 
 #[tokio::test]
 async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let fakebucket =
+        dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
     for trust_proxy in [false, true] {
         let mut config = relay_config(&fakebucket);
         config.limits.rate_limit_per_minute = 1;
@@ -75,7 +76,8 @@ async fn raw(relay: &Relay, request: &[u8]) -> String {
 
 #[tokio::test]
 async fn oversized_headers_get_431_on_the_wire() {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let fakebucket =
+        dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
     let relay = Relay::start(relay_config(&fakebucket)).await;
     // Between the limit and twice the limit: the relay's JSON answer.
     let request = format!(
@@ -95,7 +97,8 @@ async fn oversized_headers_get_431_on_the_wire() {
 
 #[tokio::test]
 async fn a_body_that_never_arrives_gets_408() {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let fakebucket =
+        dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
     let mut config = relay_config(&fakebucket);
     config.limits.body_timeout = std::time::Duration::from_millis(200);
     let relay = Relay::start(config).await;
@@ -115,7 +118,8 @@ async fn a_body_that_never_arrives_gets_408() {
 
 #[tokio::test]
 async fn a_silent_connection_is_closed_after_the_header_deadline() {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let fakebucket =
+        dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
     let mut config = relay_config(&fakebucket);
     config.limits.header_timeout = std::time::Duration::from_millis(200);
     let relay = Relay::start(config).await;
@@ -134,7 +138,8 @@ async fn a_silent_connection_is_closed_after_the_header_deadline() {
 
 #[tokio::test]
 async fn shutdown_does_not_wait_for_silent_connections() {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let fakebucket =
+        dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
     let mut config = relay_config(&fakebucket);
     config.limits.header_timeout = std::time::Duration::from_secs(600);
     let relay = Relay::start(config).await;
@@ -150,7 +155,7 @@ async fn shutdown_does_not_wait_for_silent_connections() {
 
 crate::on_both_targets! {
     async fn every_refusal_is_precise_and_nothing_is_forwarded(target) {
-        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let fakebucket = dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
         let app = Subject::new(target, relay_config(&fakebucket)).await;
         let good = exchange_with(REDIRECT_URI, VERIFIER);
         let mut two_origins = form_request(good.clone());
@@ -383,7 +388,7 @@ crate::on_both_targets! {
     }
 
     async fn preflight_is_answered_only_for_allowed_origins(target) {
-        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let fakebucket = dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
         let app = Subject::new(target, relay_config(&fakebucket)).await;
         let preflight = |origin: Option<&str>| {
             let mut builder = Request::options("/token")
@@ -420,7 +425,7 @@ crate::on_both_targets! {
     }
 
     async fn requests_without_origin_pass_only_when_allowed(target) {
-        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let fakebucket = dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
         let mut config = relay_config(&fakebucket);
         config.allow_missing_origin = true;
         let app = Subject::new(target, config).await;
@@ -437,7 +442,7 @@ crate::on_both_targets! {
     }
 
     async fn the_rate_limit_answers_429_with_retry_after(target) {
-        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let fakebucket = dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
         let mut config = relay_config(&fakebucket);
         config.limits.rate_limit_per_minute = 2;
         let relay = Relay::start_on(target, config).await;
@@ -483,7 +488,7 @@ crate::on_both_targets! {
         for consumer in &mut config.consumers {
             consumer.private = true;
         }
-        let fakebucket = fakebucket::spawn(config).await.expect("fakebucket");
+        let fakebucket = dance_testkit::start_fakebucket(config).await.expect("fakebucket");
         let http = client();
 
         let direct = http
@@ -507,7 +512,7 @@ crate::on_both_targets! {
 
     /// `/healthz` answers `ok` and is never cached; other methods get 405.
     async fn healthz_answers_ok(target) {
-        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let fakebucket = dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
         let relay = Relay::start_on(target, relay_config(&fakebucket)).await;
         let health = client().get(relay.url("/healthz")).send().await.expect("healthz");
         assert_eq!(health.status(), 200);
@@ -524,7 +529,8 @@ crate::on_both_targets! {
 #[tokio::test]
 #[ignore = "needs the built Worker and workerd: `cargo xtask test` runs it"]
 async fn a_misconfigured_worker_answers_with_the_check_report() {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let fakebucket =
+        dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
     let mut config = relay_config(&fakebucket);
     config.allowed_origins = vec!["https://user.github.io/".to_owned()];
     config.client_secret = dance_protocol::ClientSecret::new("");

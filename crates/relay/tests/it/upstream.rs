@@ -44,7 +44,8 @@ pub(crate) async fn wait_for_in_flight(relay: &Relay, in_flight: u32) {
 
 #[tokio::test]
 async fn a_full_relay_answers_503_when_no_slot_frees_up() {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let fakebucket =
+        dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
     let mut config = relay_config(&fakebucket);
     config.limits.max_concurrency = 1;
     config.limits.slot_timeout = Duration::from_millis(100);
@@ -75,7 +76,8 @@ async fn a_full_relay_answers_503_when_no_slot_frees_up() {
 
 #[tokio::test]
 async fn shutdown_lets_the_exchange_in_flight_finish() {
-    let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+    let fakebucket =
+        dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
     let relay = Relay::start(relay_config(&fakebucket)).await;
     let addr = relay.addr;
     fakebucket
@@ -102,7 +104,7 @@ async fn shutdown_lets_the_exchange_in_flight_finish() {
 
 crate::on_both_targets! {
     async fn upstream_down_is_502_temporarily_unavailable(target) {
-        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let fakebucket = dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
         let mut config = relay_config(&fakebucket);
         // A port that was just free: nothing listens there any more.
         let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -119,7 +121,7 @@ crate::on_both_targets! {
     }
 
     async fn upstream_slow_is_504(target) {
-        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let fakebucket = dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
         let mut config = relay_config(&fakebucket);
         config.limits.upstream_timeout = Duration::from_millis(200);
         let relay = Relay::start_on(target, config).await;
@@ -135,7 +137,7 @@ crate::on_both_targets! {
     }
 
     async fn upstream_failures_and_nonsense_are_502(target) {
-        let fakebucket = fakebucket::spawn(fakebucket::Config::default()).await.expect("fakebucket");
+        let fakebucket = dance_testkit::start_fakebucket(fakebucket::Config::default()).await.expect("fakebucket");
         let relay = Relay::start_on(target, relay_config(&fakebucket)).await;
         // (fault, status, error, description words)
         let cases = [
