@@ -267,7 +267,7 @@ pub async fn fetch_user(
     deployment: &Deployment,
 ) -> Result<User, Problem> {
     let url = api_join(api_base, "user")?;
-    get(&url, &token, Permission::Account, deployment).await
+    api_reply(&get(&url, &token, deployment).await?, Permission::Account)
 }
 
 /// `GET {api_base}user/emails` with `token`, following `next` (under the
@@ -281,7 +281,8 @@ pub async fn fetch_emails(
     let mut url = api_join(api_base, "user/emails")?;
     let mut all = Vec::new();
     for _ in 0..MAX_EMAIL_PAGES {
-        let page: Paginated<Email> = get(&url, &token, Permission::Email, deployment).await?;
+        let reply = get(&url, &token, deployment).await?;
+        let page: Paginated<Email> = api_reply(&reply, Permission::Email)?;
         all.extend(page.values);
         match next_page(api_base, page.next.as_deref()) {
             Some(next) => url = next,
@@ -298,15 +299,10 @@ fn api_join(api_base: &WebUrl, path: &str) -> Result<WebUrl, Problem> {
     })
 }
 
-/// An authenticated `GET` of Bitbucket's API: the body of a 200 read into
-/// `T`, or the problem (see [`api_reply`]). The token goes only in the
-/// `Authorization` header.
-async fn get<T: DeserializeOwned>(
-    url: &WebUrl,
-    token: &AccessToken,
-    permission: Permission,
-    deployment: &Deployment,
-) -> Result<T, Problem> {
+/// An authenticated `GET` of Bitbucket's API: its answer, whatever the
+/// status (the caller reads it with [`api_reply`]), or the problem of no
+/// answer. The token goes only in the `Authorization` header.
+async fn get(url: &WebUrl, token: &AccessToken, deployment: &Deployment) -> Result<Reply, Problem> {
     let outgoing = Outgoing {
         method: gloo_net::http::Method::GET,
         url: url.as_str(),
@@ -316,7 +312,7 @@ async fn get<T: DeserializeOwned>(
         started: None,
     };
     match send(outgoing).await {
-        Ok(reply) => api_reply(&reply, permission),
+        Ok(reply) => Ok(reply),
         Err(Failure::Network(detail)) => Err(Problem::api_unreachable(deployment, detail)),
         Err(Failure::Timeout(s)) => {
             Err(Problem::api_unreachable(deployment, format!("no answer within {s} s")))
