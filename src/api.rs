@@ -6,9 +6,13 @@
 //!   `application/x-www-form-urlencoded` body (a CORS "simple" request, so no
 //!   preflight), for both the code exchange and refreshes, each carrying a
 //!   fresh DPoP proof in the form field `dpop` ([`crate::dpop`]);
-//! - Bitbucket's API, `GET /2.0/user` and `GET /2.0/user/emails`, with only
+//! - Bitbucket's API, `GET /2.0/user` ([`fetch_user`]) and
+//!   `GET /2.0/user/emails` with its pages ([`fetch_emails`]), with only
 //!   `Authorization: Bearer ...`: any other custom header would fail
-//!   Bitbucket's CORS preflight. Tokens never go in a URL.
+//!   Bitbucket's CORS preflight. Tokens never go in a URL. The callers
+//!   pass the access token; the token keeper
+//!   ([`crate::tokens::Tokens::call_with_fresh_token`]) runs a call again
+//!   with a fresh one when Bitbucket says it expired.
 //!
 //! Every request has a deadline (an `AbortController` fired by a timer), sends
 //! no cookies and no referrer, and bypasses the HTTP cache. Every failure is
@@ -17,11 +21,12 @@
 //! exact bodies the relay and Bitbucket send.
 
 use crate::config::Config;
+use crate::deployment::Deployment;
 use crate::keys::KeyPair;
-use crate::problem::{Deployment, Permission, Problem};
+use crate::problem::{Permission, Problem};
 use crate::weburl::WebUrl;
 use dance_protocol::AccessToken;
-use dance_protocol::bitbucket::ApiError;
+use dance_protocol::bitbucket::{ApiError, Email, Paginated, User};
 use dance_protocol::dpop::reason;
 use dance_protocol::token::{ErrorCode, TokenError, TokenRequest, TokenResponse};
 use serde::de::DeserializeOwned;
@@ -176,16 +181,11 @@ pub fn api_status(reply: &Reply, permission: Permission) -> Result<(), Problem> 
     }
 }
 
-/// Reads a successful API body into `T`.
-pub fn parse_api<T: DeserializeOwned>(body: &str) -> Result<T, Problem> {
-    crate::json::from_str(body).map_err(|e| Problem::malformed("Bitbucket", e.to_string()))
-}
-
-/// Reads an answer of Bitbucket's API into `T`, or the problem:
-/// [`api_status`], then [`parse_api`].
+/// Reads an answer of Bitbucket's API into `T`, or the problem: the
+/// status ([`api_status`]), then the body.
 pub fn api_reply<T: DeserializeOwned>(reply: &Reply, permission: Permission) -> Result<T, Problem> {
     api_status(reply, permission)?;
-    parse_api(&reply.body)
+    crate::json::from_str(&reply.body).map_err(|e| Problem::malformed("Bitbucket", e.to_string()))
 }
 
 /// Reads the answer for `config.json`.
@@ -257,15 +257,52 @@ pub async fn token(
     }
 }
 
-/// An authenticated `GET` of Bitbucket's API: the body of a 200, or the
-/// problem (see [`api_status`]). The token goes only in the
-/// `Authorization` header.
-pub async fn get(
-    url: &WebUrl,
-    token: &AccessToken,
-    permission: Permission,
+/// The most pages of email addresses fetched.
+pub const MAX_EMAIL_PAGES: usize = 10;
+
+/// `GET {api_base}user` with `token`: the person's account.
+pub async fn fetch_user(
+    api_base: &WebUrl,
+    token: AccessToken,
     deployment: &Deployment,
-) -> Result<String, Problem> {
+) -> Result<User, Problem> {
+    let url = api_join(api_base, "user")?;
+    api_reply(&get(&url, &token, deployment).await?, Permission::Account)
+}
+
+/// `GET {api_base}user/emails` with `token`, following `next` (under the
+/// API base only, [`next_page`]) for up to [`MAX_EMAIL_PAGES`] pages: every
+/// address of the person.
+pub async fn fetch_emails(
+    api_base: &WebUrl,
+    token: AccessToken,
+    deployment: &Deployment,
+) -> Result<Vec<Email>, Problem> {
+    let mut url = api_join(api_base, "user/emails")?;
+    let mut all = Vec::new();
+    for _ in 0..MAX_EMAIL_PAGES {
+        let reply = get(&url, &token, deployment).await?;
+        let page: Paginated<Email> = api_reply(&reply, Permission::Email)?;
+        all.extend(page.values);
+        match next_page(api_base, page.next.as_deref()) {
+            Some(next) => url = next,
+            None => break,
+        }
+    }
+    Ok(all)
+}
+
+/// `{api_base}{path}`.
+fn api_join(api_base: &WebUrl, path: &str) -> Result<WebUrl, Problem> {
+    api_base.join(path).ok_or_else(|| {
+        Problem::malformed("config.json", format!("api_base can't be joined with {path}"))
+    })
+}
+
+/// An authenticated `GET` of Bitbucket's API: its answer, whatever the
+/// status (the caller reads it with [`api_reply`]), or the problem of no
+/// answer. The token goes only in the `Authorization` header.
+async fn get(url: &WebUrl, token: &AccessToken, deployment: &Deployment) -> Result<Reply, Problem> {
     let outgoing = Outgoing {
         method: gloo_net::http::Method::GET,
         url: url.as_str(),
@@ -275,7 +312,7 @@ pub async fn get(
         started: None,
     };
     match send(outgoing).await {
-        Ok(reply) => api_status(&reply, permission).map(|()| reply.body),
+        Ok(reply) => Ok(reply),
         Err(Failure::Network(detail)) => Err(Problem::api_unreachable(deployment, detail)),
         Err(Failure::Timeout(s)) => {
             Err(Problem::api_unreachable(deployment, format!("no answer within {s} s")))
@@ -404,7 +441,6 @@ async fn send(outgoing: Outgoing<'_>) -> Result<Reply, Failure> {
 mod tests {
     use super::*;
     use crate::problem::ProblemKind;
-    use dance_protocol::bitbucket::{Email, Paginated, User};
 
     fn reply(status: u16, body: &str) -> Reply {
         Reply { status, body: body.to_owned(), retry_after: None }
@@ -537,11 +573,11 @@ mod tests {
             &deployment(),
         )
         .expect_err("refused");
-        assert!(crate::tokens::is_final(&problem), "the session is over");
+        assert!(crate::session::is_final(&problem), "the session is over");
         assert!(problem.explanation.contains("longest time"), "{}", problem.explanation);
         let clock = e("invalid_dpop_proof", Some("clock"));
         let problem = relay_reply(&reply(400, &clock), Code, &deployment()).expect_err("refused");
-        assert!(!crate::tokens::is_final(&problem), "a clock can be fixed");
+        assert!(!crate::session::is_final(&problem), "a clock can be fixed");
     }
 
     #[test]

@@ -3,15 +3,19 @@
 //! [`App`] owns the [`AuthState`] reducer and shares its handle through a
 //! context ([`AuthContext`]); [`Screen`] reads it and picks the view. The
 //! [`Controller`] does the asynchronous work in order and reports each
-//! outcome as an [`Action`]:
+//! outcome as an [`Action`]; what a step hands on to the next (the code
+//! exchange kept for "Try again", the sign-in's key, which step to re-run)
+//! travels in those actions and lives in the state, so the reducer tells
+//! the whole story:
 //!
 //! 0. before the wasm runs, `index.html` already shows the first screen:
 //!    the landing page, or "Signing you in…" on a return from Bitbucket or
 //!    with a saved session (`assets/screen.js` picks it; the markup is these
-//!    same views, rendered at build time by [`crate::prerender`]). The app
-//!    starts on the same screen ([`browser::first_screen`]), so taking over
-//!    changes nothing on screen; a click on "Sign in" made before it ran is
-//!    followed once the settings are in ([`browser::take_queued_sign_in`]);
+//!    same views, rendered at build time by `crate::prerender`). The app
+//!    starts on the same screen ([`browser::shows_resuming_screen`]), so
+//!    taking over changes nothing on screen; a click on "Sign in" made
+//!    before it ran is followed once the settings are in
+//!    ([`browser::take_queued_sign_in`]);
 //! 1. start-up ([`Controller::boot`]): open session storage, read and clean
 //!    the callback from the address bar (before any network request), then
 //!    the settings: on a return from Bitbucket, those the sign-in started
@@ -21,138 +25,122 @@
 //!    pair, and exchange the code through the relay with a proof signed by
 //!    that key (the key goes into IndexedDB in the background); without one:
 //!    restore the tab's saved session, or show the landing page;
-//! 3. signed in: fetch `/2.0/user` and `/2.0/user/emails` in parallel and
-//!    show the profile.
+//! 3. signed in: fetch `/2.0/user` and `/2.0/user/emails` in parallel
+//!    ([`api::fetch_user`], [`api::fetch_emails`]) and show the profile.
 //!
-//! "Try again" re-runs the step that failed (the settings, the exchange with
-//! the same code, or the profile); "Sign in again" starts a fresh attempt.
+//! "Try again" re-runs the step that failed ([`Retry`]: the settings, the
+//! exchange with the same code and key, or the profile); "Sign in again"
+//! starts a fresh attempt.
 
 use crate::api;
-use crate::auth::{Action, AuthState, ProfileState};
+use crate::auth::{Action, AuthState, Exchange, FirstScreen, ProfileState, Retry};
 use crate::browser;
 use crate::config::{CONFIG_FILE, Config};
+use crate::deployment::Deployment;
 use crate::flow::{self, Arrival, Next};
 use crate::keys::{self, KeyPair};
-use crate::problem::{Deployment, Permission, Problem};
+use crate::problem::{Problem, WayOut};
 use crate::profile::Profile;
+use crate::session::{self, Lineage};
 use crate::storage::SessionStore;
-use crate::tokens::{self, Lineage, TokenEvent, Tokens};
+use crate::tokens::{TokenEvent, Tokens};
 use crate::views::{Landing, ProblemView, ProfileView, loading, shell};
 use crate::weburl::WebUrl;
-use dance_protocol::bitbucket::{Email, Paginated, User};
-use dance_protocol::token::TokenRequest;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell};
 use std::rc::Rc;
 use yew::prelude::*;
 
 /// The shared sign-in state: the reducer's handle.
 pub type AuthContext = UseReducerHandle<AuthState>;
 
-/// Which step "Try again" re-runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Step {
-    /// Loading the settings (and then whatever follows).
-    Boot,
-    /// The code exchange.
-    Exchange,
-    /// Loading the profile.
-    Profile,
-}
-
-/// A code exchange to run, and run again on "Try again".
-#[derive(Clone)]
-struct Exchange {
-    request: TokenRequest,
-    return_to: Option<String>,
-    /// The lineage and stored key pair of this sign-in, once made: a retry
-    /// signs with the same key.
-    bound: Option<(Lineage, KeyPair)>,
-}
-
 /// Runs the sign-in steps and reports to the reducer. One per app.
+///
+/// Where signing in stands, and what one step hands to the next, is the
+/// reducer's; the settings are the app's state ([`App`] hands them in).
+/// The controller keeps only what is made once and then serves every step
+/// (session storage, the token keeper), and two flags between a click and
+/// the request for the settings in flight.
 pub struct Controller {
     dispatch: UseReducerDispatcher<AuthState>,
+    /// Hands the settings to the app once they are in (which re-renders
+    /// it, so the sign-in link gets its real address).
+    on_config: Callback<Rc<Config>>,
     base: Option<WebUrl>,
-    store: RefCell<Option<SessionStore>>,
-    arrival: RefCell<Option<Arrival>>,
-    exchange: RefCell<Option<Exchange>>,
-    config: RefCell<Option<Rc<Config>>>,
-    tokens: RefCell<Option<Tokens>>,
-    step: Cell<Step>,
-    booted: Cell<bool>,
+    /// This tab's session storage, once opened.
+    store: OnceCell<SessionStore>,
+    /// The token keeper, made once the settings are in.
+    tokens: OnceCell<Tokens>,
     /// `config.json` is on its way.
     config_loading: Cell<bool>,
     /// "Sign in" was pressed before the settings arrived: go on once they do.
     sign_in_pending: Cell<bool>,
-    /// Re-renders the app when something outside the state changed (the
-    /// settings arrived, so the sign-in link gets its real address).
-    refresh: Callback<()>,
 }
 
 impl Controller {
-    /// A controller reporting to `dispatch`.
-    pub fn new(dispatch: UseReducerDispatcher<AuthState>, refresh: Callback<()>) -> Self {
+    /// A controller reporting to `dispatch`, and the settings to `on_config`.
+    pub fn new(dispatch: UseReducerDispatcher<AuthState>, on_config: Callback<Rc<Config>>) -> Self {
         Self {
             dispatch,
-            base: browser::base_url(),
-            store: RefCell::new(None),
-            arrival: RefCell::new(None),
-            exchange: RefCell::new(None),
-            config: RefCell::new(None),
-            tokens: RefCell::new(None),
-            step: Cell::new(Step::Boot),
-            booted: Cell::new(false),
+            on_config,
+            base: flow::page_base(),
+            store: OnceCell::new(),
+            tokens: OnceCell::new(),
             config_loading: Cell::new(false),
             sign_in_pending: Cell::new(false),
-            refresh,
         }
     }
 
-    /// Start-up. The callback is taken out of the address bar and out of
-    /// storage synchronously, before the first network request.
+    /// Start-up, once per app. The callback is taken out of the address bar
+    /// and out of storage synchronously, before the first network request.
     pub fn boot(self: &Rc<Self>) {
-        if self.booted.replace(true) {
-            return;
-        }
         browser::mark("dance:boot");
         let Some(base) = self.base.clone() else {
             self.dispatch
                 .dispatch(Action::Failed(Problem::crashed().with_detail("no document base URL")));
             return;
         };
-        let store = SessionStore::open().ok();
-        let arrival = flow::take_callback(store.as_ref(), &base);
-        *self.store.borrow_mut() = store;
+        let arrival = flow::take_callback(self.store(), &base);
         // Back from Bitbucket: the settings the sign-in started with came
         // back with it, so the exchange needs no request before its own.
         let carried = arrival
             .as_ref()
             .and_then(|arrival| arrival.stored.as_ref()?.config.as_deref())
             .and_then(|text| Config::parse(text).ok());
-        *self.arrival.borrow_mut() = arrival;
         match carried {
             Some(config) => {
                 browser::mark("dance:config-loaded");
-                *self.config.borrow_mut() = Some(Rc::new(config));
-                self.after_config();
+                let config = Rc::new(config);
+                self.on_config.emit(config.clone());
+                self.after_config(config, arrival);
             }
             // The first screen is already up: no "Getting things ready…".
-            None => self.load_config(false),
+            None => self.load_config(false, arrival),
         }
     }
 
+    /// This tab's session storage, opened on first use; `None` when the
+    /// browser refuses it.
+    fn store(&self) -> Option<&SessionStore> {
+        if self.store.get().is_none()
+            && let Ok(store) = SessionStore::open()
+        {
+            let _ = self.store.set(store);
+        }
+        self.store.get()
+    }
+
     /// The values a checklist names.
-    fn deployment(&self) -> Deployment {
+    fn deployment(&self, config: Option<&Config>) -> Deployment {
         match &self.base {
-            Some(base) => flow::deployment(base, self.config.borrow().as_deref()),
+            Some(base) => Deployment::new(base, config),
             None => Deployment::default(),
         }
     }
 
-    /// Fetches `config.json`, then continues; `announce` shows "Getting
-    /// things ready…" meanwhile (a retry), instead of the screen on show.
-    fn load_config(self: &Rc<Self>, announce: bool) {
-        self.step.set(Step::Boot);
+    /// Fetches `config.json`, then goes on, with the return from Bitbucket
+    /// (`arrival`) that waits for it; `announce` shows "Getting things
+    /// ready…" meanwhile (a retry), instead of the screen on show.
+    fn load_config(self: &Rc<Self>, announce: bool, arrival: Option<Arrival>) {
         if announce {
             self.dispatch.dispatch(Action::Loading);
         }
@@ -169,57 +157,52 @@ impl Controller {
             match loaded {
                 Ok(config) => {
                     browser::mark("dance:config-loaded");
-                    *this.config.borrow_mut() = Some(Rc::new(config));
-                    this.refresh.emit(());
-                    this.after_config();
+                    let config = Rc::new(config);
+                    this.on_config.emit(config.clone());
+                    this.after_config(config, arrival);
                 }
-                Err(problem) => this.dispatch.dispatch(Action::Failed(problem)),
+                Err(problem) => {
+                    this.dispatch.dispatch(Action::SettingsFailed(problem, arrival.map(Rc::new)));
+                }
             }
         });
     }
 
     /// With settings in hand: handle the callback, or restore the session.
-    fn after_config(self: &Rc<Self>) {
-        if self.store.borrow().is_none() {
-            *self.store.borrow_mut() = SessionStore::open().ok();
-        }
-        if self.store.borrow().is_none() {
+    fn after_config(self: &Rc<Self>, config: Rc<Config>, arrival: Option<Arrival>) {
+        let Some(store) = self.store().cloned() else {
             self.dispatch.dispatch(Action::Failed(Problem::storage_unavailable()));
             return;
-        }
-        let Some(config) = self.config.borrow().clone() else { return };
-        if self.tokens.borrow().is_none() {
+        };
+        self.tokens.get_or_init(|| {
             let dispatch = self.dispatch.clone();
             let on_event = Callback::from(move |event: TokenEvent| match event {
                 TokenEvent::Ended(problem) => dispatch.dispatch(Action::SessionEnded(problem)),
             });
-            let tokens = Tokens::new(
-                self.store.borrow().clone(),
+            Tokens::new(
+                Some(store),
                 config.relay_url.clone(),
-                self.deployment(),
+                self.deployment(Some(&config)),
                 on_event,
-            );
-            *self.tokens.borrow_mut() = Some(tokens);
-        }
-        let arrival = self.arrival.borrow_mut().take();
+            )
+        });
         match arrival {
             // An old answer (history, a bookmark, a second tab) opened in a
             // tab that is signed in already: the address is clean and there
             // is nothing to exchange, so the signed-in profile is what to show.
-            Some(arrival) if arrival.stored.is_none() && self.restore_session() => {}
-            Some(arrival) => match flow::after_callback(arrival, &self.deployment()) {
+            Some(arrival) if arrival.stored.is_none() && self.restore_session(&config) => {}
+            Some(arrival) => match flow::after_callback(arrival, &self.deployment(Some(&config))) {
                 Next::Exchange { request, return_to } => {
-                    *self.exchange.borrow_mut() =
-                        Some(Exchange { request, return_to, bound: None });
-                    self.run_exchange();
+                    let exchange = Exchange { request, return_to, bound: None };
+                    self.run_exchange(config, Rc::new(exchange));
                 }
                 Next::Fail(problem) => self.dispatch.dispatch(Action::Failed(problem)),
             },
             None => {
-                if self.restore_session() {
+                if self.restore_session(&config) {
                     self.sign_in_pending.set(false);
                 } else if self.sign_in_pending.take() | browser::take_queued_sign_in() {
-                    self.sign_in();
+                    self.begin_sign_in(Some(config));
                 } else {
                     self.dispatch.dispatch(Action::SignedOut(None));
                 }
@@ -229,124 +212,112 @@ impl Controller {
 
     /// Restores the tab's saved session and loads the profile; returns
     /// whether there was a session.
-    fn restore_session(self: &Rc<Self>) -> bool {
-        let restored = self.tokens.borrow().as_ref().is_some_and(Tokens::restore);
+    fn restore_session(self: &Rc<Self>, config: &Rc<Config>) -> bool {
+        let restored = self.tokens.get().is_some_and(Tokens::restore);
         if restored {
             self.dispatch.dispatch(Action::SignedIn);
-            self.load_profile();
+            self.load_profile(config.clone());
         }
         restored
     }
 
-    /// Exchanges the code kept for this attempt through the relay, with a
-    /// proof signed by the sign-in's key.
-    fn run_exchange(self: &Rc<Self>) {
-        self.step.set(Step::Exchange);
-        let Some(exchange) = self.exchange.borrow().clone() else {
-            self.dispatch.dispatch(Action::SignedOut(None));
-            return;
-        };
-        let Some(config) = self.config.borrow().clone() else { return };
-        self.dispatch.dispatch(Action::Exchanging);
+    /// Exchanges the code of `exchange` through the relay, with a proof
+    /// signed by the sign-in's key (made now, unless a failed attempt made
+    /// it already).
+    fn run_exchange(self: &Rc<Self>, config: Rc<Config>, exchange: Rc<Exchange>) {
+        self.dispatch.dispatch(Action::Exchanging(exchange.clone()));
         let this = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let result = match this.bind(exchange.bound).await {
-                Ok((lineage, keys, fresh)) => {
-                    if fresh {
-                        this.keep_key(&lineage, &keys);
+            let deployment = this.deployment(Some(&config));
+            let result = async {
+                let (lineage, keys) = match &exchange.bound {
+                    Some(bound) => bound.clone(),
+                    None => this.bind().await?,
+                };
+                match api::token(&config.relay_url, &exchange.request, &keys, &deployment).await {
+                    Ok(response) => Ok((lineage, keys, response)),
+                    Err(problem) => {
+                        // A code that won't be tried again never becomes a
+                        // session: its key goes.
+                        if problem.way_out != WayOut::Retry {
+                            keys::delete(&lineage.id);
+                        }
+                        Err(problem)
                     }
-                    api::token(&config.relay_url, &exchange.request, &keys, &this.deployment())
-                        .await
-                        .map(|response| (lineage, keys, response))
                 }
-                Err(problem) => Err(problem),
-            };
+            }
+            .await;
             browser::mark("dance:exchange-done");
             match result {
                 Ok((lineage, keys, response)) => {
-                    // A code works once: never keep it past a success.
-                    this.exchange.borrow_mut().take();
-                    if let Some(tokens) = this.tokens.borrow().as_ref() {
+                    if let Some(tokens) = this.tokens.get() {
                         tokens.start(&lineage, keys, response);
                     }
                     let back = this
                         .base
                         .as_ref()
-                        .zip(exchange.return_to)
+                        .zip(exchange.return_to.clone())
                         .and_then(|(base, path)| flow::return_path(base, &path));
                     if let Some(path) = back {
                         browser::replace_url(&path);
                     }
+                    // The state forgets the code: it works once.
                     this.dispatch.dispatch(Action::SignedIn);
-                    this.load_profile();
+                    this.load_profile(config);
                 }
-                Err(problem) => {
-                    if problem.way_out != crate::problem::WayOut::Retry {
-                        this.drop_exchange();
-                    }
-                    this.dispatch.dispatch(Action::Failed(problem));
-                }
+                Err(problem) => this.dispatch.dispatch(Action::Failed(problem)),
             }
         });
     }
 
-    /// Remembers a new key pair for a retry of the exchange, and stores it
-    /// in IndexedDB without waiting: this tab signs with the pair in memory,
+    /// Makes the lineage and key pair of the sign-in being exchanged. The
+    /// pair goes to the state, for a retry of the exchange, and into
+    /// IndexedDB without waiting: this tab signs with the pair in memory,
     /// and only a reloaded or duplicated tab needs the stored one. Opening
     /// the database costs the callback more than the exchange itself, so it
     /// stays off the way to the profile. Should storing fail (site data
     /// blocked after the check at sign-in), this tab works on, and a reload
     /// ends the session with "can't be renewed" in plain words.
-    fn keep_key(&self, lineage: &Lineage, keys: &KeyPair) {
-        if let Some(exchange) = self.exchange.borrow_mut().as_mut() {
-            exchange.bound = Some((lineage.clone(), keys.clone()));
-        }
-        let (id, keys) = (lineage.id.clone(), keys.clone());
+    async fn bind(&self) -> Result<(Lineage, KeyPair), Problem> {
+        let (lineage, keys) = (Lineage::generate(), keys::generate().await?);
+        self.dispatch.dispatch(Action::KeyMade(lineage.clone(), keys.clone()));
+        let (id, stored) = (lineage.id.clone(), keys.clone());
         wasm_bindgen_futures::spawn_local(async move {
-            if let Err(problem) = keys::store(&id, &keys).await {
+            if let Err(problem) = keys::store(&id, &stored).await {
                 browser::log_error(&format!("the sign-in key was not stored: {}", problem.title));
             }
         });
+        Ok((lineage, keys))
     }
 
-    /// The lineage and key pair of the sign-in being exchanged: those of an
-    /// earlier attempt (`bound`), or new ones (`true`: to be kept).
-    async fn bind(
-        &self,
-        bound: Option<(Lineage, KeyPair)>,
-    ) -> Result<(Lineage, KeyPair, bool), Problem> {
-        if let Some((lineage, keys)) = bound {
-            return Ok((lineage, keys, false));
-        }
-        Ok((Lineage::generate(), keys::generate().await?, true))
-    }
-
-    /// Forgets the exchange, and deletes the key made for it: that sign-in
-    /// will never be a session.
-    fn drop_exchange(&self) {
-        let dropped = self.exchange.borrow_mut().take();
-        if let Some(Exchange { bound: Some((lineage, _)), .. }) = dropped {
+    /// Deletes the key made for the exchange `state` keeps for "Try
+    /// again": it is abandoned, and that sign-in will never be a session.
+    fn drop_exchange(state: &AuthState) {
+        if let Some(Exchange { bound: Some((lineage, _)), .. }) = state.kept_exchange() {
             keys::delete(&lineage.id);
         }
     }
 
     /// Loads the profile and the email addresses in parallel.
-    fn load_profile(self: &Rc<Self>) {
-        self.step.set(Step::Profile);
-        let (Some(config), Some(tokens)) =
-            (self.config.borrow().clone(), self.tokens.borrow().clone())
-        else {
-            return;
-        };
+    fn load_profile(self: &Rc<Self>, config: Rc<Config>) {
+        let Some(tokens) = self.tokens.get().cloned() else { return };
         let this = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let base = &config.api_base;
+            let (api_base, deployment) = (&config.api_base, &this.deployment(Some(&config)));
             // A site whose consumer doesn't grant `email` (config.json's
             // scopes) doesn't ask for the addresses.
             let asks_emails = config.expects_scope("email");
-            let emails =
-                async { if asks_emails { Some(fetch_emails(&tokens, base).await) } else { None } };
-            let (user, emails) = futures::future::join(fetch_user(&tokens, base), emails).await;
+            let user =
+                tokens.call_with_fresh_token(|token| api::fetch_user(api_base, token, deployment));
+            let emails = async {
+                if !asks_emails {
+                    return None;
+                }
+                let emails = tokens
+                    .call_with_fresh_token(|token| api::fetch_emails(api_base, token, deployment));
+                Some(emails.await)
+            };
+            let (user, emails) = futures::future::join(user, emails).await;
             match user {
                 Ok(user) => {
                     let profile = match emails {
@@ -356,7 +327,7 @@ impl Controller {
                     browser::mark("dance:profile-loaded");
                     this.dispatch.dispatch(Action::ProfileLoaded(Rc::new(profile)));
                 }
-                Err(problem) if tokens::is_final(&problem) => {
+                Err(problem) if session::is_final(&problem) => {
                     this.dispatch.dispatch(Action::SessionEnded(problem));
                 }
                 Err(problem) => this.dispatch.dispatch(Action::Failed(problem)),
@@ -368,38 +339,41 @@ impl Controller {
     /// real link. Nothing is stored for it: a click always starts a fresh,
     /// stored attempt ([`Controller::sign_in`]), and a link opened some other
     /// way (a new tab) comes back to a clear "already used" problem.
-    pub fn sign_in_href(&self) -> Option<AttrValue> {
-        let (config, base) = (self.config.borrow().clone()?, self.base.clone()?);
-        let (_unstored, url) = flow::new_flow(&config, &base, None);
+    pub fn sign_in_href(&self, config: &Config) -> Option<AttrValue> {
+        let (_unstored, url) = flow::new_flow(config, self.base.as_ref()?, None);
         Some(AttrValue::from(url))
     }
 
-    /// Starts a fresh sign-in attempt and leaves for Bitbucket.
-    pub fn sign_in(self: &Rc<Self>) {
+    /// Starts a fresh sign-in attempt and leaves for Bitbucket; an exchange
+    /// that `state` keeps for "Try again" is abandoned, with the key made
+    /// for it.
+    pub fn sign_in(self: &Rc<Self>, config: Option<Rc<Config>>, state: &AuthState) {
+        Self::drop_exchange(state);
+        self.begin_sign_in(config);
+    }
+
+    /// [`Controller::sign_in`], with no exchange to abandon.
+    fn begin_sign_in(self: &Rc<Self>, config: Option<Rc<Config>>) {
         browser::mark("dance:sign-in");
-        let (Some(config), Some(base)) = (self.config.borrow().clone(), self.base.clone()) else {
+        let (Some(config), Some(base)) = (config, self.base.clone()) else {
             // The landing shows before the settings arrive: go on once they
             // are in (loading them again if they had failed).
             self.sign_in_pending.set(true);
             self.dispatch.dispatch(Action::Redirecting);
-            self.load_config(false);
+            self.load_config(false, None);
             return;
         };
-        let store = self.store.borrow().clone().or_else(|| SessionStore::open().ok());
-        let Some(store) = store else {
+        let Some(store) = self.store() else {
             self.dispatch.dispatch(Action::Failed(Problem::storage_unavailable()));
             return;
         };
-        // A new attempt abandons an exchange left for "Try again", and the
-        // key made for it.
-        self.drop_exchange();
         // Without WebCrypto and IndexedDB the sign-in could not finish:
         // say so now rather than after Bitbucket's consent page.
         if let Err(problem) = keys::check() {
             self.dispatch.dispatch(Action::Failed(problem));
             return;
         }
-        match flow::begin(&config, &base, &store) {
+        match flow::begin(&config, &base, store) {
             Ok(url) => {
                 self.dispatch.dispatch(Action::Redirecting);
                 if !browser::navigate(&url) {
@@ -412,86 +386,61 @@ impl Controller {
         }
     }
 
-    /// Whether the settings are in.
-    pub fn has_config(&self) -> bool {
-        self.config.borrow().is_some()
-    }
-
     /// Whether this tab holds a session (tokens), whatever is on screen.
     pub fn has_session(&self) -> bool {
-        self.tokens.borrow().as_ref().is_some_and(|tokens| tokens.current().is_some())
+        self.tokens.get().is_some_and(|tokens| tokens.current().is_some())
     }
 
-    /// Signs out: every token and flow value of this app is removed.
-    pub fn sign_out(&self) {
-        match self.tokens.borrow().as_ref() {
+    /// Signs out: every token and flow value of this app is removed, and
+    /// the key of an exchange `state` keeps for "Try again".
+    pub fn sign_out(&self, state: &AuthState) {
+        match self.tokens.get() {
             Some(tokens) => tokens.sign_out(),
             None => {
-                if let Some(store) = self.store.borrow().as_ref() {
+                if let Some(store) = self.store.get() {
                     store.clear_ours();
                 }
             }
         }
-        self.drop_exchange();
+        Self::drop_exchange(state);
         self.dispatch.dispatch(Action::SignedOut(None));
     }
 
-    /// Re-runs the step that failed.
-    pub fn retry(self: &Rc<Self>) {
-        match self.step.get() {
-            Step::Boot => self.load_config(true),
-            Step::Exchange if self.exchange.borrow().is_some() => self.run_exchange(),
-            Step::Exchange => self.load_config(true),
-            Step::Profile => {
+    /// Re-runs the step that failed in `state` ([`AuthState::try_again`]).
+    pub fn retry(self: &Rc<Self>, state: &AuthState, config: Option<Rc<Config>>) {
+        match (state.try_again(), config) {
+            (Retry::Settings(arrival), _) => {
+                self.load_config(true, arrival.map(|arrival| Arrival::clone(&arrival)));
+            }
+            (Retry::Exchange(exchange), Some(config)) => self.run_exchange(config, exchange),
+            (Retry::Exchange(_), None) => self.load_config(true, None),
+            (Retry::Profile, config) => {
                 self.dispatch.dispatch(Action::SignedIn);
-                self.load_profile();
+                if let Some(config) = config {
+                    self.load_profile(config);
+                }
             }
         }
     }
 }
 
-/// The most pages of email addresses fetched.
-const MAX_EMAIL_PAGES: usize = 10;
-
-/// `{api_base}{path}`.
-fn api_join(api_base: &WebUrl, path: &str) -> Result<WebUrl, Problem> {
-    api_base.join(path).ok_or_else(|| {
-        Problem::malformed("config.json", format!("api_base can't be joined with {path}"))
-    })
-}
-
-/// `GET {api_base}user`.
-async fn fetch_user(tokens: &Tokens, api_base: &WebUrl) -> Result<User, Problem> {
-    let url = api_join(api_base, "user")?;
-    api::parse_api(&tokens.get(&url, Permission::Account).await?)
-}
-
-/// `GET {api_base}user/emails`, following `next` (under the API base only)
-/// for up to [`MAX_EMAIL_PAGES`] pages.
-async fn fetch_emails(tokens: &Tokens, api_base: &WebUrl) -> Result<Vec<Email>, Problem> {
-    let mut url = api_join(api_base, "user/emails")?;
-    let mut all = Vec::new();
-    for _ in 0..MAX_EMAIL_PAGES {
-        let page: Paginated<Email> = api::parse_api(&tokens.get(&url, Permission::Email).await?)?;
-        all.extend(page.values);
-        match api::next_page(api_base, page.next.as_deref()) {
-            Some(next) => url = next,
-            None => break,
-        }
-    }
-    Ok(all)
+/// The screen `index.html` shows first, as `assets/screen.js` picked it.
+fn first_screen() -> FirstScreen {
+    if browser::shows_resuming_screen() { FirstScreen::Resuming } else { FirstScreen::Landing }
 }
 
 /// The root component.
 #[function_component(App)]
 pub fn app() -> Html {
     // The screen `index.html` already shows, so taking over changes nothing.
-    let state = use_reducer(|| AuthState::first(browser::first_screen()));
-    let refresh = use_force_update();
+    let state = use_reducer(|| AuthState::first(first_screen()));
+    // The settings, once in.
+    let config = use_state(|| None::<Rc<Config>>);
     let controller = {
         let dispatch = state.dispatcher();
-        let refresh = Callback::from(move |()| refresh.force_update());
-        use_memo((), move |_| Rc::new(Controller::new(dispatch, refresh)))
+        let set_config = config.setter();
+        let on_config = Callback::from(move |loaded| set_config.set(Some(loaded)));
+        use_memo((), move |_| Rc::new(Controller::new(dispatch, on_config)))
     };
     // The app's first screen is now in the document, beside the built-in
     // one it matches: remove that one before the browser paints again.
@@ -506,20 +455,22 @@ pub fn app() -> Html {
         let controller = (*controller).clone();
         let href = href.setter();
         let signed_out = matches!(*state, AuthState::SignedOut { .. });
-        let ready = controller.has_config();
+        let config = (*config).clone();
+        let ready = config.is_some();
         use_effect_with((signed_out, ready), move |(signed_out, _)| {
             if *signed_out {
-                href.set(controller.sign_in_href());
+                href.set(config.and_then(|config| controller.sign_in_href(&config)));
             }
         });
     }
     let callbacks = {
-        let c = (*controller).clone();
-        let (a, b, d) = (c.clone(), c.clone(), c);
+        let (a, b, d) = ((*controller).clone(), (*controller).clone(), (*controller).clone());
+        let (state_a, state_b, state_d) = (state.clone(), state.clone(), state.clone());
+        let (config_a, config_d) = ((*config).clone(), (*config).clone());
         Callbacks {
-            sign_in: Callback::from(move |_| a.sign_in()),
-            sign_out: Callback::from(move |_| b.sign_out()),
-            retry: Callback::from(move |_| d.retry()),
+            sign_in: Callback::from(move |_| a.sign_in(config_a.clone(), &state_a)),
+            sign_out: Callback::from(move |_| b.sign_out(&state_b)),
+            retry: Callback::from(move |_| d.retry(&state_d, config_d.clone())),
             reload: Callback::from(|_| browser::reload()),
         }
     };
@@ -571,7 +522,7 @@ pub fn screen(props: &ScreenProps) -> Html {
         AuthState::Loading => loading("Getting things ready…"),
         AuthState::Resuming => loading(RESUMING),
         AuthState::Redirecting => loading("Taking you to Bitbucket…"),
-        AuthState::Exchanging => loading(RESUMING),
+        AuthState::Exchanging(_) => loading(RESUMING),
         AuthState::SignedOut { reason } => html! {
             <Landing href={props.href.clone()} reason={reason.clone()} on_sign_in={cb.sign_in.clone()} />
         },
@@ -581,7 +532,7 @@ pub fn screen(props: &ScreenProps) -> Html {
                 <ProfileView profile={profile.clone()} on_retry={cb.retry.clone()} on_sign_in={cb.sign_in.clone()} />
             }
         }
-        AuthState::Failed(problem) => html! {
+        AuthState::Failed { problem, .. } => html! {
             <ProblemView problem={problem.clone()} on_retry={cb.retry.clone()}
                 on_sign_in={cb.sign_in.clone()} on_reload={cb.reload.clone()} />
         },
@@ -589,6 +540,6 @@ pub fn screen(props: &ScreenProps) -> Html {
     // A problem with a session in hand (the profile failed to load, a
     // refresh could not reach the relay) offers to end it.
     let session_in_hand = state.is_signed_in()
-        || matches!(&*state, AuthState::Failed(problem) if problem.kind.is_api() || props.has_session);
+        || matches!(&*state, AuthState::Failed { problem, .. } if problem.kind.is_api() || props.has_session);
     shell(session_in_hand, &cb.sign_out, body)
 }

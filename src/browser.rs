@@ -1,11 +1,10 @@
 //! Small, fallible helpers over the page itself: the window, its URLs, the
 //! history, the clock, performance marks and the console.
 //!
-//! Nothing here panics: a missing `window` (which only happens outside a
-//! page) reads as `None` and the callers turn that into a [`Problem`]
-//! or skip the optional step.
-//!
-//! [`Problem`]: crate::problem::Problem
+//! This is leaf glue over `web-sys`: it knows nothing of the app's own
+//! modules, which call down into it. Nothing here panics: a missing
+//! `window` (which only happens outside a page) reads as `None` and the
+//! callers turn that into a problem or skip the optional step.
 
 use crate::weburl::WebUrl;
 use wasm_bindgen::JsValue;
@@ -21,12 +20,12 @@ pub fn page_url() -> Option<WebUrl> {
     WebUrl::parse(&href)
 }
 
-/// The app's base URL: `document.baseURI` (set by trunk's `<base>` from its
-/// public URL, so `/repo/` on a GitHub Pages project site), without query or
-/// fragment. This is also the redirect URI (see [`crate::flow::app_base`]).
-pub fn base_url() -> Option<WebUrl> {
+/// The document's base URL, `document.baseURI` (set by trunk's `<base>`
+/// from its public URL, so `/repo/` on a GitHub Pages project site), as the
+/// browser reports it.
+pub fn base_uri() -> Option<WebUrl> {
     let base = window()?.document()?.base_uri().ok()??;
-    WebUrl::parse(&base).map(|url| crate::flow::app_base(&url))
+    WebUrl::parse(&base)
 }
 
 /// Replaces the current history entry's URL (same origin only) without
@@ -104,12 +103,12 @@ fn root_element() -> Option<web_sys::Element> {
     window()?.document()?.document_element()
 }
 
-/// The screen `index.html` shows first, as `assets/screen.js` picked it.
-pub fn first_screen() -> crate::auth::FirstScreen {
-    let resuming = root_element()
+/// Whether `index.html` shows "Signing you in…" first (rather than the
+/// landing page), as `assets/screen.js` picked it.
+pub fn shows_resuming_screen() -> bool {
+    root_element()
         .and_then(|root| root.get_attribute(SCREEN_ATTRIBUTE))
-        .is_some_and(|screen| screen == "resuming");
-    if resuming { crate::auth::FirstScreen::Resuming } else { crate::auth::FirstScreen::Landing }
+        .is_some_and(|screen| screen == "resuming")
 }
 
 /// Whether "Sign in" was pressed before the app ran; forgets it.
@@ -160,7 +159,7 @@ mod tests {
         for name in [SCREEN_ATTRIBUTE, QUEUED_ATTRIBUTE, STARTED_ATTRIBUTE, Key::Session.name()] {
             assert!(script.contains(&format!("'{name}'")), "screen.js lacks '{name}'");
         }
-        assert!(script.contains("'resuming'"), "the value first_screen reads");
+        assert!(script.contains("'resuming'"), "the value shows_resuming_screen reads");
         // screen.js removes the same markup when the app cannot run.
         assert!(script.contains(&format!("querySelector('{PRERENDERED_SELECTOR}')")));
     }

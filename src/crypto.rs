@@ -6,7 +6,7 @@
 //! browser can make a key whose private half no script can read
 //! (`extractable: false`). The one exception is SHA-256, which
 //! `dance-protocol` computes synchronously for PKCE's challenge, and which
-//! the refresh locks' names reuse ([`crate::tokens::lock_name`]).
+//! the refresh locks' names reuse ([`crate::tabs::lock_name`]).
 //!
 //! Algorithm parameters are written as JSON text and read with `JSON.parse`:
 //! one call where building the object would take a call per member. Every

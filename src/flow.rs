@@ -24,7 +24,8 @@
 //! open redirect (RFC 9700 4.11).
 
 use crate::config::Config;
-use crate::problem::{Deployment, Problem};
+use crate::deployment::Deployment;
+use crate::problem::Problem;
 use crate::storage::{Key, SessionStore};
 use crate::weburl::WebUrl;
 use dance_protocol::authorize::{AuthorizeParams, Callback, CallbackError, strip_callback_query};
@@ -92,6 +93,13 @@ pub fn app_base(base_uri: &WebUrl) -> WebUrl {
     base
 }
 
+/// The app's base URL in this page: [`app_base`] of `document.baseURI`
+/// (trunk's public URL, so `/repo/` on a GitHub Pages project site). This
+/// is also the redirect URI.
+pub fn page_base() -> Option<WebUrl> {
+    crate::browser::base_uri().map(|uri| app_base(&uri))
+}
+
 /// The redirect URI: the base URL itself.
 pub fn redirect_uri(base: &WebUrl) -> WebUrl {
     base.clone()
@@ -100,16 +108,6 @@ pub fn redirect_uri(base: &WebUrl) -> WebUrl {
 /// The origin as browsers send it in `Origin` (no trailing slash).
 pub fn origin_of(url: &WebUrl) -> String {
     url.origin().to_owned()
-}
-
-/// The values a checklist names, from the page and the settings.
-pub fn deployment(base: &WebUrl, config: Option<&Config>) -> Deployment {
-    Deployment {
-        origin: origin_of(base),
-        redirect_uri: redirect_uri(base).to_string(),
-        relay_url: config.map(|c| c.relay_url.to_string()).unwrap_or_default(),
-        api_base: config.map(|c| c.api_base.to_string()).unwrap_or_default(),
-    }
 }
 
 /// The authorization response in `page`, if the page is the redirect URI
@@ -282,7 +280,7 @@ mod tests {
     }
 
     fn deployment() -> Deployment {
-        super::deployment(&url("https://user.github.io/repo/"), None)
+        Deployment::new(&url("https://user.github.io/repo/"), None)
     }
 
     #[test]

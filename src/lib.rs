@@ -9,7 +9,9 @@
 //! - [`app`]: the root component and the controller that runs the steps
 //!   (start-up, callback, exchange, profile, refresh, sign-out) and reports
 //!   them to the reducer.
-//! - [`auth`]: the one state enum ([`auth::AuthState`]) and its pure reducer.
+//! - [`auth`]: the one state enum ([`auth::AuthState`]) and its pure
+//!   reducer; the state also carries what a step hands to the next (the
+//!   exchange kept for "Try again", its key, which step to re-run).
 //! - [`views`]: function components that render state: landing, loading,
 //!   profile, problem (with the set-up checklist).
 //! - `prerender` (native, feature `prerender`): the first screens rendered
@@ -17,23 +19,33 @@
 //!   paints before the wasm arrives.
 //! - [`flow`]: the authorization request and the callback: state and PKCE,
 //!   cleaning the address bar, the constant-time state check, return paths.
-//! - [`tokens`]: the session's tokens, timely refresh, and the cross-tab
-//!   design (Web Locks + a BroadcastChannel sealed with a key only the
-//!   session's tabs hold) that keeps rotating refresh tokens from being lost.
+//! - [`tokens`]: the token keeper of a tab: timely refresh, a refresh and
+//!   retry when an API call meets an expired token, and the browser's side
+//!   of the cross-tab protocol.
+//! - [`tabs`]: the cross-tab protocol (Web Locks + a BroadcastChannel
+//!   sealed with a key only the session's tabs hold) that keeps rotating
+//!   refresh tokens from being lost: lock names, messages, what a tab
+//!   adopts.
+//! - [`session`]: a session's tokens and lineage, when to refresh them, and
+//!   which refusals end it; pure, and what session storage keeps.
 //! - [`keys`]: the session's non-extractable signing key, in IndexedDB.
 //! - [`dpop`]: the DPoP proof (RFC 9449) every token request carries, so
 //!   the relay's sealed refresh token works only from this browser.
 //! - [`crypto`]: WebCrypto calls (key pairs, ECDSA, AES-GCM) and base64url;
 //!   the bundle carries no cryptography of its own (but PKCE's SHA-256).
 //! - [`api`]: the only module that does network IO: `config.json`, the
-//!   relay, Bitbucket's API; every failure mapped to a [`problem::Problem`].
+//!   relay, Bitbucket's API (the user, the email addresses page by page);
+//!   every failure mapped to a [`problem::Problem`].
 //! - [`problem`]: each failure in plain words, with the way out.
+//! - [`deployment`]: the page's and the settings' values a set-up checklist
+//!   names.
 //! - [`profile`]: what the profile page shows, decided without the DOM.
 //! - [`config`]: `config.json` parsing and checking.
 //! - [`storage`]: `sessionStorage` with namespaced keys (never localStorage
 //!   or cookies); the one value kept elsewhere is the signing key, which
 //!   can't be written as text ([`keys`]).
-//! - [`browser`]: small helpers over the window, history and performance marks.
+//! - [`browser`]: leaf glue over the window, history and performance marks
+//!   (web-sys only).
 //! - [`weburl`]: URLs parsed by the browser's own `URL` (the `url` crate in
 //!   native tests), so the bundle carries no URL parser.
 //! - [`json`]: JSON parsed by the browser's own `JSON.parse` (serde_json in
@@ -51,6 +63,7 @@ pub mod auth;
 pub mod browser;
 pub mod config;
 pub mod crypto;
+pub mod deployment;
 pub mod dpop;
 pub mod flow;
 pub mod json;
@@ -59,7 +72,9 @@ pub mod keys;
 pub mod prerender;
 pub mod problem;
 pub mod profile;
+pub mod session;
 pub mod storage;
+pub mod tabs;
 pub mod tokens;
 pub mod views;
 pub mod weburl;

@@ -10,6 +10,7 @@
 //! the wording lives in one place and tests can assert on the [`ProblemKind`]
 //! rather than on prose.
 
+use crate::deployment::Deployment;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -192,20 +193,6 @@ impl fmt::Display for Problem {
         }
         Ok(())
     }
-}
-
-/// What the deployment looks like from the page, for naming exact values in
-/// checklists. Every field is plain text meant for display.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Deployment {
-    /// This page's origin, as the relay's `DANCE_ALLOWED_ORIGINS` must list it.
-    pub origin: String,
-    /// The redirect URI the app sends, as `DANCE_ALLOWED_REDIRECT_URIS` must list it.
-    pub redirect_uri: String,
-    /// The relay's token URL from `config.json`.
-    pub relay_url: String,
-    /// The API base from `config.json`.
-    pub api_base: String,
 }
 
 /// Which Bitbucket permission an API call needs, for a 403's explanation.

@@ -1,15 +1,16 @@
-//! The tokens of a signed-in tab, and keeping them fresh.
+//! The token keeper of a signed-in tab: the session in memory and in
+//! session storage, the refresh timer, and the browser's side of the
+//! cross-tab protocol ([`crate::tabs`]: Web Locks and the sealed
+//! BroadcastChannel).
 //!
 //! # Lifetime
-//! A [`Session`] remembers when its access token expires and when to
-//! refresh it: a fifth of the lifetime early, at most five minutes (so
-//! Bitbucket's 7200 s tokens refresh at 6900 s). A timer refreshes then;
-//! and if a call still meets Bitbucket's `401 "Access token expired."`
-//! (a laptop asleep past the timer), [`Tokens::get`] refreshes once
-//! and retries the call once. A refusal of the refresh ends the session
-//! with a clear signed-out state; there is no second attempt and no loop.
-//! An answer that arrives after the person signed out is dropped, never
-//! stored.
+//! A [`Session`] says when to refresh ([`crate::session`]). A timer
+//! refreshes then; and if a call still meets Bitbucket's `401 "Access token
+//! expired."` (a laptop asleep past the timer),
+//! [`Tokens::call_with_fresh_token`] refreshes once and runs the call once
+//! more. A refusal of the refresh ends the session with a clear signed-out
+//! state; there is no second attempt and no loop. An answer that arrives
+//! after the person signed out is dropped, never stored.
 //!
 //! # A refresh token only this browser can use
 //! The refresh token the SPA holds is the relay's sealed blob, bound to the
@@ -19,352 +20,23 @@
 //! ends with [`Problem::session_unbound`], as do the relay's `wrong_key` and
 //! `not_sealed` refusals; its `session_ended` refusal ends it with
 //! [`Problem::session_limit`].
-//!
-//! # Several tabs, one rotating refresh token
-//! Bitbucket rotates refresh tokens: each refresh kills the token it used.
-//! Tabs normally hold separate sessions (session storage is per tab), but a
-//! tab opened from another (duplicate tab, `window.open`) starts with a
-//! *copy* of the opener's session storage, so two tabs can hold the same
-//! refresh token. If both refreshed, the slower one would present a dead
-//! token and lose the session (as it does with oidc-client-ts:
-//! <https://github.com/authts/oidc-client-ts/issues/430>). Each session
-//! therefore belongs to a [`Lineage`], made at sign-in before the code exchange and
-//! shared by every tab that inherited the session: a random id (the key of
-//! its record in IndexedDB) and a random 32-byte *channel key*, kept in
-//! session storage with the tokens. A session also counts its `generation`
-//! (how often it was refreshed). Two browser features keep the tabs of a
-//! lineage in step:
-//!
-//! - **Web Locks**: a tab refreshes only while holding the exclusive lock of
-//!   its session's generation, so at most one refresh of a given refresh
-//!   token is ever in flight in the browser. The tab that refreshed *keeps*
-//!   that lock (until its next refresh, sign-out or close): a tab still
-//!   waiting for it can only be holding the dead token, and must never get
-//!   to use it. The lock's name ([`lock_name`]) is [`REFRESH_LOCK`] and the
-//!   base64url SHA-256 of the channel key and the generation: only the
-//!   lineage's tabs can name it, and a page that lists the origin's locks
-//!   (`navigator.locks.query()`) learns neither the lineage nor the next
-//!   generation's name.
-//! - **BroadcastChannel** ([`CHANNEL`]) carries the result: after a refresh
-//!   the tab posts `{lineage, generation, session}`. Every tab of the same
-//!   lineage at an older generation adopts the session into its own session
-//!   storage and stops waiting for the lock (it withdraws the request with
-//!   an `AbortSignal`, and should the browser grant it anyway, gives the
-//!   lock straight back). A tab that finds the lock taken also posts
-//!   `{lineage, generation, ask: true}`; any tab further along answers with
-//!   its session, so a tab that was away (navigated elsewhere, discarded)
-//!   when the news went out catches up instead of using its dead token.
-//!   Sign-out posts `{lineage, generation}` without a session, and the tabs
-//!   of that lineage sign out too.
-//!
-//! So a tab either refreshes (holding the lock) or receives the new tokens;
-//! it never presents a rotated token, whatever order the lock grant and the
-//! message arrive in. A tab that waits 30 s for another tab's refresh gives
-//! up with a retryable problem. (The `storage` event can't do this job: it
-//! fires only for `localStorage`, and session storage is not shared between
-//! tabs.) Without Web Locks (very old browsers), refreshes are serialised
-//! within the tab only, by an async mutex.
-//!
-//! # A channel only our tabs can use
-//! Every page of the origin can join the channel and take any lock name,
-//! and on GitHub Pages the origin is shared by every project site of the
-//! account. So no message goes out in the clear: each is the JSON of a
-//! [`Message`], encrypted and authenticated with the lineage's channel key
-//! (WebCrypto AES-GCM, a fresh random 12-byte IV per message) and posted as
-//! `{iv: Uint8Array, data: ArrayBuffer}` ([`seal`], [`open`]). A tab acts on
-//! a message only when it opens with the tab's own channel key, names the
-//! tab's lineage, carries (if any) a session of that same lineage and key,
-//! and, to be adopted, a newer generation ([`adopt`]); a sign-out must open
-//! too, so no other page can sign our tabs out, plant a session or ask for
-//! one. A message that does not open (another key, a changed byte, junk, or
-//! any message while the tab has no session) is dropped and counted: the
-//! page's count is the [`REJECTED_ATTRIBUTE`] attribute of `<html>`
-//! (`document.documentElement.dataset.channelRejected`, absent until the
-//! first), where end-to-end tests read it. Messages of another sign-in in
-//! another tab of the site count too: they are sealed with another key.
-//! Nothing is written to `localStorage`, and no token leaves the origin.
 
 use crate::api;
-use crate::crypto;
+use crate::deployment::Deployment;
 use crate::keys::{self, KeyPair};
-use crate::problem::{Deployment, Permission, Problem, ProblemKind};
+use crate::problem::{Problem, ProblemKind};
+use crate::session::{ChannelKey, Lineage, Session, is_final};
 use crate::storage::{Key, SessionStore};
+use crate::tabs::{self, Adopt, CHANNEL, Message, WAIT_FOR_OTHER_TAB_MS, lock_name};
 use crate::weburl::WebUrl;
+use dance_protocol::AccessToken;
 use dance_protocol::token::{TokenRequest, TokenResponse};
-use dance_protocol::{AccessToken, PkceVerifier, RefreshToken, State};
 use futures::channel::oneshot;
-use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-use std::fmt;
 use std::rc::{Rc, Weak};
-use std::sync::atomic::{AtomicU32, Ordering};
 use wasm_bindgen::JsCast as _;
 use wasm_bindgen::prelude::*;
 use yew::Callback;
-
-/// The prefix of the Web Locks that serialise refreshes across tabs.
-pub const REFRESH_LOCK: &str = "oauth-dance:refresh:";
-/// How long a tab waits for another tab's refresh before giving up.
-pub const WAIT_FOR_OTHER_TAB_MS: u32 = 30_000;
-/// The BroadcastChannel on which tabs share rotated tokens.
-pub const CHANNEL: &str = "oauth-dance";
-/// The attribute of `<html>` that counts the channel messages this page
-/// could not open.
-pub const REJECTED_ATTRIBUTE: &str = "data-channel-rejected";
-/// The most a refresh is brought forward: five minutes.
-const MAX_MARGIN_MS: u64 = 300_000;
-/// The longest token lifetime taken at its word: ten years. Longer ones (a
-/// broken or hostile answer) are read as this, so every time the session
-/// stores stays a whole number JSON.parse reads exactly (below 2^53).
-const MAX_LIFETIME_S: u64 = 10 * 365 * 24 * 3600;
-
-/// The key that seals a lineage's channel messages and names its locks:
-/// base64url of 32 random bytes (the `k` of an AES-256 JWK). A secret of
-/// the lineage's tabs: `Debug` redacts it.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ChannelKey(String);
-
-impl ChannelKey {
-    /// The key itself, in base64url. Never log it.
-    pub fn secret(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ChannelKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ChannelKey([redacted])")
-    }
-}
-
-/// Who a sign-in is across tabs and refreshes, chosen at sign-in before the
-/// code exchange, with the key pair whose record in IndexedDB is named by
-/// `id`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Lineage {
-    /// A random id, not a secret: the key of the session's record in
-    /// IndexedDB.
-    pub id: String,
-    /// The channel key of the lineage's tabs.
-    pub channel_key: ChannelKey,
-}
-
-impl Lineage {
-    /// A new lineage: a random id and a random channel key.
-    pub fn generate() -> Self {
-        Self {
-            id: State::generate().secret().chars().take(16).collect(),
-            // A state is exactly what the key needs: 32 random bytes in base64url.
-            channel_key: ChannelKey(State::generate().secret().to_owned()),
-        }
-    }
-}
-
-/// The tokens of one signed-in session. `Debug` redacts the tokens and the
-/// channel key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Session {
-    /// The bearer token for the API.
-    pub access_token: AccessToken,
-    /// The refresh token (the relay's sealed one); replaced on every refresh.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<RefreshToken>,
-    /// When the access token expires (ms since the epoch), if known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires_at_ms: Option<u64>,
-    /// When to refresh (ms since the epoch), if known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_at_ms: Option<u64>,
-    /// The scopes granted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
-    /// The id of the [`Lineage`] this session descends from.
-    #[serde(default)]
-    pub lineage: String,
-    /// The channel key of the lineage (empty in a session stored before
-    /// there were keys, which then can neither talk nor refresh).
-    #[serde(default)]
-    pub channel_key: ChannelKey,
-    /// How many refreshes this lineage went through.
-    #[serde(default)]
-    pub generation: u32,
-}
-
-impl Session {
-    /// The first session of `lineage`, from the code exchange's answer
-    /// received at `now_ms`.
-    pub fn start(lineage: &Lineage, response: TokenResponse, now_ms: u64) -> Self {
-        let lifetime_ms = response.expires_in.map(|s| s.min(MAX_LIFETIME_S) * 1000);
-        Self {
-            access_token: response.access_token,
-            refresh_token: response.refresh_token,
-            expires_at_ms: lifetime_ms.map(|life| now_ms.saturating_add(life)),
-            refresh_at_ms: lifetime_ms
-                .map(|life| now_ms.saturating_add(life - (life / 5).min(MAX_MARGIN_MS))),
-            scope: response.scope,
-            lineage: lineage.id.clone(),
-            channel_key: lineage.channel_key.clone(),
-            generation: 0,
-        }
-    }
-
-    /// The session that follows this one, from a refresh's answer received
-    /// at `now_ms`. When the answer has no new refresh token, this one's
-    /// stays valid (RFC 6749 6).
-    pub fn next(&self, response: TokenResponse, now_ms: u64) -> Self {
-        let lineage = Lineage { id: self.lineage.clone(), channel_key: self.channel_key.clone() };
-        let fresh = Self::start(&lineage, response, now_ms);
-        Self {
-            refresh_token: fresh.refresh_token.or_else(|| self.refresh_token.clone()),
-            generation: self.generation.saturating_add(1),
-            ..fresh
-        }
-    }
-
-    /// Milliseconds until the refresh is due (0 when overdue), or `None` when
-    /// this session can't or needn't be refreshed.
-    pub fn refresh_delay_ms(&self, now_ms: u64) -> Option<u64> {
-        self.refresh_token.as_ref()?;
-        Some(self.refresh_at_ms?.saturating_sub(now_ms))
-    }
-}
-
-/// The Web Lock a refresh of `session` must hold: [`REFRESH_LOCK`] and the
-/// base64url SHA-256 of its channel key and generation. That is RFC 7636's
-/// S256 transform, which the bundle carries for PKCE anyway: it costs
-/// nothing and, unlike WebCrypto's digest, needs no waiting.
-pub fn lock_name(session: &Session) -> String {
-    let seed = format!("{}:{}", session.channel_key.secret(), session.generation);
-    format!("{REFRESH_LOCK}{}", PkceVerifier::new(seed).challenge().as_str())
-}
-
-/// A message between tabs on the [`CHANNEL`], about the session `lineage`:
-/// with a `session`, "it reached `generation`, here it is"; with `ask`,
-/// "I am stuck at `generation`: whoever is further, please tell"; with
-/// neither, "it signed out". It travels sealed ([`seal`]). (A plain struct
-/// rather than a tagged enum: it keeps the bundle smaller.)
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Message {
-    /// The lineage concerned.
-    pub lineage: String,
-    /// The sender's generation.
-    pub generation: u32,
-    /// The new session after a refresh.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session: Option<Session>,
-    /// A request for a newer session of the lineage.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub ask: bool,
-}
-
-impl Message {
-    /// "The lineage of `session` was refreshed into `session`."
-    pub fn rotated(session: &Session) -> Self {
-        Self { session: Some(session.clone()), ..Self::signed_out(session) }
-    }
-
-    /// "The lineage of `session` signed out."
-    pub fn signed_out(session: &Session) -> Self {
-        Self {
-            lineage: session.lineage.clone(),
-            generation: session.generation,
-            session: None,
-            ask: false,
-        }
-    }
-
-    /// "I hold `stale`: does any tab have a newer session of its lineage?"
-    pub fn ask(stale: &Session) -> Self {
-        Self { ask: true, ..Self::signed_out(stale) }
-    }
-}
-
-/// Seals `message` for the channel with `key`: its JSON, encrypted and
-/// authenticated with AES-GCM under a fresh IV, as `{iv, data}`. `None`
-/// when WebCrypto fails (then nothing is sent).
-pub async fn seal(key: &ChannelKey, message: &Message) -> Option<JsValue> {
-    let text = serde_json::to_string(message).ok()?;
-    crypto::seal(key.secret(), text.as_bytes()).await.ok()
-}
-
-/// The message in `data` when it opens with `key` (it was sealed with that
-/// key and not changed since) and reads as a [`Message`]; `None` otherwise.
-pub async fn open(key: &ChannelKey, data: &JsValue) -> Option<Message> {
-    let plain = crypto::open(key.secret(), data).await.ok()?;
-    crate::json::from_str(&String::from_utf8(plain).ok()?).ok()
-}
-
-/// How many channel messages this page could not open so far (shown as
-/// the [`REJECTED_ATTRIBUTE`] of `<html>`).
-pub fn rejected_count() -> u32 {
-    REJECTED.load(Ordering::Relaxed)
-}
-
-/// The page's count of rejected messages, whichever keeper rejected them.
-static REJECTED: AtomicU32 = AtomicU32::new(0);
-
-/// Counts one more message that did not open.
-fn count_rejected() {
-    let count = REJECTED.fetch_add(1, Ordering::Relaxed).saturating_add(1);
-    if let Some(root) = root_element() {
-        let _ = root.set_attribute(REJECTED_ATTRIBUTE, &count.to_string());
-    }
-}
-
-/// `<html>`.
-fn root_element() -> Option<web_sys::Element> {
-    web_sys::window()?.document()?.document_element()
-}
-
-/// What a tab does with a [`Message`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Adopt {
-    /// Not about this tab's session: ignore it.
-    Ignore,
-    /// Take this session as ours.
-    Replace(Session),
-    /// Our session ended in another tab.
-    End,
-    /// Another tab is behind us: send it our session.
-    Answer,
-}
-
-/// Decides what a message that opened with the tab's channel key means for
-/// a tab holding `current`. Pure.
-pub fn adopt(current: Option<&Session>, message: Message) -> Adopt {
-    let Some(current) = current else { return Adopt::Ignore };
-    if current.lineage.is_empty() || current.lineage != message.lineage {
-        return Adopt::Ignore;
-    }
-    if message.ask {
-        return if current.generation > message.generation { Adopt::Answer } else { Adopt::Ignore };
-    }
-    match message.session {
-        Some(session)
-            if session.lineage == current.lineage
-                && session.channel_key == current.channel_key
-                && session.generation > current.generation =>
-        {
-            Adopt::Replace(session)
-        }
-        Some(_) => Adopt::Ignore,
-        None => Adopt::End,
-    }
-}
-
-/// Whether a failed refresh means the session is over (rather than a
-/// transient failure worth trying again later).
-pub fn is_final(problem: &Problem) -> bool {
-    matches!(
-        problem.kind,
-        ProblemKind::SessionExpired
-            | ProblemKind::SessionUnbound
-            | ProblemKind::SessionLimit
-            | ProblemKind::CodeRejected
-            | ProblemKind::RelayClientRejected
-    )
-}
 
 /// News for the app from the token keeper.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -498,6 +170,9 @@ impl Tokens {
 
     /// Waits at most `ms` for another tab's refresh instead of
     /// [`WAIT_FOR_OTHER_TAB_MS`], so that tests can reach the deadline.
+    /// Only the browser tests (`tests/web`, a crate of their own that
+    /// `#[cfg(test)]` does not reach) use it.
+    #[doc(hidden)]
     pub fn with_wait_for_other_tab(self, ms: u32) -> Self {
         self.inner.wait_ms.set(ms);
         self
@@ -523,6 +198,9 @@ impl Tokens {
     }
 
     /// Takes over an existing session, as a tab that inherited it does.
+    /// Only the browser tests (`tests/web`, a crate of their own that
+    /// `#[cfg(test)]` does not reach) use it, to stand in for a second tab.
+    #[doc(hidden)]
     pub fn resume(&self, session: Session) {
         self.replace(session);
     }
@@ -541,17 +219,21 @@ impl Tokens {
         self.forget(true);
     }
 
-    /// An authenticated `GET` of the API ([`api::get`]) with the current
-    /// access token; on "Access token expired." refreshes once and tries
-    /// once more. Returns the body of the 200.
-    pub async fn get(&self, url: &WebUrl, permission: Permission) -> Result<String, Problem> {
+    /// Runs `call`, a request of Bitbucket's API, with the current access
+    /// token; when the API answers "Access token expired." (a laptop asleep
+    /// past the refresh timer), refreshes once and runs `call` once more
+    /// with the fresh token.
+    pub async fn call_with_fresh_token<T, F, Fut>(&self, call: F) -> Result<T, Problem>
+    where
+        F: Fn(AccessToken) -> Fut,
+        Fut: Future<Output = Result<T, Problem>>,
+    {
         let session =
             self.current().ok_or_else(|| Problem::session_expired("no session in this tab"))?;
-        let deployment = &self.inner.deployment;
-        match api::get(url, &session.access_token, permission, deployment).await {
+        match call(session.access_token.clone()).await {
             Err(problem) if problem.kind == ProblemKind::TokenExpired => {
                 let fresh = self.refresh(session).await?;
-                api::get(url, &fresh.access_token, permission, deployment).await
+                call(fresh.access_token).await
             }
             other => other,
         }
@@ -816,7 +498,7 @@ impl Tokens {
         let Some(channel) = self.inner.channel.clone() else { return };
         let key = key.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            if let Some(sealed) = seal(&key, &message).await {
+            if let Some(sealed) = tabs::seal(&key, &message).await {
                 let _ = channel.post_message(&sealed);
             }
         });
@@ -826,15 +508,15 @@ impl Tokens {
     /// key, or counts it as rejected.
     async fn receive(&self, data: JsValue) {
         let opened = match self.current() {
-            Some(session) => open(&session.channel_key, &data).await,
+            Some(session) => tabs::open(&session.channel_key, &data).await,
             None => None,
         };
         let Some(message) = opened else {
-            count_rejected();
+            tabs::count_rejected();
             return;
         };
         // The session may have moved on while the message was opened.
-        match adopt(self.current().as_ref(), message) {
+        match tabs::adopt(self.current().as_ref(), message) {
             Adopt::Ignore => {}
             Adopt::Replace(session) => self.replace(session),
             Adopt::End => self.end(Problem::signed_out_elsewhere()),
@@ -861,207 +543,4 @@ fn lock_manager() -> Option<(JsValue, js_sys::Function)> {
     }
     let request = js_sys::Reflect::get(&locks, &JsValue::from_str("request")).ok()?;
     Some((locks, request.dyn_into::<js_sys::Function>().ok()?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn response(expires_in: Option<u64>, refresh: Option<&str>) -> TokenResponse {
-        TokenResponse {
-            access_token: AccessToken::new("at"),
-            token_type: "bearer".into(),
-            expires_in,
-            refresh_token: refresh.map(RefreshToken::new),
-            scope: Some("account email".into()),
-        }
-    }
-
-    /// The first session of a new lineage.
-    fn first(expires_in: Option<u64>, refresh: Option<&str>, now_ms: u64) -> Session {
-        Session::start(&Lineage::generate(), response(expires_in, refresh), now_ms)
-    }
-
-    #[test]
-    fn refresh_is_brought_forward() {
-        let s = first(Some(7200), Some("r1"), 1_000);
-        assert_eq!(s.expires_at_ms, Some(1_000 + 7_200_000));
-        assert_eq!(
-            s.refresh_at_ms,
-            Some(1_000 + 7_200_000 - 300_000),
-            "five minutes early at most"
-        );
-        assert_eq!(s.refresh_delay_ms(1_000), Some(6_900_000));
-        assert_eq!(s.refresh_delay_ms(99_999_999), Some(0), "overdue means now");
-
-        let short = first(Some(10), Some("r1"), 0);
-        assert_eq!(short.refresh_at_ms, Some(8_000), "a fifth early for short lifetimes");
-    }
-
-    #[test]
-    fn no_refresh_without_a_refresh_token_or_expiry() {
-        assert_eq!(first(Some(7200), None, 0).refresh_delay_ms(0), None);
-        assert_eq!(first(None, Some("r"), 0).refresh_delay_ms(0), None);
-    }
-
-    #[test]
-    fn the_old_refresh_token_stays_when_none_is_issued() {
-        let first = first(Some(7200), Some("r1"), 0);
-        let next = first.next(response(Some(7200), None), 10);
-        assert_eq!(next.refresh_token, Some(RefreshToken::new("r1")));
-        let rotated = first.next(response(Some(7200), Some("r2")), 10);
-        assert_eq!(rotated.refresh_token, Some(RefreshToken::new("r2")));
-        assert_eq!(rotated.expires_at_ms, Some(10 + 7_200_000), "the new answer's lifetime");
-    }
-
-    #[test]
-    fn lineage_and_generation_follow_refreshes() {
-        let lineage = Lineage::generate();
-        let other = Lineage::generate();
-        assert_eq!(lineage.id.len(), 16);
-        assert_eq!(lineage.channel_key.secret().len(), 43, "32 bytes in base64url");
-        assert_ne!(lineage.id, other.id, "every sign-in starts its own lineage");
-        assert_ne!(lineage.channel_key, other.channel_key, "with its own channel key");
-        let first = Session::start(&lineage, response(Some(7200), Some("r1")), 0);
-        assert_eq!((first.lineage.as_str(), first.generation), (lineage.id.as_str(), 0));
-        assert_eq!(first.channel_key, lineage.channel_key);
-        let next = first.next(response(Some(7200), Some("r2")), 10);
-        assert_eq!((next.lineage.as_str(), next.generation), (lineage.id.as_str(), 1));
-        assert_eq!(next.channel_key, lineage.channel_key, "the key stays with the lineage");
-    }
-
-    #[test]
-    fn lock_names_hide_the_lineage_and_follow_key_and_generation() {
-        let first = first(Some(7200), Some("r1"), 0);
-        let name = lock_name(&first);
-        assert!(name.starts_with(REFRESH_LOCK), "{name}");
-        assert_eq!(name.len(), REFRESH_LOCK.len() + 43, "a SHA-256 in base64url: {name}");
-        assert!(!name.contains(&first.lineage), "the lineage shows: {name}");
-        assert!(!name.contains(first.channel_key.secret()), "the key shows: {name}");
-        assert_eq!(name, lock_name(&first.clone()), "every tab of the lineage names it alike");
-        let next = first.next(response(Some(7200), Some("r2")), 10);
-        assert_ne!(name, lock_name(&next), "each generation has its own lock");
-        let rekeyed = Session { channel_key: Lineage::generate().channel_key, ..first.clone() };
-        assert_ne!(name, lock_name(&rekeyed), "only the key's holders can name it");
-        let known = Session { channel_key: ChannelKey("k".into()), generation: 0, ..first };
-        assert_eq!(
-            lock_name(&known),
-            "oauth-dance:refresh:dB19b2U-TQkpgPhLS87ETzZYSrbqWc1AmDOkLFU6btU",
-            "base64url(SHA-256(\"k:0\"))"
-        );
-    }
-
-    #[test]
-    fn messages_only_touch_older_tabs_of_the_same_lineage() {
-        let mine = first(Some(7200), Some("r1"), 0);
-        let newer = mine.next(response(Some(7200), Some("r2")), 5);
-        let stranger = first(Some(7200), Some("x"), 0);
-        assert_eq!(adopt(Some(&mine), Message::rotated(&newer)), Adopt::Replace(newer.clone()));
-        assert_eq!(adopt(Some(&newer), Message::rotated(&newer)), Adopt::Ignore, "already there");
-        assert_eq!(adopt(Some(&newer), Message::rotated(&mine)), Adopt::Ignore, "never go back");
-        assert_eq!(
-            adopt(Some(&stranger), Message::rotated(&newer)),
-            Adopt::Ignore,
-            "another sign-in"
-        );
-        assert_eq!(adopt(None, Message::rotated(&newer)), Adopt::Ignore);
-        assert_eq!(adopt(Some(&newer), Message::signed_out(&mine)), Adopt::End);
-        assert_eq!(adopt(Some(&stranger), Message::signed_out(&mine)), Adopt::Ignore);
-        // A tab that is behind asks; only tabs further along answer.
-        assert_eq!(adopt(Some(&newer), Message::ask(&mine)), Adopt::Answer);
-        assert_eq!(adopt(Some(&mine), Message::ask(&mine)), Adopt::Ignore);
-        assert_eq!(adopt(Some(&mine), Message::ask(&newer)), Adopt::Ignore);
-        assert_eq!(adopt(Some(&stranger), Message::ask(&mine)), Adopt::Ignore);
-        let mut legacy = mine.clone();
-        legacy.lineage.clear();
-        assert_eq!(
-            adopt(Some(&legacy), Message::signed_out(&legacy)),
-            Adopt::Ignore,
-            "no lineage, no match"
-        );
-    }
-
-    #[test]
-    fn a_carried_session_must_be_of_the_same_lineage_and_key() {
-        let mine = first(Some(7200), Some("r1"), 0);
-        let newer = mine.next(response(Some(7200), Some("r2")), 5);
-        // The envelope names our lineage, the session inside another one.
-        let mut planted = first(Some(7200), Some("theirs"), 0);
-        planted.generation = 9;
-        let message = Message { session: Some(planted.clone()), ..Message::rotated(&newer) };
-        assert_eq!(adopt(Some(&mine), message), Adopt::Ignore, "another lineage inside");
-        // Our lineage's id, but another channel key.
-        let mut rekeyed = newer.clone();
-        rekeyed.channel_key = Lineage::generate().channel_key;
-        assert_eq!(
-            adopt(Some(&mine), Message::rotated(&rekeyed)),
-            Adopt::Ignore,
-            "a session must keep the lineage's key"
-        );
-        // A newer generation named on the envelope but not in the session.
-        let mut same = mine.clone();
-        same.access_token = AccessToken::new("other");
-        let message = Message { generation: 7, ..Message::rotated(&same) };
-        assert_eq!(adopt(Some(&mine), message), Adopt::Ignore, "the session's generation counts");
-    }
-
-    #[test]
-    fn messages_round_trip_and_sessions_redact() {
-        let session = first(Some(60), Some("r2"), 0);
-        let message = Message::rotated(&session);
-        let text = serde_json::to_string(&message).expect("serialises");
-        assert!(
-            text.starts_with(&format!(
-                r#"{{"lineage":"{}","generation":0,"session":{{"#,
-                session.lineage
-            )),
-            "{text}"
-        );
-        let out = serde_json::to_string(&Message::signed_out(&session)).expect("serialises");
-        assert_eq!(out, format!(r#"{{"lineage":"{}","generation":0}}"#, session.lineage));
-        assert_eq!(crate::json::from_str::<Message>(&text).expect("parses"), message);
-        let ask = serde_json::to_string(&Message::ask(&session)).expect("serialises");
-        assert_eq!(
-            ask,
-            format!(r#"{{"lineage":"{}","generation":0,"ask":true}}"#, session.lineage)
-        );
-        assert_eq!(crate::json::from_str::<Message>(&ask).expect("parses"), Message::ask(&session));
-        let debug = format!("{session:?}");
-        assert!(!debug.contains("\"at\"") && !debug.contains("r2"), "{debug}");
-        assert!(!debug.contains(session.channel_key.secret()), "{debug}");
-        assert!(debug.contains("ChannelKey([redacted])"), "{debug}");
-    }
-
-    #[test]
-    fn a_session_stored_before_channel_keys_still_reads() {
-        let stored = r#"{"access_token":"a","refresh_token":"r","lineage":"0123456789abcdef","generation":3}"#;
-        let session: Session = crate::json::from_str(stored).expect("reads");
-        assert_eq!(session.channel_key.secret(), "", "no key: it can neither talk nor refresh");
-        assert_eq!(session.generation, 3);
-    }
-
-    #[test]
-    fn only_refusals_end_a_session() {
-        assert!(is_final(&Problem::session_expired("invalid_grant")));
-        assert!(is_final(&Problem::session_unbound("wrong_key")));
-        assert!(is_final(&Problem::session_limit("session_ended")));
-        assert!(!is_final(&Problem::proof_rejected("invalid_dpop_proof")));
-        assert!(!is_final(&Problem::key_unavailable(true, "indexedDB is missing")));
-        assert!(!is_final(&Problem::relay_slow(20)));
-        assert!(!is_final(&Problem::upstream_unavailable("502")));
-    }
-
-    #[test]
-    fn an_absurd_lifetime_is_capped_so_the_stored_session_reads_back() {
-        let response: TokenResponse = crate::json::from_str(
-            r#"{"access_token":"a","token_type":"bearer","refresh_token":"r","expires_in":18446744073709549568}"#,
-        )
-        .expect("reads");
-        let now = 1_700_000_000_000;
-        let session = Session::start(&Lineage::generate(), response, now);
-        assert_eq!(session.expires_at_ms, Some(now + MAX_LIFETIME_S * 1000));
-        assert!(session.expires_at_ms.is_some_and(|ms| ms < 1 << 53));
-        let stored = serde_json::to_string(&session).expect("writes");
-        assert_eq!(crate::json::from_str::<Session>(&stored).expect("reads back"), session);
-    }
 }

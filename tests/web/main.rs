@@ -11,12 +11,15 @@ use dance_protocol::token::TokenResponse;
 use dance_protocol::{AccessToken, RefreshToken};
 use futures::channel::oneshot;
 use oauth_dance::config::Config;
+use oauth_dance::deployment::Deployment;
 use oauth_dance::flow::{self, Next};
 use oauth_dance::keys::{self, KeyPair};
-use oauth_dance::problem::{Deployment, Permission, Problem, ProblemKind};
+use oauth_dance::problem::{Permission, Problem, ProblemKind};
 use oauth_dance::profile::Profile;
+use oauth_dance::session::{Lineage, Session};
 use oauth_dance::storage::{Key, SessionStore};
-use oauth_dance::tokens::{self, Lineage, Message, Session, TokenEvent, Tokens};
+use oauth_dance::tabs::{self, Message};
+use oauth_dance::tokens::{TokenEvent, Tokens};
 use oauth_dance::views::{
     Landing, LandingProps, ProblemView, ProblemViewProps, ProfileView, ProfileViewProps,
 };
@@ -50,7 +53,7 @@ fn local_storage() -> web_sys::Storage {
 }
 
 fn base() -> WebUrl {
-    oauth_dance::browser::base_url().expect("the test page has a base URL")
+    oauth_dance::flow::page_base().expect("the test page has a base URL")
 }
 
 fn location_href() -> String {
@@ -82,7 +85,7 @@ fn count(root: &Element, selector: &str) -> u32 {
 }
 
 fn deployment() -> Deployment {
-    flow::deployment(&base(), Some(&config()))
+    Deployment::new(&base(), Some(&config()))
 }
 
 // ---- storage ----------------------------------------------------------------
@@ -277,11 +280,11 @@ async fn a_tab_waiting_for_another_tabs_refresh_adopts_its_tokens_and_never_refr
 /// would fail and the test with it.
 async fn behind_another_tab(
     make: impl FnOnce(Option<SessionStore>, WebUrl, Deployment, Callback<TokenEvent>) -> Tokens,
-) -> (Tokens, oauth_dance::tokens::Session, js_sys::Function) {
+) -> (Tokens, Session, js_sys::Function) {
     let relay = WebUrl::parse("http://127.0.0.1:9/token").expect("url");
     let keeper = make(None, relay, deployment(), Callback::noop());
     let stale = sign_in(&keeper, "refresh-0").await;
-    let release = hold_lock(&tokens::lock_name(&stale)).await;
+    let release = hold_lock(&tabs::lock_name(&stale)).await;
     (keeper, stale, release)
 }
 
@@ -312,14 +315,14 @@ fn rotated(stale: &Session) -> Session {
 /// follows `stale`, sealed with the lineage's key; returns it.
 async fn broadcast_rotation(stale: &Session) -> Session {
     let newer = rotated(stale);
-    let sealed = tokens::seal(&stale.channel_key, &Message::rotated(&newer)).await;
+    let sealed = tabs::seal(&stale.channel_key, &Message::rotated(&newer)).await;
     post_raw(&sealed.expect("sealed"));
     newer
 }
 
 /// Posts `data` on the channel, as any page of this origin can.
 fn post_raw(data: &JsValue) {
-    let channel = web_sys::BroadcastChannel::new(tokens::CHANNEL).expect("channel");
+    let channel = web_sys::BroadcastChannel::new(tabs::CHANNEL).expect("channel");
     channel.post_message(data).expect("posted");
     channel.close();
 }
@@ -527,7 +530,7 @@ async fn a_wait_that_timed_out_never_refreshes_later() {
     // gave up on. Locks are granted in order: once this next request has
     // the lock, the abandoned one has had its turn.
     let _ = release.call0(&JsValue::NULL);
-    let again = within_ten_seconds(hold_lock(&tokens::lock_name(&stale))).await;
+    let again = within_ten_seconds(hold_lock(&tabs::lock_name(&stale))).await;
     let calls = fetches.remove();
     if let Some(again) = &again {
         let _ = again.call0(&JsValue::NULL);
@@ -568,7 +571,7 @@ async fn a_newer_session_ends_the_wait_even_if_the_browser_ignores_the_abort() {
 
     // The request the browser kept is granted once the other tab let go,
     // and must not keep the lock.
-    let again = within_ten_seconds(hold_lock(&tokens::lock_name(&stale)))
+    let again = within_ten_seconds(hold_lock(&tabs::lock_name(&stale)))
         .await
         .expect("the lock is still taken 10 s after the abandoned request was granted");
     let _ = again.call0(&JsValue::NULL);
@@ -831,7 +834,7 @@ async fn a_session_whose_key_is_gone_ends_without_asking_the_relay() {
     assert_eq!(fetches.remove(), 0, "the relay was asked without a key to sign with");
     let problem = outcome.expect("no answer in 10 s").expect_err("no key, no refresh");
     assert_eq!(problem.kind, ProblemKind::SessionUnbound, "{problem:?}");
-    assert!(oauth_dance::tokens::is_final(&problem));
+    assert!(oauth_dance::session::is_final(&problem));
     assert_eq!(restored.current(), None, "signed out");
     let event = rx.await.expect("the app hears about it");
     assert!(matches!(event, TokenEvent::Ended(p) if p.kind == ProblemKind::SessionUnbound));
@@ -843,7 +846,7 @@ async fn a_session_whose_key_is_gone_ends_without_asking_the_relay() {
 /// `count`; false after ten seconds.
 async fn rejected_reaches(count: u32) -> bool {
     within_ten_seconds(async {
-        while tokens::rejected_count() < count {
+        while tabs::rejected_count() < count {
             gloo_timers::future::TimeoutFuture::new(10).await;
         }
     })
@@ -857,14 +860,14 @@ async fn a_message_opens_only_with_its_lineages_key() {
     let theirs = Lineage::generate();
     let session = Session::start(&mine, tokens_response("r"), 0);
     let message = Message::rotated(&session);
-    let sealed = tokens::seal(&mine.channel_key, &message).await.expect("sealed");
-    assert_eq!(tokens::open(&mine.channel_key, &sealed).await, Some(message.clone()));
-    assert_eq!(tokens::open(&theirs.channel_key, &sealed).await, None, "opened with another key");
+    let sealed = tabs::seal(&mine.channel_key, &message).await.expect("sealed");
+    assert_eq!(tabs::open(&mine.channel_key, &sealed).await, Some(message.clone()));
+    assert_eq!(tabs::open(&theirs.channel_key, &sealed).await, None, "opened with another key");
     // No token travels in the clear.
     let data = js_sys::Reflect::get(&sealed, &"data".into()).expect("data");
     let bytes = js_sys::Uint8Array::new(&data).to_vec();
     assert!(!String::from_utf8_lossy(&bytes).contains("access-1"), "the token is readable");
-    let again = tokens::seal(&mine.channel_key, &message).await.expect("sealed");
+    let again = tabs::seal(&mine.channel_key, &message).await.expect("sealed");
     let iv = |v: &JsValue| {
         js_sys::Uint8Array::new(&js_sys::Reflect::get(v, &"iv".into()).expect("iv")).to_vec()
     };
@@ -876,7 +879,7 @@ async fn a_message_opens_only_with_its_lineages_key() {
 async fn a_changed_byte_or_junk_does_not_open() {
     let mine = Lineage::generate();
     let message = Message::signed_out(&Session::start(&mine, tokens_response("r"), 0));
-    let sealed = tokens::seal(&mine.channel_key, &message).await.expect("sealed");
+    let sealed = tabs::seal(&mine.channel_key, &message).await.expect("sealed");
     let part = |name: &str| {
         js_sys::Uint8Array::new(&js_sys::Reflect::get(&sealed, &name.into()).expect(name)).to_vec()
     };
@@ -894,7 +897,7 @@ async fn a_changed_byte_or_junk_does_not_open() {
     };
     let untouched = with("data", part("data"));
     assert_eq!(
-        tokens::open(&mine.channel_key, &untouched).await,
+        tabs::open(&mine.channel_key, &untouched).await,
         Some(message),
         "a faithful copy opens"
     );
@@ -902,11 +905,11 @@ async fn a_changed_byte_or_junk_does_not_open() {
         let mut bytes = part(name);
         bytes[at] ^= 1;
         let tampered = with(name, bytes);
-        assert_eq!(tokens::open(&mine.channel_key, &tampered).await, None, "{name}[{at}] changed");
+        assert_eq!(tabs::open(&mine.channel_key, &tampered).await, None, "{name}[{at}] changed");
     }
     let text = JsValue::from_str(r#"{"lineage":"x","generation":0}"#);
     for junk in [text, JsValue::NULL, js_sys::Object::new().into(), JsValue::from(7)] {
-        assert_eq!(tokens::open(&mine.channel_key, &junk).await, None, "{junk:?} opened");
+        assert_eq!(tabs::open(&mine.channel_key, &junk).await, None, "{junk:?} opened");
     }
 }
 
@@ -918,11 +921,11 @@ async fn a_changed_byte_or_junk_does_not_open() {
 async fn messages_that_do_not_open_are_ignored_and_counted() {
     let keeper = Tokens::new(None, config().relay_url, deployment(), Callback::noop());
     let mine = sign_in(&keeper, "refresh-0").await;
-    let before = tokens::rejected_count();
+    let before = tabs::rejected_count();
 
     // A stranger's rotation "for" our lineage, sealed with its own key.
     let stranger = Lineage::generate();
-    let planted = tokens::seal(&stranger.channel_key, &Message::rotated(&rotated(&mine))).await;
+    let planted = tabs::seal(&stranger.channel_key, &Message::rotated(&rotated(&mine))).await;
     post_raw(&planted.expect("sealed"));
     // A sign-out in the clear, as the channel carried it before.
     let forged = serde_json::to_string(&Message::signed_out(&mine)).expect("json");
@@ -930,11 +933,11 @@ async fn messages_that_do_not_open_are_ignored_and_counted() {
     assert!(rejected_reaches(before + 2).await, "the two messages were not counted");
     assert_eq!(keeper.current(), Some(mine.clone()), "a message that did not open was obeyed");
     let attribute =
-        document().document_element().and_then(|e| e.get_attribute(tokens::REJECTED_ATTRIBUTE));
+        document().document_element().and_then(|e| e.get_attribute(tabs::REJECTED_ATTRIBUTE));
     assert_eq!(attribute, Some((before + 2).to_string()), "the count is on <html>");
 
     // Our own tab's sign-out opens, and is obeyed.
-    let sealed = tokens::seal(&mine.channel_key, &Message::signed_out(&mine)).await;
+    let sealed = tabs::seal(&mine.channel_key, &Message::signed_out(&mine)).await;
     post_raw(&sealed.expect("sealed"));
     let signed_out = within_ten_seconds(async {
         while keeper.current().is_some() {
@@ -943,7 +946,7 @@ async fn messages_that_do_not_open_are_ignored_and_counted() {
     })
     .await;
     assert!(signed_out.is_some(), "our own tab's sign-out was not obeyed");
-    assert_eq!(tokens::rejected_count(), before + 2, "a message that opened was counted");
+    assert_eq!(tabs::rejected_count(), before + 2, "a message that opened was counted");
 }
 
 /// A session carried inside a message that opens must still be of the
@@ -955,7 +958,7 @@ async fn a_sealed_message_carrying_another_lineage_is_not_adopted() {
     let mut other = Session::start(&Lineage::generate(), tokens_response("theirs"), 0);
     other.generation = mine.generation + 5;
     let message = Message { session: Some(other), ..Message::rotated(&rotated(&mine)) };
-    post_raw(&tokens::seal(&mine.channel_key, &message).await.expect("sealed"));
+    post_raw(&tabs::seal(&mine.channel_key, &message).await.expect("sealed"));
     // Then a proper rotation, which is adopted: the first one had its turn.
     let newer = broadcast_rotation(&mine).await;
     let adopted = within_ten_seconds(async {
