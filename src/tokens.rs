@@ -170,9 +170,8 @@ impl Tokens {
 
     /// Waits at most `ms` for another tab's refresh instead of
     /// [`WAIT_FOR_OTHER_TAB_MS`], so that tests can reach the deadline.
-    /// Only the browser tests (`tests/web`, a crate of their own that
-    /// `#[cfg(test)]` does not reach) use it.
-    #[doc(hidden)]
+    /// Only the browser tests use it (feature `test-hooks`).
+    #[cfg(feature = "test-hooks")]
     pub fn with_wait_for_other_tab(self, ms: u32) -> Self {
         self.inner.wait_ms.set(ms);
         self
@@ -198,9 +197,9 @@ impl Tokens {
     }
 
     /// Takes over an existing session, as a tab that inherited it does.
-    /// Only the browser tests (`tests/web`, a crate of their own that
-    /// `#[cfg(test)]` does not reach) use it, to stand in for a second tab.
-    #[doc(hidden)]
+    /// Only the browser tests use it (feature `test-hooks`), to stand in
+    /// for a second tab.
+    #[cfg(feature = "test-hooks")]
     pub fn resume(&self, session: Session) {
         self.replace(session);
     }

@@ -2,9 +2,10 @@
 //!
 //! 1. `setup`: the tool check of `cargo xtask setup` (installs what is missing).
 //! 2. `native`: `cargo test --workspace`.
-//! 3. `wasm`: `cargo test --target wasm32-unknown-unknown --tests` for the SPA and
-//!    for dance-protocol, run by wasm-bindgen-test-runner in headless Chromium
-//!    through ChromeDriver (capabilities in `webdriver.json` at the root).
+//! 3. `wasm`: `cargo test --target wasm32-unknown-unknown --tests` for the SPA
+//!    (with its `test-hooks` feature) and for dance-protocol, run by
+//!    wasm-bindgen-test-runner in headless Chromium through ChromeDriver
+//!    (capabilities in `webdriver.json` at the root).
 //! 4. `build`: `cargo xtask build` (the release bundle the end-to-end suite serves),
 //!    and, for the suite's sub-path scenario, the GitHub Pages build: the same
 //!    `pages::run` that `cargo xtask pages` and `.github/workflows/pages.yml`
@@ -247,6 +248,8 @@ fn run_phase(phase: Phase, test_results: &mut Vec<String>) -> Result<Outcome> {
                 "dance-relay-core",
                 "-p",
                 "dance-relay-worker",
+                "--features",
+                "oauth-dance/test-hooks",
                 "--target",
                 WASM_TARGET,
                 "--all-targets",
@@ -283,8 +286,12 @@ fn native_command() -> Command {
 /// to the browser too (the runner's default would be Node.js).
 fn wasm_command(package: &str) -> Command {
     let mut command = util::cargo();
+    command.args(["test", "--target", WASM_TARGET, "--tests", "-p", package]);
+    if package == "oauth-dance" {
+        // The browser tests' hooks (a second tab, a short wait).
+        command.args(["--features", "test-hooks"]);
+    }
     command
-        .args(["test", "--target", WASM_TARGET, "--tests", "-p", package])
         .env("CHROMEDRIVER", CHROMEDRIVER)
         .env("WASM_BINDGEN_USE_BROWSER", "1")
         .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", util::root().join("webdriver.json"));
