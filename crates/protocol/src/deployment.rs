@@ -1,8 +1,24 @@
 //! The deployment rules every party applies the same way: the SPA (checking
 //! `config.json` and its own address), the relay (checking its allowlists),
-//! and `cargo xtask` (writing a site, the doctor). One function per rule, on
-//! plain strings, so the browser (whose `URL` serialises hosts) and native
-//! code (the `url` crate, which follows the same WHATWG standard) share it.
+//! `cargo xtask` (writing a site) and the doctor (`dance-doctor`, checking a
+//! deployment from outside). One function per rule, on plain strings, so the
+//! browser (whose `URL` serialises hosts) and native code (the `url` crate,
+//! which follows the same WHATWG standard) share it.
+//!
+//! - [`config`]: `config.json`, the SPA's settings: its fields, their checks
+//!   and the writer every tool uses.
+//! - [`page`]: what a built `index.html` must say (its Content-Security-Policy,
+//!   its `<base href>`).
+
+pub mod config;
+pub mod page;
+
+/// Bitbucket Cloud's authorization endpoint (docs/bitbucket.md).
+pub const BITBUCKET_AUTHORIZE_URL: &str = "https://bitbucket.org/site/oauth2/authorize";
+/// Bitbucket Cloud's token endpoint, where the relay forwards exchanges.
+pub const BITBUCKET_TOKEN_URL: &str = "https://bitbucket.org/site/oauth2/access_token";
+/// Bitbucket Cloud's API base.
+pub const BITBUCKET_API_BASE: &str = "https://api.bitbucket.org/2.0/";
 
 /// Whether `host`, as a WHATWG URL serialises it (lowercase; IPv4 in dotted
 /// decimal; IPv6 in brackets), is the local machine: `localhost` or a name
@@ -17,6 +33,32 @@ pub fn is_loopback_host(host: &str) -> bool {
         && !last_label.is_empty()
         && last_label.bytes().all(|b| b.is_ascii_digit());
     ipv4_loopback || host == "[::1]" || host == "localhost" || host.ends_with(".localhost")
+}
+
+/// Whether an address with this `scheme` and `host` (as a WHATWG URL
+/// serialises them) may serve the app, the relay or the API: `https`, or
+/// `http` on a loopback host ([`is_loopback_host`]).
+pub fn is_secure_enough(scheme: &str, host: &str) -> bool {
+    scheme == "https" || (scheme == "http" && is_loopback_host(host))
+}
+
+/// [`is_secure_enough`] for a parsed URL.
+#[cfg(feature = "url")]
+pub fn is_secure_url(url: &url::Url) -> bool {
+    is_secure_enough(url.scheme(), url.host_str().unwrap_or_default())
+}
+
+/// [`is_loopback_host`] for a parsed URL.
+#[cfg(feature = "url")]
+pub fn is_loopback_url(url: &url::Url) -> bool {
+    url.host_str().is_some_and(is_loopback_host)
+}
+
+/// The origin of a URL as browsers send it in `Origin` (no trailing slash),
+/// the form the relay's `DANCE_ALLOWED_ORIGINS` and a CSP source take.
+#[cfg(feature = "url")]
+pub fn origin(url: &url::Url) -> String {
+    url.origin().ascii_serialization()
 }
 
 #[cfg(test)]
@@ -43,6 +85,33 @@ mod tests {
         ] {
             assert!(!is_loopback_host(host), "{host}");
         }
+    }
+
+    #[test]
+    fn https_or_http_on_loopback() {
+        assert!(is_secure_enough("https", "relay.example"));
+        assert!(is_secure_enough("http", "127.0.0.1"));
+        assert!(is_secure_enough("http", "localhost"));
+        assert!(is_secure_enough("http", "[::1]"));
+        assert!(!is_secure_enough("http", "relay.example"));
+        assert!(!is_secure_enough("http", "10.0.0.1"));
+        assert!(!is_secure_enough("ftp", "relay.example"));
+        assert!(!is_secure_enough("ftp", "127.0.0.1"));
+    }
+
+    #[cfg(feature = "url")]
+    #[test]
+    fn parsed_urls_follow_the_same_rules() {
+        let url = |text: &str| url::Url::parse(text).expect("url");
+        assert!(is_secure_url(&url("https://relay.example/token")));
+        assert!(is_secure_url(&url("http://127.0.0.1:8787/token")));
+        assert!(is_secure_url(&url("http://localhost:8080/")));
+        assert!(!is_secure_url(&url("http://relay.example/token")));
+        assert!(!is_secure_url(&url("file:///tmp/x")));
+        assert!(is_loopback_url(&url("http://[::1]:8080/")));
+        assert!(!is_loopback_url(&url("https://user.github.io/")));
+        assert_eq!(origin(&url("https://User.GitHub.io/repo/")), "https://user.github.io");
+        assert_eq!(origin(&url("http://127.0.0.1:8080/a?b#c")), "http://127.0.0.1:8080");
     }
 
     /// The rule agrees with the `url` crate's own reading of the addresses

@@ -1,6 +1,8 @@
-//! `cargo xtask doctor --site URL [--relay URL]`: checks a deployment from the
-//! outside, the way a browser on the site will use it, and says for every
-//! problem exactly what to change.
+//! `dance-doctor --site URL [--relay URL]` (also `cargo xtask doctor`):
+//! checks a deployment from the outside, the way a browser on the site will
+//! use it, and says for every problem exactly what to change. It is for
+//! whoever deploys; the rules it checks against are the deployment contract
+//! of `dance_protocol::deployment`, the same ones the SPA applies.
 //!
 //! In order:
 //! 1. `site`: the page answers (redirects followed) over https (plain http
@@ -43,17 +45,15 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
+use dance_protocol::deployment::{self, page};
 use dance_protocol::dpop::reason;
 use dance_relay_core::dpop::testing::ProofKey;
 use reqwest::{Client, Method, StatusCode, header};
 use url::Url;
 
-use crate::site;
-use crate::util::{note, step};
-
-/// Options of `cargo xtask doctor`.
+/// Options of `dance-doctor` (and `cargo xtask doctor`).
 #[derive(Debug, clap::Args)]
-pub(crate) struct DoctorArgs {
+pub struct DoctorArgs {
     /// The site's address, as people open it (e.g. https://user.github.io/repo/).
     #[arg(long, value_name = "URL")]
     site: String,
@@ -62,8 +62,27 @@ pub(crate) struct DoctorArgs {
     relay: Option<String>,
 }
 
-/// Runs `cargo xtask doctor`; fails when any check fails.
-pub(crate) fn run(args: &DoctorArgs) -> Result<()> {
+/// Prints a progress line: `==> what` (the look of `cargo xtask`'s own).
+fn step(what: impl std::fmt::Display) {
+    println!("==> {what}");
+    flush();
+}
+
+/// Prints an indented detail line under the last progress line.
+fn note(what: impl std::fmt::Display) {
+    println!("    {what}");
+    flush();
+}
+
+/// Flushes stdout so the report's lines keep their order among others'.
+fn flush() {
+    use std::io::Write as _;
+    // A closed stdout is nothing we can report anywhere, so the error is dropped.
+    let _ = std::io::stdout().flush();
+}
+
+/// Runs the doctor and prints its report; fails when any check fails.
+pub fn run(args: &DoctorArgs) -> Result<()> {
     step(format!("checking the deployment at {}", args.site));
     let runtime = tokio::runtime::Runtime::new().context("could not start the tokio runtime")?;
     let report = runtime.block_on(diagnose(&args.site, args.relay.as_deref(), true));
@@ -88,7 +107,7 @@ pub(crate) fn run(args: &DoctorArgs) -> Result<()> {
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Status {
+pub enum Status {
     /// Fine.
     Ok,
     /// Works, but worth a look.
@@ -99,24 +118,24 @@ pub(crate) enum Status {
 
 /// One line of the report.
 #[derive(Debug, Clone)]
-pub(crate) struct Finding {
+pub struct Finding {
     /// How it came out.
-    pub(crate) status: Status,
+    pub status: Status,
     /// Which check (`site`, `config`, `cors`, ...).
-    pub(crate) topic: &'static str,
+    pub topic: &'static str,
     /// What was found.
-    pub(crate) what: String,
+    pub what: String,
     /// What to change, for warnings and failures.
-    pub(crate) fix: Option<String>,
+    pub fix: Option<String>,
 }
 
 /// Everything the doctor found.
 #[derive(Debug, Default)]
-pub(crate) struct Report {
+pub struct Report {
     /// The findings, in order.
-    pub(crate) findings: Vec<Finding>,
+    pub findings: Vec<Finding>,
     /// Things to compare by hand.
-    pub(crate) manual: Vec<String>,
+    pub manual: Vec<String>,
     /// Print each finding as it comes.
     echo: bool,
 }
@@ -147,19 +166,19 @@ impl Report {
     }
 
     /// How many checks failed.
-    pub(crate) fn failures(&self) -> usize {
+    pub fn failures(&self) -> usize {
         self.findings.iter().filter(|f| f.status == Status::Fail).count()
     }
 
     /// The worst status among the findings of `topic`, if it was checked.
     #[cfg(test)]
-    pub(crate) fn worst(&self, topic: &str) -> Option<Status> {
+    pub fn worst(&self, topic: &str) -> Option<Status> {
         self.findings.iter().filter(|f| f.topic == topic).map(|f| f.status).max()
     }
 
     /// The fixes suggested for `topic`, joined.
     #[cfg(test)]
-    pub(crate) fn fixes(&self, topic: &str) -> String {
+    pub fn fixes(&self, topic: &str) -> String {
         self.findings
             .iter()
             .filter(|f| f.topic == topic)
@@ -231,12 +250,12 @@ struct Page {
 }
 
 /// Runs every check.
-pub(crate) async fn diagnose(site_text: &str, relay_text: Option<&str>, echo: bool) -> Report {
+pub async fn diagnose(site_text: &str, relay_text: Option<&str>, echo: bool) -> Report {
     let mut report = Report { echo, ..Report::default() };
     let clients = match Clients::new() {
         Ok(clients) => clients,
         Err(error) => {
-            report.fail("doctor", format!("{error:#}"), "this is a bug in cargo xtask doctor");
+            report.fail("doctor", format!("{error:#}"), "this is a bug in dance-doctor");
             return report;
         }
     };
@@ -266,7 +285,7 @@ pub(crate) async fn diagnose(site_text: &str, relay_text: Option<&str>, echo: bo
     }
 
     let relay = choose_relay(relay_text, config.as_ref(), &mut report);
-    let origin = site::origin(&base);
+    let origin = deployment::origin(&base);
     if let (Some(page), Some(relay)) = (&page, &relay) {
         check_csp(&page.html, &origin, relay, config.as_ref(), &mut report);
     }
@@ -291,7 +310,7 @@ pub(crate) async fn diagnose(site_text: &str, relay_text: Option<&str>, echo: bo
 
 /// A finding when `url` is neither https nor http on loopback.
 fn insecure(topic: &'static str, url: &Url, what: &str) -> Option<Finding> {
-    (!site::is_secure_enough(url)).then(|| Finding {
+    (!deployment::is_secure_url(url)).then(|| Finding {
         status: Status::Fail,
         topic,
         what: format!("{what} {url} is not https"),
@@ -382,7 +401,7 @@ fn boot_files(html: &str) -> Option<Vec<String>> {
 /// Checks that the page is the SPA and its files load; returns the app's base.
 async fn check_app(clients: &Clients, page: &Page, report: &mut Report) -> Url {
     let directory = app_base(&page.url);
-    let base = match site::base_href(&page.html) {
+    let base = match page::base_href(&page.html) {
         Some(href) => page.url.join(&href).map(|url| app_base(&url)).unwrap_or(directory.clone()),
         None => directory.clone(),
     };
@@ -544,7 +563,7 @@ fn check_config(text: &str) -> (Option<ConfigJson>, Vec<(Status, String, String)
             return None;
         };
         let mut wrong = Vec::new();
-        if !site::is_secure_enough(&parsed) {
+        if !deployment::is_secure_url(&parsed) {
             wrong.push("not https (plain http only works on 127.0.0.1)");
         }
         if !parsed.username().is_empty() || parsed.password().is_some() {
@@ -573,22 +592,22 @@ fn check_config(text: &str) -> (Option<ConfigJson>, Vec<(Status, String, String)
     let relay_url = url("relay_url", relay_fix);
     let api_base = url("api_base", rebuild);
     if let Some(authorize) = &authorize_url
-        && authorize.as_str() != site::BITBUCKET_AUTHORIZE_URL
-        && !site::is_loopback(authorize)
+        && authorize.as_str() != deployment::BITBUCKET_AUTHORIZE_URL
+        && !deployment::is_loopback_url(authorize)
     {
         problems.push((
             Status::Warn,
             format!("authorize_url is {authorize}, not Bitbucket Cloud's"),
             format!(
                 "Bitbucket Cloud's is {}; rebuild with `cargo xtask pages`",
-                site::BITBUCKET_AUTHORIZE_URL
+                deployment::BITBUCKET_AUTHORIZE_URL
             ),
         ));
     }
     match object.get("scopes") {
         None => {}
         Some(serde_json::Value::Array(items)) => {
-            for needed in site::SCOPES {
+            for needed in deployment::config::APP_SCOPES {
                 if !items.iter().any(|item| item.as_str() == Some(needed)) {
                     problems.push((
                         Status::Warn,
@@ -678,7 +697,7 @@ fn check_csp(
     config: Option<&ConfigJson>,
     report: &mut Report,
 ) {
-    let Some(sources) = site::csp_sources(html, "connect-src") else {
+    let Some(sources) = page::csp_sources(html, "connect-src") else {
         report.warn(
             "csp",
             "the page has no Content-Security-Policy with connect-src",
@@ -686,9 +705,9 @@ fn check_csp(
         );
         return;
     };
-    let mut needed = vec![("the relay", site::origin(relay))];
+    let mut needed = vec![("the relay", deployment::origin(relay))];
     if let Some(config) = config {
-        needed.push(("the API", site::origin(&config.api_base)));
+        needed.push(("the API", deployment::origin(&config.api_base)));
     }
     let mut blocked = Vec::new();
     for (what, origin) in needed {
@@ -776,7 +795,7 @@ async fn check_relay(
 /// `GET /healthz` beside the token endpoint; returns whether it answered `ok`.
 async fn check_health(clients: &Clients, relay: &Url, report: &mut Report) -> bool {
     let Ok(url) = relay.join("healthz") else { return false };
-    let origin = site::origin(relay);
+    let origin = deployment::origin(relay);
     match clients.direct.get(url.clone()).send().await {
         Err(error) => {
             report.fail(

@@ -91,7 +91,7 @@ async fn stack(setup: Setup) -> Stack {
         );
         config.token_url = fakebucket.token_url();
         config.allowed_origins =
-            vec![setup.origin.map_or_else(|| site::origin(&site), str::to_owned)];
+            vec![setup.origin.map_or_else(|| deployment::origin(&site), str::to_owned)];
         config.allowed_redirect_uris =
             vec![setup.redirect.map_or_else(|| site.to_string(), str::to_owned)];
         if !setup.unsealed {
@@ -116,13 +116,14 @@ async fn stack(setup: Setup) -> Stack {
     }
 
     let dir = std::env::temp_dir().join(format!(
-        "xtask-doctor-{}-{}",
+        "dance-doctor-{}-{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
     std::fs::create_dir_all(&dir).expect("site dir");
-    let fb_origin = site::origin(&fakebucket.url());
-    let relay_origin = if setup.csp_without_relay { String::new() } else { site::origin(&relay) };
+    let fb_origin = deployment::origin(&fakebucket.url());
+    let relay_origin =
+        if setup.csp_without_relay { String::new() } else { deployment::origin(&relay) };
     let base = setup.base_href.unwrap_or("/repo/");
     let index = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\">\
@@ -207,7 +208,7 @@ async fn a_sound_deployment_passes_every_check() {
     assert!(report.manual.iter().any(|line| line.contains(CLIENT_ID)), "{:?}", report.manual);
 
     // The relay given explicitly, as a bare origin, is the same relay.
-    let origin = format!("{}/", site::origin(&stack.relay));
+    let origin = format!("{}/", deployment::origin(&stack.relay));
     let report = doctor(&stack, Some(&origin)).await;
     assert_eq!(report.failures(), 0, "{}", listing(&report));
 }
@@ -267,7 +268,7 @@ async fn a_relay_refusing_the_site_origin_fails_cors_naming_the_origin() {
     assert_eq!(report.worst("cors"), Some(Status::Fail), "{all}");
     let fix = report.fixes("cors");
     assert!(fix.contains("DANCE_ALLOWED_ORIGINS"), "{fix}");
-    assert!(fix.contains(&format!("add {} to", site::origin(&stack.site))), "{fix}");
+    assert!(fix.contains(&format!("add {} to", deployment::origin(&stack.site))), "{fix}");
     assert_eq!(report.worst("healthz"), Some(Status::Ok), "{all}");
     assert_eq!(report.worst("redirect-uri"), None, "not probed after a refused preflight:\n{all}");
 }
@@ -348,7 +349,7 @@ async fn a_policy_without_the_relay_fails_the_csp_check() {
         report
             .findings
             .iter()
-            .any(|f| f.topic == "csp" && f.what.contains(&site::origin(&stack.relay))),
+            .any(|f| f.topic == "csp" && f.what.contains(&deployment::origin(&stack.relay))),
         "{all}"
     );
 }
