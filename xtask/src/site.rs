@@ -22,6 +22,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use url::Url;
 
+use dance_protocol::deployment::config::{self, Settings};
 use dance_protocol::deployment::page::set_csp_sources;
 
 use crate::util::step;
@@ -35,8 +36,6 @@ pub(crate) const BITBUCKET_IMAGE_ORIGINS: &[&str] = &[
     "https://secure.gravatar.com",
     "https://bitbucket.org",
 ];
-/// The scopes the SPA asks the consumer for.
-pub(crate) const SCOPES: [&str; 2] = dance_protocol::deployment::config::APP_SCOPES;
 
 /// The values a built SPA carries for one deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,21 +55,20 @@ pub(crate) struct SiteSettings {
 }
 
 impl SiteSettings {
-    /// The SPA's `config.json` (its fields are those `src/config.rs` reads).
-    pub(crate) fn config_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "client_id": self.client_id,
-            "authorize_url": self.authorize_url.as_str(),
-            "relay_url": self.relay_url.as_str(),
-            "api_base": self.api_base.as_str(),
-            "scopes": SCOPES,
-        })
+    /// The SPA's `config.json`, for the deployment contract's writer.
+    pub(crate) fn config(&self) -> Settings {
+        Settings::new(
+            &self.client_id,
+            self.authorize_url.as_str(),
+            self.relay_url.as_str(),
+            self.api_base.as_str(),
+        )
     }
 
     /// Writes `config.json` and points the CSP of `index.html` in `dist` at
     /// these origins.
     pub(crate) fn apply(&self, dist: &Path) -> Result<()> {
-        write_config(dist, &self.config_json())?;
+        write_config(dist, &self.config())?;
         if point_csp(dist, &self.connect_origins, &self.img_origins)? {
             step(format!(
                 "pointed the Content-Security-Policy in {} at {}",
@@ -93,11 +91,10 @@ pub(crate) fn is_secure_enough(url: &Url) -> bool {
     dance_protocol::deployment::is_secure_url(url)
 }
 
-/// Writes `dist/config.json`.
-pub(crate) fn write_config(dist: &Path, config: &serde_json::Value) -> Result<()> {
-    let path = dist.join("config.json");
-    let text = serde_json::to_string_pretty(config).context("could not serialise config.json")?;
-    std::fs::write(&path, text + "\n")
+/// Writes `dist/config.json` ([`Settings::to_json`]).
+pub(crate) fn write_config(dist: &Path, config: &Settings) -> Result<()> {
+    let path = dist.join(config::FILE);
+    std::fs::write(&path, config.to_json())
         .with_context(|| format!("could not write {}", path.display()))?;
     step(format!("wrote {}", path.display()));
     Ok(())

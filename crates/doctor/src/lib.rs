@@ -9,9 +9,10 @@
 //!    only on loopback);
 //! 2. `app`: it is the SPA, and its files load from the app's base (trunk's
 //!    `<base href>`; a site built for another path fails here);
-//! 3. `config`: `config.json` beside it is present and valid, by the SPA's
-//!    rules (`src/config.rs`): client id, https endpoints, `api_base` ending in
-//!    `/`;
+//! 3. `config`: `config.json` beside it is present and valid, by the rules
+//!    the SPA applies (`dance_protocol::deployment::config`): known settings
+//!    only, client id, https endpoints, `api_base` ending in `/`, Bitbucket
+//!    scopes;
 //! 4. `csp`: the page's Content-Security-Policy lets it call the relay and
 //!    the API;
 //! 5. `deep-links`: a path that is not a file still loads the app (404.html);
@@ -45,6 +46,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
+use dance_protocol::deployment::config::{
+    self as contract, ClientIdProblem, Endpoint, EndpointProblem, Field,
+};
 use dance_protocol::deployment::{self, page};
 use dance_protocol::dpop::reason;
 use dance_relay_core::dpop::testing::ProofKey;
@@ -326,17 +330,10 @@ fn insecure(topic: &'static str, url: &Url, what: &str) -> Option<Finding> {
 }
 
 /// The app's base URL from a page URL: its directory, without query or
-/// fragment (what `src/flow.rs` calls `app_base`).
+/// fragment, by the rule the SPA applies to `document.baseURI`
+/// ([`deployment::app_base`]).
 fn app_base(page: &Url) -> Url {
-    let mut base = page.clone();
-    base.set_query(None);
-    base.set_fragment(None);
-    if !base.path().ends_with('/')
-        && let Ok(directory) = base.join("./")
-    {
-        base = directory;
-    }
-    base
+    Url::parse(&deployment::app_base(page.as_str())).unwrap_or_else(|_| page.clone())
 }
 
 async fn fetch_page(clients: &Clients, site: &Url, report: &mut Report) -> Option<Page> {
@@ -457,7 +454,7 @@ struct ConfigJson {
 }
 
 async fn fetch_config(clients: &Clients, base: &Url, report: &mut Report) -> Option<ConfigJson> {
-    let url = base.join("config.json").ok()?;
+    let url = base.join(contract::FILE).ok()?;
     let workflow = "the Pages workflow writes it: set the repository variables \
                     BITBUCKET_CLIENT_ID and RELAY_URL (Settings → Secrets and variables → \
                     Actions → Variables) and re-run it (Actions → Pages → Run workflow); \
@@ -529,58 +526,73 @@ fn check_config(text: &str) -> (Option<ConfigJson>, Vec<(Status, String, String)
         return (None, problems);
     };
     for key in object.keys() {
-        if !["client_id", "authorize_url", "relay_url", "api_base", "scopes"]
-            .contains(&key.as_str())
-        {
+        if Field::from_name(key).is_none() {
+            let hint = Field::suggest(key)
+                .map(|field| format!(" (did you mean `{}`?)", field.name()))
+                .unwrap_or_default();
             problems.push((
-                Status::Warn,
-                format!("config.json has an unknown setting `{key}`, which the app refuses"),
+                Status::Fail,
+                format!("config.json has an unknown setting `{key}`{hint}, which the app refuses"),
                 rebuild.to_owned(),
             ));
         }
     }
-    let client_id = match object.get("client_id").and_then(|v| v.as_str()).map(str::trim) {
-        Some(id) if !id.is_empty() && !id.chars().any(char::is_whitespace) => Some(id.to_owned()),
-        other => {
+    let client_id_fix = "set the repository variable BITBUCKET_CLIENT_ID to your Bitbucket \
+                         consumer's Key and re-run the Pages workflow";
+    let client_id = match object.get(Field::ClientId.name()).and_then(|v| v.as_str()) {
+        Some(id) => match contract::check_client_id(id) {
+            Ok(()) => Some(id.to_owned()),
+            Err(problem) => {
+                let what = match problem {
+                    ClientIdProblem::Empty => "empty".to_owned(),
+                    ClientIdProblem::Spaces => {
+                        format!("{id:?}, with spaces or control characters, which the app refuses")
+                    }
+                };
+                problems.push((
+                    Status::Fail,
+                    format!("client_id in config.json is {what}"),
+                    client_id_fix.to_owned(),
+                ));
+                None
+            }
+        },
+        None => {
             problems.push((
                 Status::Fail,
-                format!("client_id in config.json is {}", shown(other)),
-                "set the repository variable BITBUCKET_CLIENT_ID to your Bitbucket consumer's \
-                 Key and re-run the Pages workflow"
-                    .to_owned(),
+                "client_id in config.json is missing or not a string".to_owned(),
+                client_id_fix.to_owned(),
             ));
             None
         }
     };
-    let mut url = |field: &str, fix: &str| -> Option<Url> {
-        let text = object.get(field).and_then(|v| v.as_str());
+    let mut url = |field: Field, fix: &str| -> Option<Url> {
+        let text = object.get(field.name()).and_then(|v| v.as_str());
         let Some(parsed) = text.and_then(|t| Url::parse(t.trim()).ok()) else {
             problems.push((
                 Status::Fail,
-                format!("{field} in config.json is {}", shown(text)),
+                format!("{} in config.json is {}", field.name(), shown(text)),
                 fix.to_owned(),
             ));
             return None;
         };
-        let mut wrong = Vec::new();
-        if !deployment::is_secure_url(&parsed) {
-            wrong.push("not https (plain http only works on 127.0.0.1)");
-        }
-        if !parsed.username().is_empty() || parsed.password().is_some() {
-            wrong.push("has a user name or password");
-        }
-        if parsed.fragment().is_some() {
-            wrong.push("has a #fragment");
-        }
-        if field == "api_base" && !parsed.path().ends_with('/') {
-            wrong.push("does not end with /");
-        }
+        let wrong: Vec<&str> = contract::check_endpoint(field, &Endpoint::of(&parsed))
+            .into_iter()
+            .map(|problem| match problem {
+                EndpointProblem::PlainHttp => "not https (plain http only works on 127.0.0.1)",
+                EndpointProblem::NotHttps => "not an https URL",
+                EndpointProblem::Credentials => "has a user name or password",
+                EndpointProblem::Fragment => "has a #fragment",
+                EndpointProblem::NoTrailingSlash => "does not end with /",
+                EndpointProblem::Query => "has a query (?...)",
+            })
+            .collect();
         if wrong.is_empty() {
             Some(parsed)
         } else {
             problems.push((
                 Status::Fail,
-                format!("{field} in config.json ({parsed}) {}", wrong.join(", ")),
+                format!("{} in config.json ({parsed}) {}", field.name(), wrong.join(", ")),
                 fix.to_owned(),
             ));
             None
@@ -588,9 +600,9 @@ fn check_config(text: &str) -> (Option<ConfigJson>, Vec<(Status, String, String)
     };
     let relay_fix = "set the repository variable RELAY_URL to the relay's https /token address \
                      and re-run the Pages workflow";
-    let authorize_url = url("authorize_url", rebuild);
-    let relay_url = url("relay_url", relay_fix);
-    let api_base = url("api_base", rebuild);
+    let authorize_url = url(Field::AuthorizeUrl, rebuild);
+    let relay_url = url(Field::RelayUrl, relay_fix);
+    let api_base = url(Field::ApiBase, rebuild);
     if let Some(authorize) = &authorize_url
         && authorize.as_str() != deployment::BITBUCKET_AUTHORIZE_URL
         && !deployment::is_loopback_url(authorize)
@@ -604,10 +616,28 @@ fn check_config(text: &str) -> (Option<ConfigJson>, Vec<(Status, String, String)
             ),
         ));
     }
-    match object.get("scopes") {
+    match object.get(Field::Scopes.name()) {
         None => {}
         Some(serde_json::Value::Array(items)) => {
-            for needed in deployment::config::APP_SCOPES {
+            for item in items {
+                match item.as_str() {
+                    Some(scope) if contract::is_known_scope(scope) => {}
+                    Some(scope) => problems.push((
+                        Status::Fail,
+                        format!(
+                            "scopes in config.json lists \"{scope}\", which is not a Bitbucket \
+                             scope: the app refuses it"
+                        ),
+                        rebuild.to_owned(),
+                    )),
+                    None => problems.push((
+                        Status::Fail,
+                        format!("scopes in config.json has an entry that is not a string: {item}"),
+                        rebuild.to_owned(),
+                    )),
+                }
+            }
+            for needed in contract::APP_SCOPES {
                 if !items.iter().any(|item| item.as_str() == Some(needed)) {
                     problems.push((
                         Status::Warn,

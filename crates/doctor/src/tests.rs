@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use dance_protocol::deployment::config::Settings;
 use dance_protocol::{ClientId, ClientSecret};
 use dance_relay_core::SealingKey;
 use tokio::net::TcpListener;
@@ -141,14 +142,13 @@ async fn stack(setup: Setup) -> Stack {
     std::fs::write(dir.join("app-1a2b.js"), "// glue").expect("glue");
     std::fs::write(dir.join("app-1a2b_bg.wasm"), b"\0asm\x01\0\0\0").expect("wasm");
     if !setup.no_config {
-        let config = serde_json::json!({
-            "client_id": CLIENT_ID,
-            "authorize_url": fakebucket.authorize_url().as_str(),
-            "relay_url": relay.as_str(),
-            "api_base": fakebucket.api_base().as_str(),
-            "scopes": ["account", "email"],
-        });
-        std::fs::write(dir.join("config.json"), config.to_string()).expect("config.json");
+        let config = Settings::new(
+            CLIENT_ID,
+            fakebucket.authorize_url().as_str(),
+            relay.as_str(),
+            fakebucket.api_base().as_str(),
+        );
+        std::fs::write(dir.join(contract::FILE), config.to_json()).expect("config.json");
     }
 
     // GitHub Pages: files as they are, anything else 404.html with status 404.
@@ -437,12 +437,79 @@ fn config_json_is_checked_by_the_apps_rules() {
         "{joined}"
     );
     assert!(joined.contains("Warn scopes in config.json lacks \"email\""), "{joined}");
-    assert!(joined.contains("Warn config.json has an unknown setting `apiBase`"), "{joined}");
+    assert!(
+        joined.contains(
+            "Fail config.json has an unknown setting `apiBase` (did you mean `api_base`?), which \
+             the app refuses"
+        ),
+        "{joined}"
+    );
 
     let (_, problems) = check_config("<!doctype html><p>app</p>");
     assert!(problems[0].1.contains("probably missing"), "{problems:?}");
     let (_, problems) = check_config("[1]");
     assert!(problems[0].1.contains("not a JSON object"), "{problems:?}");
+}
+
+/// What the tools write (`Settings::to_json`, the one writer of the file)
+/// passes every check, for the local stack and for Bitbucket Cloud.
+#[test]
+fn the_written_config_json_passes_every_check() {
+    for settings in [
+        Settings::new(
+            CLIENT_ID,
+            "http://127.0.0.1:9090/site/oauth2/authorize",
+            "http://127.0.0.1:8787/token",
+            "http://127.0.0.1:9090/2.0/",
+        ),
+        Settings::bitbucket("AbC123", "https://relay.example.com/token"),
+    ] {
+        let (config, problems) = check_config(&settings.to_json());
+        assert!(problems.is_empty(), "{settings:?}: {problems:?}");
+        let config = config.expect("usable");
+        assert_eq!(config.client_id, settings.client_id);
+        assert_eq!(config.relay_url.as_str(), settings.relay_url);
+        assert_eq!(config.api_base.as_str(), settings.api_base);
+    }
+}
+
+/// Each rule of the contract that the app refuses a config.json for fails
+/// the doctor's check too, naming the setting.
+#[test]
+fn what_the_app_refuses_fails_the_config_check() {
+    let good = Settings::bitbucket("AbC123", "https://relay.example.com/token");
+    let failing = |change: &dyn Fn(&mut serde_json::Value), expected: &str| {
+        let mut value: serde_json::Value =
+            serde_json::from_str(&good.to_json()).expect("the writer writes JSON");
+        change(&mut value);
+        let (_, problems) = check_config(&value.to_string());
+        let fails: Vec<&String> =
+            problems.iter().filter(|(s, _, _)| *s == Status::Fail).map(|(_, w, _)| w).collect();
+        assert!(fails.iter().any(|what| what.contains(expected)), "{expected}: {problems:?}");
+    };
+    failing(&|v| v["client_id"] = " AbC123".into(), "client_id in config.json is \" AbC123\"");
+    failing(&|v| v["client_id"] = 5.into(), "client_id in config.json is missing");
+    failing(&|v| v["relay_url"] = "ftp://relay.example.com/token".into(), "not an https URL");
+    failing(
+        &|v| v["api_base"] = "https://api.bitbucket.org/2.0/?x=1".into(),
+        "api_base in config.json (https://api.bitbucket.org/2.0/?x=1) has a query",
+    );
+    failing(&|v| v["authorize_url"] = "https://u:p@bitbucket.org/x".into(), "user name");
+    failing(&|v| v["relay_url"] = "https://relay.example.com/token#x".into(), "#fragment");
+    failing(&|v| v["scopes"] = serde_json::json!(["account", "emails"]), "\"emails\"");
+    failing(&|v| v["scopes"] = serde_json::json!(["account", "email", 3]), "not a string: 3");
+    failing(&|v| v["Scope"] = serde_json::json!([]), "(did you mean `scopes`?)");
+}
+
+#[test]
+fn the_app_base_drops_the_file_query_and_fragment() {
+    let base = |text: &str| app_base(&Url::parse(text).expect("url")).to_string();
+    assert_eq!(base("https://user.github.io/repo/"), "https://user.github.io/repo/");
+    assert_eq!(
+        base("https://user.github.io/repo/index.html?x=1#y"),
+        "https://user.github.io/repo/"
+    );
+    assert_eq!(base("http://127.0.0.1:8080/?code=a"), "http://127.0.0.1:8080/");
 }
 
 #[test]

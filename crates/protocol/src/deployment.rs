@@ -7,6 +7,7 @@
 //!
 //! - [`config`]: `config.json`, the SPA's settings: its fields, their checks
 //!   and the writer every tool uses.
+//! - [`app_base`]: the app's base URL (and redirect URI) from a page's address.
 //! - [`page`]: what a built `index.html` must say (its Content-Security-Policy,
 //!   its `<base href>`).
 
@@ -40,6 +41,30 @@ pub fn is_loopback_host(host: &str) -> bool {
 /// `http` on a loopback host ([`is_loopback_host`]).
 pub fn is_secure_enough(scheme: &str, host: &str) -> bool {
     scheme == "https" || (scheme == "http" && is_loopback_host(host))
+}
+
+/// The app's base URL from the address of one of its pages (the SPA reads
+/// `document.baseURI`; the doctor the page it fetched): that address without
+/// query and fragment, up to and including the last `/` of its path, so a
+/// file name such as `index.html` is dropped. This is also the redirect URI
+/// the SPA sends, which the relay's allowlist and the consumer's callback
+/// must name byte for byte.
+///
+/// `url` is an absolute URL as a WHATWG parser serialises it (the browser's
+/// `URL.href`, `url::Url::as_str`): there a `?` or `#` always starts the
+/// query or the fragment, and a hierarchical URL's path starts with `/`.
+/// An address without a path (not a serialisation) gets `/`.
+pub fn app_base(url: &str) -> String {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    let url = &url[..end];
+    let Some((scheme, rest)) = url.split_once("://") else {
+        // An opaque address (`data:`, `blob:`) has no directory.
+        return url.to_owned();
+    };
+    match rest.rfind('/') {
+        Some(at) => format!("{scheme}://{}", &rest[..=at]),
+        None => format!("{url}/"),
+    }
 }
 
 /// [`is_secure_enough`] for a parsed URL.
@@ -112,6 +137,55 @@ mod tests {
         assert!(!is_loopback_url(&url("https://user.github.io/")));
         assert_eq!(origin(&url("https://User.GitHub.io/repo/")), "https://user.github.io");
         assert_eq!(origin(&url("http://127.0.0.1:8080/a?b#c")), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn the_app_base_is_the_directory_without_query_or_fragment() {
+        for (page, base) in [
+            ("https://user.github.io/repo/", "https://user.github.io/repo/"),
+            ("https://user.github.io/repo", "https://user.github.io/"),
+            ("https://user.github.io/repo/index.html?x=1#y", "https://user.github.io/repo/"),
+            ("http://127.0.0.1:8080/?code=a&state=b", "http://127.0.0.1:8080/"),
+            ("http://127.0.0.1:8080/a/b/c?next=/x/y#/z/", "http://127.0.0.1:8080/a/b/"),
+            ("https://u:p@host.example/a/b", "https://u:p@host.example/a/"),
+            ("https://host.example#x/y/", "https://host.example/"),
+            ("file:///srv/site/index.html", "file:///srv/site/"),
+            ("data:text/html,x/y", "data:text/html,x/y"),
+        ] {
+            assert_eq!(app_base(page), base, "{page}");
+        }
+    }
+
+    /// The rule on strings gives what the `url` crate's own resolution gives
+    /// (`./` against the page, without query and fragment), which is what
+    /// the browser's `URL` gives too: both follow the WHATWG standard.
+    #[cfg(feature = "url")]
+    #[test]
+    fn the_app_base_agrees_with_resolving_dot_slash() {
+        let by_url = |page: &url::Url| {
+            let mut base = page.clone();
+            base.set_query(None);
+            base.set_fragment(None);
+            if !base.path().ends_with('/') {
+                base = base.join("./").expect("a hierarchical URL");
+            }
+            base.to_string()
+        };
+        for text in [
+            "https://user.github.io/repo/",
+            "https://user.github.io/repo",
+            "https://USER.github.io/a/./b/../c/index.html?x=1#y",
+            "http://127.0.0.1:8080/?code=a&state=b",
+            "http://[::1]:8080/x/y?next=/a/b#/c/",
+            "https://u:p%2Fq@host.example/a/b",
+            "https://host.example",
+            "https://host.example/a%2Fb/c%3Fd",
+            "https://host.example/a/b?#",
+            "file:///srv/site/index.html",
+        ] {
+            let page = url::Url::parse(text).expect("url");
+            assert_eq!(app_base(page.as_str()), by_url(&page), "{text}");
+        }
     }
 
     /// The rule agrees with the `url` crate's own reading of the addresses
