@@ -741,6 +741,20 @@ mod tests {
         assert_eq!(stack.token_url, "http://127.0.0.1:9090/site/oauth2/access_token");
     }
 
+    /// The repository's `config.json` (what `trunk serve` and a plain build
+    /// ship) holds what the demo writes for its default ports.
+    #[test]
+    fn the_shipped_config_json_is_the_demos() {
+        let stack = Stack::new(&args(false)).expect("stack");
+        let path = crate::util::root().join("config.json");
+        let shipped: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("config.json"))
+                .expect("JSON");
+        let written: serde_json::Value =
+            serde_json::from_str(&stack.config().to_json()).expect("JSON");
+        assert_eq!(shipped, written);
+    }
+
     #[test]
     fn real_bitbucket_stack_allows_bitbucket_api_and_avatars() {
         let mut demo = args(true);

@@ -55,16 +55,23 @@ pub fn is_secure_enough(scheme: &str, host: &str) -> bool {
 /// query or the fragment, and a hierarchical URL's path starts with `/`.
 /// An address without a path (not a serialisation) gets `/`.
 pub fn app_base(url: &str) -> String {
+    // Slices and single characters only: no substring search and no
+    // formatting, which would cost the SPA's bundle more than this rule.
     let end = url.find(['?', '#']).unwrap_or(url.len());
     let url = &url[..end];
-    let Some((scheme, rest)) = url.split_once("://") else {
+    let authority = match url.find(':') {
+        Some(colon) if url[colon + 1..].starts_with("//") => colon + 3,
         // An opaque address (`data:`, `blob:`) has no directory.
-        return url.to_owned();
+        _ => return url.to_owned(),
     };
-    match rest.rfind('/') {
-        Some(at) => format!("{scheme}://{}", &rest[..=at]),
-        None => format!("{url}/"),
+    let mut base = match url[authority..].rfind('/') {
+        Some(at) => url[..=authority + at].to_owned(),
+        None => url.to_owned(),
+    };
+    if !base.ends_with('/') {
+        base.push('/');
     }
+    base
 }
 
 /// [`is_secure_enough`] for a parsed URL.
