@@ -6,21 +6,22 @@
 //! every bad or unknown setting as a checklist line ([`Setting`]), so whoever
 //! deploys sees everything to fix at once instead of a blank page.
 //!
-//! ```json
-//! {"client_id": "DemoKeyOfTheOauthDanceFakebucket",
-//!  "authorize_url": "http://127.0.0.1:9090/site/oauth2/authorize",
-//!  "relay_url": "http://127.0.0.1:8787/token",
-//!  "api_base": "http://127.0.0.1:9090/2.0/",
-//!  "scopes": ["account", "email"]}
-//! ```
+//! The file's fields and every check are the deployment contract's
+//! ([`dance_protocol::deployment::config`], which the doctor and the tools
+//! that write the file share); this module is the browser's side of it: it
+//! reads the file with the browser's JSON parser ([`crate::json`]) and its
+//! URLs with the browser's `URL` ([`WebUrl`]), and words each problem.
 
 use crate::json::Json;
 use crate::problem::Setting;
 use crate::weburl::WebUrl;
 use dance_protocol::ClientId;
+use dance_protocol::deployment::config::{
+    self as contract, ClientIdProblem, Endpoint, EndpointProblem, Field,
+};
 
 /// The name of the settings file, relative to the app's base URL.
-pub const CONFIG_FILE: &str = "config.json";
+pub const CONFIG_FILE: &str = contract::FILE;
 
 /// The settings a deployment provides.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,37 +43,6 @@ pub struct Config {
     /// so the way back needs no request for `config.json`.
     text: std::rc::Rc<str>,
 }
-
-/// The fields `config.json` may have.
-const FIELDS: [&str; 5] = ["client_id", "authorize_url", "relay_url", "api_base", "scopes"];
-
-/// Bitbucket Cloud's OAuth scopes.
-const KNOWN_SCOPES: [&str; 24] = [
-    "account",
-    "account:write",
-    "email",
-    "issue",
-    "issue:write",
-    "pipeline",
-    "pipeline:write",
-    "pipeline:variable",
-    "project",
-    "project:admin",
-    "pullrequest",
-    "pullrequest:write",
-    "repository",
-    "repository:write",
-    "repository:admin",
-    "repository:delete",
-    "runner",
-    "runner:write",
-    "snippet",
-    "snippet:write",
-    "team",
-    "team:write",
-    "webhook",
-    "wiki",
-];
 
 impl Config {
     /// Parses and checks `config.json`. On failure, returns one checklist
@@ -96,37 +66,21 @@ impl Config {
     fn check(map: &[(String, Json)], text: &str) -> Result<Self, Vec<Setting>> {
         let mut issues = Vec::new();
         for (key, _) in map {
-            if !FIELDS.contains(&key.as_str()) {
-                let fix = match suggest(key) {
-                    Some(known) => format!("Unknown setting; did you mean \"{known}\"?"),
-                    None => format!("Unknown setting; the known ones are {}.", FIELDS.join(", ")),
+            if Field::from_name(key).is_none() {
+                let fix = match Field::suggest(key) {
+                    Some(known) => format!("Unknown setting; did you mean \"{}\"?", known.name()),
+                    None => {
+                        format!("Unknown setting; the known ones are {}.", contract::field_list())
+                    }
                 };
                 issues.push(issue(&format!("{key} in config.json"), fix));
             }
         }
 
         let client_id = client_id(map, &mut issues);
-        let authorize_url = endpoint(
-            map,
-            "authorize_url",
-            "https://bitbucket.org/site/oauth2/authorize",
-            &mut issues,
-        );
-        let relay_url = endpoint(map, "relay_url", "https://relay.example/token", &mut issues);
-        let api_base = endpoint(map, "api_base", "https://api.bitbucket.org/2.0/", &mut issues);
-        if let Some(base) = &api_base {
-            if !base.path().ends_with('/') {
-                issues.push(issue(
-                    "api_base in config.json",
-                    format!(
-                        "Must end with a slash, like https://api.bitbucket.org/2.0/; it is {base}."
-                    ),
-                ));
-            }
-            if base.query().is_some() {
-                issues.push(issue("api_base in config.json", "Must not have a query (?...)."));
-            }
-        }
+        let authorize_url = endpoint(map, Field::AuthorizeUrl, &mut issues);
+        let relay_url = endpoint(map, Field::RelayUrl, &mut issues);
+        let api_base = endpoint(map, Field::ApiBase, &mut issues);
         let scopes = scopes(map, &mut issues);
 
         match (client_id, authorize_url, relay_url, api_base) {
@@ -170,35 +124,30 @@ fn issue(name: &str, fix: impl Into<std::borrow::Cow<'static, str>>) -> Setting 
     Setting { name: name.to_owned().into(), fix: fix.into() }
 }
 
-/// A known field that `key` is probably a misspelling of (case, dashes, camelCase).
-fn suggest(key: &str) -> Option<&'static str> {
-    let squash = |s: &str| -> String {
-        s.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect()
-    };
-    let wanted = squash(key);
-    FIELDS
-        .into_iter()
-        .find(|field| squash(field) == wanted || squash(field).trim_end_matches('s') == wanted)
-}
-
 /// Checks `client_id`.
 fn client_id(map: &[(String, Json)], issues: &mut Vec<Setting>) -> Option<ClientId> {
     let name = "client_id in config.json";
-    match get(map, "client_id") {
+    match get(map, Field::ClientId.name()) {
         None => {
             issues
                 .push(issue(name, "Missing: set it to the Key of your Bitbucket OAuth consumer."));
             None
         }
-        Some(Json::String(id)) if id.trim().is_empty() => {
-            issues.push(issue(name, "Empty: set it to the Key of your Bitbucket OAuth consumer."));
-            None
-        }
-        Some(Json::String(id)) if id.chars().any(|c| c.is_whitespace() || c.is_control()) => {
-            issues.push(issue(name, "Must not contain spaces: copy the consumer's Key exactly."));
-            None
-        }
-        Some(Json::String(id)) => Some(ClientId::new(id.clone())),
+        Some(Json::String(id)) => match contract::check_client_id(id) {
+            Ok(()) => Some(ClientId::new(id.clone())),
+            Err(ClientIdProblem::Empty) => {
+                issues.push(issue(
+                    name,
+                    "Empty: set it to the Key of your Bitbucket OAuth consumer.",
+                ));
+                None
+            }
+            Err(ClientIdProblem::Spaces) => {
+                issues
+                    .push(issue(name, "Must not contain spaces: copy the consumer's Key exactly."));
+                None
+            }
+        },
         Some(other) => {
             issues.push(issue(
                 name,
@@ -212,16 +161,13 @@ fn client_id(map: &[(String, Json)], issues: &mut Vec<Setting>) -> Option<Client
     }
 }
 
-/// Checks one endpoint URL: absolute, https (http only on loopback), no
-/// credentials, no fragment.
-fn endpoint(
-    map: &[(String, Json)],
-    field: &str,
-    example: &str,
-    issues: &mut Vec<Setting>,
-) -> Option<WebUrl> {
-    let name = format!("{field} in config.json");
-    let text = match get(map, field) {
+/// Checks one endpoint URL by the contract's rules
+/// ([`contract::check_endpoint`]): absolute, https (http only on loopback),
+/// no credentials, no fragment; for `api_base`, a final `/` and no query.
+fn endpoint(map: &[(String, Json)], field: Field, issues: &mut Vec<Setting>) -> Option<WebUrl> {
+    let name = format!("{} in config.json", field.name());
+    let example = field.example();
+    let text = match get(map, field.name()) {
         None => {
             issues.push(issue(&name, format!("Missing: set it, for example to {example}")));
             return None;
@@ -235,51 +181,45 @@ fn endpoint(
             return None;
         }
     };
-    let url = match WebUrl::parse(text.trim()) {
-        Some(url) => url,
-        None => {
-            issues.push(issue(
-                &name,
-                format!("Must be a full URL such as {example}; it is \"{text}\"."),
-            ));
-            return None;
-        }
+    let Some(url) = WebUrl::parse(text.trim()) else {
+        issues
+            .push(issue(&name, format!("Must be a full URL such as {example}; it is \"{text}\".")));
+        return None;
     };
-    let mut ok = true;
-    match url.scheme() {
-        "https" => {}
-        "http" if url.is_loopback() => {}
-        "http" => {
-            issues.push(issue(
-                &name,
-                format!("Must use https (plain http only works on 127.0.0.1); it is {url}."),
-            ));
-            ok = false;
-        }
-        _ => {
-            issues.push(issue(
-                &name,
-                format!("Must be an https URL such as {example}; it is {url}."),
-            ));
-            ok = false;
-        }
+    let parts = Endpoint {
+        scheme: url.scheme(),
+        host: url.host(),
+        path: url.path(),
+        has_credentials: url.has_credentials(),
+        has_query: url.query().is_some(),
+        has_fragment: url.fragment().is_some(),
+    };
+    let problems = contract::check_endpoint(field, &parts);
+    for problem in &problems {
+        let fix: std::borrow::Cow<'static, str> = match problem {
+            EndpointProblem::PlainHttp => {
+                format!("Must use https (plain http only works on 127.0.0.1); it is {url}.").into()
+            }
+            EndpointProblem::NotHttps => {
+                format!("Must be an https URL such as {example}; it is {url}.").into()
+            }
+            EndpointProblem::Credentials => "Must not contain a user name or password.".into(),
+            EndpointProblem::Fragment => "Must not contain a #fragment.".into(),
+            EndpointProblem::NoTrailingSlash => {
+                format!("Must end with a slash, like {example}; it is {url}.").into()
+            }
+            EndpointProblem::Query => "Must not have a query (?...).".into(),
+        };
+        issues.push(issue(&name, fix));
     }
-    if url.has_credentials() {
-        issues.push(issue(&name, "Must not contain a user name or password."));
-        ok = false;
-    }
-    if url.fragment().is_some() {
-        issues.push(issue(&name, "Must not contain a #fragment."));
-        ok = false;
-    }
-    ok.then_some(url)
+    problems.is_empty().then_some(url)
 }
 
 /// Checks `scopes`, which defaults to `["account", "email"]`.
 fn scopes(map: &[(String, Json)], issues: &mut Vec<Setting>) -> Vec<String> {
     let name = "scopes in config.json";
-    let Some(value) = get(map, "scopes") else {
-        return vec!["account".to_owned(), "email".to_owned()];
+    let Some(value) = get(map, Field::Scopes.name()) else {
+        return contract::APP_SCOPES.map(str::to_owned).to_vec();
     };
     let Json::Array(items) = value else {
         issues
@@ -289,7 +229,7 @@ fn scopes(map: &[(String, Json)], issues: &mut Vec<Setting>) -> Vec<String> {
     let mut scopes = Vec::new();
     for item in items {
         match item {
-            Json::String(scope) if KNOWN_SCOPES.contains(&scope.as_str()) => scopes.push(scope.clone()),
+            Json::String(scope) if contract::is_known_scope(scope) => scopes.push(scope.clone()),
             Json::String(scope) => issues.push(issue(
                 name,
                 format!("\"{scope}\" is not a Bitbucket scope; this app needs \"account\" and \"email\"."),
@@ -434,5 +374,56 @@ mod tests {
         );
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].ends_with("not an object."), "{found:?}");
+    }
+
+    /// What every tool writes (the deployment contract's writer, used by
+    /// `cargo xtask pages` and `demo`, the end-to-end harness and the
+    /// doctor's tests) is what the app reads.
+    #[test]
+    fn the_contracts_writer_writes_what_the_app_reads() {
+        use dance_protocol::deployment::config::Settings;
+        let demo = Settings::new(
+            "DemoKeyOfTheOauthDanceFakebucket",
+            "http://127.0.0.1:9090/site/oauth2/authorize",
+            "http://127.0.0.1:8787/token",
+            "http://127.0.0.1:9090/2.0/",
+        );
+        let text = demo.to_json();
+        let config = Config::parse(&text).expect("the demo's settings are valid");
+        assert_eq!(config.client_id.as_str(), demo.client_id);
+        assert_eq!(config.authorize_url.as_str(), demo.authorize_url);
+        assert_eq!(config.relay_url.as_str(), demo.relay_url);
+        assert_eq!(config.api_base.as_str(), demo.api_base);
+        assert_eq!(config.scopes, demo.scopes);
+        assert_eq!(config.text(), text);
+        let production = Settings::bitbucket("AbC123", "https://relay.example.com/token");
+        let config = Config::parse(&production.to_json()).expect("Bitbucket's settings are valid");
+        assert_eq!(config.api_base.as_str(), "https://api.bitbucket.org/2.0/");
+        // The writer writes what it is given; the rules still refuse it.
+        let mut plain = production;
+        plain.relay_url = "http://relay.example.com/token".to_owned();
+        assert_eq!(
+            issues(&plain.to_json()),
+            ["relay_url in config.json: Must use https (plain http only works on 127.0.0.1); \
+                 it is http://relay.example.com/token."]
+        );
+    }
+
+    #[test]
+    fn every_problem_of_one_endpoint_is_listed() {
+        let found = issues(
+            &DEMO.replace("\"http://127.0.0.1:9090/2.0/\"", "\"http://api.example/2.0?x#y\""),
+        );
+        assert_eq!(
+            found,
+            [
+                "api_base in config.json: Must use https (plain http only works on 127.0.0.1); \
+                 it is http://api.example/2.0?x#y.",
+                "api_base in config.json: Must not contain a #fragment.",
+                "api_base in config.json: Must end with a slash, like \
+                 https://api.bitbucket.org/2.0/; it is http://api.example/2.0?x#y.",
+                "api_base in config.json: Must not have a query (?...).",
+            ]
+        );
     }
 }

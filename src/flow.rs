@@ -82,15 +82,11 @@ pub struct Arrival {
 
 /// The app's base URL from `document.baseURI`: the directory of the page
 /// (a trailing file name such as `index.html` dropped), without query or
-/// fragment.
+/// fragment, by the deployment contract's rule
+/// ([`dance_protocol::deployment::app_base`], which the doctor applies too).
 pub fn app_base(base_uri: &WebUrl) -> WebUrl {
-    let base = base_uri.without_query_and_fragment();
-    if !base.path().ends_with('/')
-        && let Some(directory) = base.join("./")
-    {
-        return directory;
-    }
-    base
+    WebUrl::parse(&dance_protocol::deployment::app_base(base_uri.as_str()))
+        .unwrap_or_else(|| base_uri.clone())
 }
 
 /// The app's base URL in this page: [`app_base`] of `document.baseURI`

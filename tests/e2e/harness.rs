@@ -19,6 +19,7 @@ use axum::handler::HandlerWithoutStateExt as _;
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use dance_protocol::deployment::config::Settings;
 use dance_relay_worker::workerd::{Installation, Workerd};
 use fakebucket::Counters;
 use fantoccini::actions::{InputSource as _, KeyAction, KeyActions};
@@ -258,13 +259,14 @@ impl Stack {
         relay_config.sealing_keys = vec![dance_relay_core::SealingKey::generate()];
         let relay = Relay::start(target, relay_config).await?;
 
-        let spa_config = json!({
-            "client_id": CLIENT_ID,
-            "authorize_url": fakebucket.authorize_url().as_str(),
-            "relay_url": relay.token_url().as_str(),
-            "api_base": fakebucket.api_base().as_str(),
-            "scopes": ["account", "email"],
-        });
+        // Written by the deployment contract's writer, as `cargo xtask pages` does.
+        let spa_config = Settings::new(
+            CLIENT_ID,
+            fakebucket.authorize_url().as_str(),
+            relay.token_url().as_str(),
+            fakebucket.api_base().as_str(),
+        )
+        .to_json();
         // The demo build's CSP names the demo's relay and fakebucket origins;
         // a deployment substitutes its own, and so does this stack.
         let rewrites = [
@@ -542,7 +544,7 @@ impl Site {
         dist: &Path,
         mount: Mount,
         spa: Url,
-        config: Value,
+        config: String,
         rewrites: &[(String, String)],
     ) -> Result<Self> {
         let shared = Arc::new(Mutex::new(SiteState::default()));
@@ -567,7 +569,7 @@ impl Site {
             .fallback(index_route.clone().into_service());
         let config_route = get(move || {
             let config = config.clone();
-            async move { axum::Json(config) }
+            async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], config) }
         });
         let router = match mount {
             Mount::Root => Router::new()

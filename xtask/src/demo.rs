@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+use dance_protocol::deployment::config::Settings;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
@@ -175,15 +176,14 @@ impl Stack {
         }
     }
 
-    /// The SPA's `config.json` (its fields are those `src/config.rs` reads).
-    fn config_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "client_id": self.client_id,
-            "authorize_url": self.authorize_url,
-            "relay_url": format!("http://{}/token", self.relay),
-            "api_base": self.api_base,
-            "scopes": ["account", "email"],
-        })
+    /// The SPA's `config.json`, for the deployment contract's writer.
+    fn config(&self) -> Settings {
+        Settings::new(
+            &self.client_id,
+            &self.authorize_url,
+            format!("http://{}/token", self.relay),
+            &self.api_base,
+        )
     }
 }
 
@@ -264,7 +264,7 @@ fn build_servers(stack: &Stack) -> Result<()> {
 }
 
 fn write_config(dist: &Path, stack: &Stack) -> Result<()> {
-    site::write_config(dist, &stack.config_json())
+    site::write_config(dist, &stack.config())
 }
 
 /// The SPA's index.html carries a Content-Security-Policy naming the default
@@ -728,17 +728,31 @@ mod tests {
     fn local_config_points_everything_at_loopback() {
         let stack = Stack::new(&args(false)).expect("stack");
         assert_eq!(
-            stack.config_json(),
-            serde_json::json!({
-                "client_id": DEMO_CLIENT_ID,
-                "authorize_url": "http://127.0.0.1:9090/site/oauth2/authorize",
-                "relay_url": "http://127.0.0.1:8787/token",
-                "api_base": "http://127.0.0.1:9090/2.0/",
-                "scopes": ["account", "email"],
-            })
+            stack.config(),
+            Settings {
+                client_id: DEMO_CLIENT_ID.to_owned(),
+                authorize_url: "http://127.0.0.1:9090/site/oauth2/authorize".to_owned(),
+                relay_url: "http://127.0.0.1:8787/token".to_owned(),
+                api_base: "http://127.0.0.1:9090/2.0/".to_owned(),
+                scopes: vec!["account".to_owned(), "email".to_owned()],
+            }
         );
         assert_eq!(stack.page_url(), "http://127.0.0.1:8080/");
         assert_eq!(stack.token_url, "http://127.0.0.1:9090/site/oauth2/access_token");
+    }
+
+    /// The repository's `config.json` (what `trunk serve` and a plain build
+    /// ship) holds what the demo writes for its default ports.
+    #[test]
+    fn the_shipped_config_json_is_the_demos() {
+        let stack = Stack::new(&args(false)).expect("stack");
+        let path = crate::util::root().join("config.json");
+        let shipped: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("config.json"))
+                .expect("JSON");
+        let written: serde_json::Value =
+            serde_json::from_str(&stack.config().to_json()).expect("JSON");
+        assert_eq!(shipped, written);
     }
 
     #[test]
@@ -767,7 +781,7 @@ mod tests {
             1,
             "no fakebucket against the real Bitbucket"
         );
-        assert_eq!(stack.config_json()["relay_url"], "http://127.0.0.1:9999/token");
+        assert_eq!(stack.config().relay_url, "http://127.0.0.1:9999/token");
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //!   settings (`BITBUCKET_CLIENT_ID`, `RELAY_URL`, `PAGES_SITE_URL`), the CSP
 //!   pointed at the relay and Bitbucket, and `404.html` for deep links.
 //! - `cargo xtask doctor --site URL [--relay URL]`: checks a deployment from
-//!   the outside and says what to change for each problem.
+//!   the outside and says what to change for each problem (the `dance-doctor`
+//!   crate, `crates/doctor`, which also builds as a binary of its own).
 //! - `cargo xtask relay-release`: the relay as one static (musl) binary, as
 //!   `deploy/Dockerfile` builds it, smoke-tested.
 //! - `cargo xtask worker-build`: the relay as a Cloudflare Worker
@@ -40,7 +41,7 @@
 //! Module map: [`setup`] (tool checks and installs), [`audit`] (the
 //! supply-chain checks), `workflows` (tests of the GitHub workflows), [`build`] (trunk and the
 //! size table), [`site`] (config.json, the CSP and 404.html of a built site),
-//! [`pages`] (the GitHub Pages build), [`doctor`] (deployment checks),
+//! [`pages`] (the GitHub Pages build),
 //! [`relay`] (the relay's static release and its deployment files), [`worker`]
 //! (the relay's Worker build and the environment to run it), [`test`]
 //! (the test phases), [`demo`] (child processes and logs), [`serve`] (the
@@ -58,7 +59,6 @@ mod build;
 #[path = "../../tests/support/chromium.rs"]
 mod chromium;
 mod demo;
-mod doctor;
 mod lighthouse;
 mod minify;
 mod pages;
@@ -93,7 +93,7 @@ enum Command {
     /// Build the site for GitHub Pages (config.json, CSP, 404.html), as the Pages workflow does.
     Pages(pages::PagesArgs),
     /// Check a deployment from the outside: site, config.json, relay, CORS, allowlists.
-    Doctor(doctor::DoctorArgs),
+    Doctor(dance_doctor::DoctorArgs),
     /// Build the relay as one static binary (musl) and smoke-test it.
     RelayRelease(relay::RelayReleaseArgs),
     /// Build the relay's Cloudflare Worker (worker-build, with the local tools only).
@@ -127,7 +127,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Setup(args) => setup::run(&args),
         Command::Build(args) => build::run(&args).map(|_| ()),
         Command::Pages(args) => pages::run(&args).map(|_| ()),
-        Command::Doctor(args) => doctor::run(&args),
+        Command::Doctor(args) => dance_doctor::run(&args),
         Command::RelayRelease(args) => relay::run(&args).map(|_| ()),
         Command::WorkerBuild(args) => worker::run(&args).map(|_| ()),
         Command::Audit => audit::run(),

@@ -28,8 +28,8 @@ use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use sha2::Digest as _;
 
-use crate::site;
 use crate::util;
+use dance_protocol::deployment::page;
 
 /// The comment in `index.html`'s `<body>` where the first screens go.
 pub(crate) const FIRST_SCREENS_MARKER: &str =
@@ -114,12 +114,12 @@ fn minify(script: &Path) -> Result<()> {
 fn set_integrity(html: &str, name: &str, bytes: &[u8]) -> String {
     let lower = html.to_ascii_lowercase();
     let mut edits = Vec::new();
-    for tag in site::tags(&lower, "link").chain(site::tags(&lower, "script")) {
+    for tag in page::tags(&lower, "link").chain(page::tags(&lower, "script")) {
         let names_file = ["href", "src"].iter().any(|attribute| {
-            site::attribute(&lower, tag.clone(), attribute)
+            page::attribute(&lower, tag.clone(), attribute)
                 .is_some_and(|value| html[value].rsplit('/').next() == Some(name))
         });
-        let Some(integrity) = site::attribute(&lower, tag.clone(), "integrity") else { continue };
+        let Some(integrity) = page::attribute(&lower, tag.clone(), "integrity") else { continue };
         if !names_file {
             continue;
         }

@@ -391,7 +391,8 @@ mod tests {
             Some("https://user.github.io/oauth-dance/")
         );
         assert_eq!(
-            plan.settings.config_json(),
+            serde_json::from_str::<serde_json::Value>(&plan.settings.config().to_json())
+                .expect("JSON"),
             serde_json::json!({
                 "client_id": "AbC123",
                 "authorize_url": "https://bitbucket.org/site/oauth2/authorize",

@@ -1,5 +1,6 @@
-//! What a built site holds besides trunk's output, shared by `demo`, `pages`
-//! and `doctor`: the SPA's `config.json`, the origins named by the
+//! What a built site holds besides trunk's output, shared by `demo` and
+//! `pages` (the doctor, `crates/doctor`, checks the same with the
+//! deployment contract of `dance_protocol::deployment`): the SPA's `config.json`, the origins named by the
 //! Content-Security-Policy in `index.html`, and `404.html`.
 //!
 //! The CSP lives in a `<meta http-equiv="Content-Security-Policy">` tag of
@@ -21,22 +22,20 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use url::Url;
 
+use dance_protocol::deployment::config::{self, Settings};
+use dance_protocol::deployment::page::set_csp_sources;
+
 use crate::util::step;
 
-/// Bitbucket Cloud's authorization endpoint (docs/bitbucket.md).
-pub(crate) const BITBUCKET_AUTHORIZE_URL: &str = "https://bitbucket.org/site/oauth2/authorize";
-/// Bitbucket Cloud's token endpoint, where the relay forwards exchanges.
-pub(crate) const BITBUCKET_TOKEN_URL: &str = "https://bitbucket.org/site/oauth2/access_token";
-/// Bitbucket Cloud's API base.
-pub(crate) const BITBUCKET_API_BASE: &str = "https://api.bitbucket.org/2.0/";
+pub(crate) use dance_protocol::deployment::{
+    BITBUCKET_API_BASE, BITBUCKET_AUTHORIZE_URL, BITBUCKET_TOKEN_URL,
+};
 /// Where Bitbucket's avatars come from (the SPA's index.html lists the same).
 pub(crate) const BITBUCKET_IMAGE_ORIGINS: &[&str] = &[
     "https://avatar-management--avatars.us-west-2.prod.public.atl-paas.net",
     "https://secure.gravatar.com",
     "https://bitbucket.org",
 ];
-/// The scopes the SPA asks the consumer for.
-pub(crate) const SCOPES: [&str; 2] = ["account", "email"];
 
 /// The values a built SPA carries for one deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,21 +55,20 @@ pub(crate) struct SiteSettings {
 }
 
 impl SiteSettings {
-    /// The SPA's `config.json` (its fields are those `src/config.rs` reads).
-    pub(crate) fn config_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "client_id": self.client_id,
-            "authorize_url": self.authorize_url.as_str(),
-            "relay_url": self.relay_url.as_str(),
-            "api_base": self.api_base.as_str(),
-            "scopes": SCOPES,
-        })
+    /// The SPA's `config.json`, for the deployment contract's writer.
+    pub(crate) fn config(&self) -> Settings {
+        Settings::new(
+            &self.client_id,
+            self.authorize_url.as_str(),
+            self.relay_url.as_str(),
+            self.api_base.as_str(),
+        )
     }
 
     /// Writes `config.json` and points the CSP of `index.html` in `dist` at
     /// these origins.
     pub(crate) fn apply(&self, dist: &Path) -> Result<()> {
-        write_config(dist, &self.config_json())?;
+        write_config(dist, &self.config())?;
         if point_csp(dist, &self.connect_origins, &self.img_origins)? {
             step(format!(
                 "pointed the Content-Security-Policy in {} at {}",
@@ -84,26 +82,19 @@ impl SiteSettings {
 
 /// The origin of a URL as browsers send it in `Origin` (no trailing slash).
 pub(crate) fn origin(url: &Url) -> String {
-    url.origin().ascii_serialization()
+    dance_protocol::deployment::origin(url)
 }
 
-/// Whether the URL's host is the local machine, where plain http is
-/// acceptable: the rule the relay and the SPA apply too
-/// ([`dance_protocol::deployment::is_loopback_host`]).
-pub(crate) fn is_loopback(url: &Url) -> bool {
-    url.host_str().is_some_and(dance_protocol::deployment::is_loopback_host)
-}
-
-/// Whether a URL is https, or http on loopback.
+/// Whether a URL is https, or http on loopback: the rule the relay and the
+/// SPA apply too ([`dance_protocol::deployment::is_secure_enough`]).
 pub(crate) fn is_secure_enough(url: &Url) -> bool {
-    url.scheme() == "https" || (url.scheme() == "http" && is_loopback(url))
+    dance_protocol::deployment::is_secure_url(url)
 }
 
-/// Writes `dist/config.json`.
-pub(crate) fn write_config(dist: &Path, config: &serde_json::Value) -> Result<()> {
-    let path = dist.join("config.json");
-    let text = serde_json::to_string_pretty(config).context("could not serialise config.json")?;
-    std::fs::write(&path, text + "\n")
+/// Writes `dist/config.json` ([`Settings::to_json`]).
+pub(crate) fn write_config(dist: &Path, config: &Settings) -> Result<()> {
+    let path = dist.join(config::FILE);
+    std::fs::write(&path, config.to_json())
         .with_context(|| format!("could not write {}", path.display()))?;
     step(format!("wrote {}", path.display()));
     Ok(())
@@ -136,122 +127,10 @@ pub(crate) fn write_not_found_page(dist: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The byte range of the `content` value of the CSP meta tag in `html`.
-/// Attributes may come in any order and any quoting: the release build's
-/// minified `index.html` has `content="..." http-equiv=Content-Security-Policy`.
-fn csp_content_range(html: &str) -> Option<std::ops::Range<usize>> {
-    let lower = html.to_ascii_lowercase();
-    tags(&lower, "meta").find_map(|tag| {
-        let equiv = attribute(&lower, tag.clone(), "http-equiv")?;
-        (lower[equiv].trim() == "content-security-policy")
-            .then(|| attribute(&lower, tag, "content"))
-            .flatten()
-    })
-}
-
-/// The byte ranges of every `<name ...>` start tag in `lower` (an
-/// ASCII-lowercased page), from `<` to just before `>`.
-pub(crate) fn tags<'a>(
-    lower: &'a str,
-    name: &'a str,
-) -> impl Iterator<Item = std::ops::Range<usize>> + 'a {
-    let open = format!("<{name}");
-    lower.match_indices(open.as_str()).map(|(at, _)| at).collect::<Vec<_>>().into_iter().filter_map(
-        move |at| {
-            let after = at + open.len();
-            // `<basefont>` is not `<base>`.
-            if !lower[after..]
-                .starts_with(|c: char| c.is_ascii_whitespace() || c == '>' || c == '/')
-            {
-                return None;
-            }
-            Some(at..lower[at..].find('>').map_or(lower.len(), |end| at + end))
-        },
-    )
-}
-
-/// The byte range of the value of attribute `name` in the start tag at
-/// `tag` of `lower`: quoted with `"` or `'`, or bare up to a space.
-pub(crate) fn attribute(
-    lower: &str,
-    tag: std::ops::Range<usize>,
-    name: &str,
-) -> Option<std::ops::Range<usize>> {
-    let text = &lower[tag.clone()];
-    let bytes = text.as_bytes();
-    let mut from = 0;
-    while let Some(found) = text[from..].find(name).map(|at| from + at) {
-        from = found + name.len();
-        // A whole attribute name: after a space, followed by `=`.
-        if found == 0 || !bytes[found - 1].is_ascii_whitespace() {
-            continue;
-        }
-        let rest = text[from..].trim_start();
-        let Some(value) = rest.strip_prefix('=').map(str::trim_start) else { continue };
-        let start = text.len() - value.len();
-        let (start, len) = match value.chars().next() {
-            Some(quote @ ('"' | '\'')) => {
-                (start + 1, value[1..].find(quote).unwrap_or(value.len() - 1))
-            }
-            _ => (start, value.find(|c: char| c.is_ascii_whitespace()).unwrap_or(value.len())),
-        };
-        return Some(tag.start + start..tag.start + start + len);
-    }
-    None
-}
-
-/// The sources of `directive` in the CSP meta tag of `html`: `None` when
-/// there is no such tag or directive.
-pub(crate) fn csp_sources(html: &str, directive: &str) -> Option<Vec<String>> {
-    let range = csp_content_range(html)?;
-    html[range].split(';').map(str::trim).find_map(|part| {
-        let mut words = part.split_whitespace();
-        (words.next() == Some(directive)).then(|| words.map(str::to_owned).collect())
-    })
-}
-
-/// Sets `directive` of the `<meta http-equiv="Content-Security-Policy">` in
-/// `html` to `'self'` plus `origins` (added when absent). HTML without such a
-/// meta tag comes back unchanged.
-pub(crate) fn set_csp_sources(html: &str, directive: &str, origins: &[String]) -> String {
-    let Some(range) = csp_content_range(html) else {
-        return html.to_owned();
-    };
-    let value = std::iter::once("'self'".to_owned())
-        .chain(origins.iter().cloned())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut found = false;
-    let mut directives: Vec<String> = html[range.clone()]
-        .split(';')
-        .map(str::trim)
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            if part.split_whitespace().next() == Some(directive) {
-                found = true;
-                format!("{directive} {value}")
-            } else {
-                part.to_owned()
-            }
-        })
-        .collect();
-    if !found {
-        directives.push(format!("{directive} {value}"));
-    }
-    format!("{}{}{}", &html[..range.start], directives.join("; "), &html[range.end..])
-}
-
-/// The `href` of the first `<base>` tag in `html` (trunk writes the public
-/// URL there).
-pub(crate) fn base_href(html: &str) -> Option<String> {
-    let lower = html.to_ascii_lowercase();
-    let tag = tags(&lower, "base").next()?;
-    attribute(&lower, tag, "href").map(|value| html[value].to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dance_protocol::deployment::page::csp_sources;
 
     const PAGE: &str = "<head><meta charset=\"utf-8\">\n<meta http-equiv=\"Content-Security-Policy\" \
                         content=\"default-src 'none'; img-src 'self' http://127.0.0.1:9090; \
@@ -306,73 +185,6 @@ mod tests {
         }
         assert!(!lower.contains("src=\"http"), "no third-party script or image");
         assert!(!lower.contains("href=\"http"), "no third-party style sheet or link");
-    }
-
-    #[test]
-    fn csp_directives_are_replaced_or_added_and_the_rest_kept() {
-        let origins = ["http://127.0.0.1:1".to_owned(), "https://api.bitbucket.org".to_owned()];
-        let patched = set_csp_sources(PAGE, "connect-src", &origins);
-        let patched = set_csp_sources(&patched, "font-src", &[]);
-        assert_eq!(
-            patched,
-            "<head><meta charset=\"utf-8\">\n<meta http-equiv=\"Content-Security-Policy\" \
-             content=\"default-src 'none'; img-src 'self' http://127.0.0.1:9090; \
-             connect-src 'self' http://127.0.0.1:1 https://api.bitbucket.org; font-src 'self'\">\
-             <base href=\"/repo/\"></head>"
-        );
-        assert_eq!(set_csp_sources("<p>no policy</p>", "img-src", &origins), "<p>no policy</p>");
-    }
-
-    #[test]
-    fn csp_sources_are_read_back() {
-        assert_eq!(
-            csp_sources(PAGE, "connect-src"),
-            Some(vec![
-                "'self'".to_owned(),
-                "http://127.0.0.1:8787".to_owned(),
-                "http://127.0.0.1:9090".to_owned()
-            ])
-        );
-        assert_eq!(csp_sources(PAGE, "font-src"), None);
-        assert_eq!(csp_sources("<p>none</p>", "connect-src"), None);
-    }
-
-    #[test]
-    fn a_minified_page_with_attributes_in_any_order_is_read_and_patched() {
-        // What trunk's release minifier writes (`minify = "on_release"`).
-        let page = "<meta content=no-referrer name=referrer><meta content=\"default-src 'none'; \
-                    connect-src 'self' http://127.0.0.1:8787\" http-equiv=Content-Security-Policy>\
-                    <base href=/repo/>";
-        assert_eq!(
-            csp_sources(page, "connect-src"),
-            Some(vec!["'self'".to_owned(), "http://127.0.0.1:8787".to_owned()])
-        );
-        assert_eq!(csp_sources(page, "default-src"), Some(vec!["'none'".to_owned()]));
-        let patched = set_csp_sources(page, "connect-src", &["https://relay.example".to_owned()]);
-        assert!(
-            patched.contains(
-                "content=\"default-src 'none'; connect-src 'self' https://relay.example\" \
-                 http-equiv=Content-Security-Policy>"
-            ),
-            "{patched}"
-        );
-        assert_eq!(base_href(page).as_deref(), Some("/repo/"));
-        // A `content` that is only part of another attribute's value is not one.
-        assert_eq!(
-            csp_sources("<meta name=x http-equiv=content-security-policy>", "img-src"),
-            None
-        );
-        assert_eq!(csp_sources("<meta http-equiv=refresh content=\"img-src x\">", "img-src"), None);
-    }
-
-    #[test]
-    fn base_href_is_found_in_any_quoting() {
-        assert_eq!(base_href(PAGE).as_deref(), Some("/repo/"));
-        assert_eq!(base_href("<BASE HREF='/a/'>").as_deref(), Some("/a/"));
-        assert_eq!(base_href("<base href=/b/ >").as_deref(), Some("/b/"));
-        assert_eq!(base_href("<basefont size=3><base href=\"/c/\">").as_deref(), Some("/c/"));
-        assert_eq!(base_href("<head></head>"), None);
-        assert_eq!(base_href("<base target=_blank>"), None);
     }
 
     #[test]

@@ -17,8 +17,10 @@
 //! - [`dpop`]: the shapes and names of the DPoP proofs (RFC 9449) that
 //!   bind a session's refresh token to a key only its browser holds.
 //! - [`bitbucket`]: Bitbucket Cloud's `user`, `email`, paginated and error bodies.
-//! - [`deployment`]: the deployment rules the SPA, the relay and `cargo xtask`
-//!   share, such as which hosts may use plain http.
+//! - [`deployment`]: the deployment contract the SPA, the relay, `cargo xtask`
+//!   and the doctor share: which hosts may use plain http, the app's base
+//!   URL, `config.json` (its fields, their checks and its writer) and what a
+//!   built `index.html` must say.
 
 pub mod authorize;
 pub mod bitbucket;

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use dance_protocol::deployment::config::Settings;
 use dance_protocol::{ClientId, ClientSecret};
 use dance_relay_core::SealingKey;
 use tokio::net::TcpListener;
@@ -91,7 +92,7 @@ async fn stack(setup: Setup) -> Stack {
         );
         config.token_url = fakebucket.token_url();
         config.allowed_origins =
-            vec![setup.origin.map_or_else(|| site::origin(&site), str::to_owned)];
+            vec![setup.origin.map_or_else(|| deployment::origin(&site), str::to_owned)];
         config.allowed_redirect_uris =
             vec![setup.redirect.map_or_else(|| site.to_string(), str::to_owned)];
         if !setup.unsealed {
@@ -116,13 +117,14 @@ async fn stack(setup: Setup) -> Stack {
     }
 
     let dir = std::env::temp_dir().join(format!(
-        "xtask-doctor-{}-{}",
+        "dance-doctor-{}-{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
     std::fs::create_dir_all(&dir).expect("site dir");
-    let fb_origin = site::origin(&fakebucket.url());
-    let relay_origin = if setup.csp_without_relay { String::new() } else { site::origin(&relay) };
+    let fb_origin = deployment::origin(&fakebucket.url());
+    let relay_origin =
+        if setup.csp_without_relay { String::new() } else { deployment::origin(&relay) };
     let base = setup.base_href.unwrap_or("/repo/");
     let index = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\">\
@@ -140,14 +142,13 @@ async fn stack(setup: Setup) -> Stack {
     std::fs::write(dir.join("app-1a2b.js"), "// glue").expect("glue");
     std::fs::write(dir.join("app-1a2b_bg.wasm"), b"\0asm\x01\0\0\0").expect("wasm");
     if !setup.no_config {
-        let config = serde_json::json!({
-            "client_id": CLIENT_ID,
-            "authorize_url": fakebucket.authorize_url().as_str(),
-            "relay_url": relay.as_str(),
-            "api_base": fakebucket.api_base().as_str(),
-            "scopes": ["account", "email"],
-        });
-        std::fs::write(dir.join("config.json"), config.to_string()).expect("config.json");
+        let config = Settings::new(
+            CLIENT_ID,
+            fakebucket.authorize_url().as_str(),
+            relay.as_str(),
+            fakebucket.api_base().as_str(),
+        );
+        std::fs::write(dir.join(contract::FILE), config.to_json()).expect("config.json");
     }
 
     // GitHub Pages: files as they are, anything else 404.html with status 404.
@@ -207,7 +208,7 @@ async fn a_sound_deployment_passes_every_check() {
     assert!(report.manual.iter().any(|line| line.contains(CLIENT_ID)), "{:?}", report.manual);
 
     // The relay given explicitly, as a bare origin, is the same relay.
-    let origin = format!("{}/", site::origin(&stack.relay));
+    let origin = format!("{}/", deployment::origin(&stack.relay));
     let report = doctor(&stack, Some(&origin)).await;
     assert_eq!(report.failures(), 0, "{}", listing(&report));
 }
@@ -267,7 +268,7 @@ async fn a_relay_refusing_the_site_origin_fails_cors_naming_the_origin() {
     assert_eq!(report.worst("cors"), Some(Status::Fail), "{all}");
     let fix = report.fixes("cors");
     assert!(fix.contains("DANCE_ALLOWED_ORIGINS"), "{fix}");
-    assert!(fix.contains(&format!("add {} to", site::origin(&stack.site))), "{fix}");
+    assert!(fix.contains(&format!("add {} to", deployment::origin(&stack.site))), "{fix}");
     assert_eq!(report.worst("healthz"), Some(Status::Ok), "{all}");
     assert_eq!(report.worst("redirect-uri"), None, "not probed after a refused preflight:\n{all}");
 }
@@ -348,7 +349,7 @@ async fn a_policy_without_the_relay_fails_the_csp_check() {
         report
             .findings
             .iter()
-            .any(|f| f.topic == "csp" && f.what.contains(&site::origin(&stack.relay))),
+            .any(|f| f.topic == "csp" && f.what.contains(&deployment::origin(&stack.relay))),
         "{all}"
     );
 }
@@ -436,12 +437,79 @@ fn config_json_is_checked_by_the_apps_rules() {
         "{joined}"
     );
     assert!(joined.contains("Warn scopes in config.json lacks \"email\""), "{joined}");
-    assert!(joined.contains("Warn config.json has an unknown setting `apiBase`"), "{joined}");
+    assert!(
+        joined.contains(
+            "Fail config.json has an unknown setting `apiBase` (did you mean `api_base`?), which \
+             the app refuses"
+        ),
+        "{joined}"
+    );
 
     let (_, problems) = check_config("<!doctype html><p>app</p>");
     assert!(problems[0].1.contains("probably missing"), "{problems:?}");
     let (_, problems) = check_config("[1]");
     assert!(problems[0].1.contains("not a JSON object"), "{problems:?}");
+}
+
+/// What the tools write (`Settings::to_json`, the one writer of the file)
+/// passes every check, for the local stack and for Bitbucket Cloud.
+#[test]
+fn the_written_config_json_passes_every_check() {
+    for settings in [
+        Settings::new(
+            CLIENT_ID,
+            "http://127.0.0.1:9090/site/oauth2/authorize",
+            "http://127.0.0.1:8787/token",
+            "http://127.0.0.1:9090/2.0/",
+        ),
+        Settings::bitbucket("AbC123", "https://relay.example.com/token"),
+    ] {
+        let (config, problems) = check_config(&settings.to_json());
+        assert!(problems.is_empty(), "{settings:?}: {problems:?}");
+        let config = config.expect("usable");
+        assert_eq!(config.client_id, settings.client_id);
+        assert_eq!(config.relay_url.as_str(), settings.relay_url);
+        assert_eq!(config.api_base.as_str(), settings.api_base);
+    }
+}
+
+/// Each rule of the contract that the app refuses a config.json for fails
+/// the doctor's check too, naming the setting.
+#[test]
+fn what_the_app_refuses_fails_the_config_check() {
+    let good = Settings::bitbucket("AbC123", "https://relay.example.com/token");
+    let failing = |change: &dyn Fn(&mut serde_json::Value), expected: &str| {
+        let mut value: serde_json::Value =
+            serde_json::from_str(&good.to_json()).expect("the writer writes JSON");
+        change(&mut value);
+        let (_, problems) = check_config(&value.to_string());
+        let fails: Vec<&String> =
+            problems.iter().filter(|(s, _, _)| *s == Status::Fail).map(|(_, w, _)| w).collect();
+        assert!(fails.iter().any(|what| what.contains(expected)), "{expected}: {problems:?}");
+    };
+    failing(&|v| v["client_id"] = " AbC123".into(), "client_id in config.json is \" AbC123\"");
+    failing(&|v| v["client_id"] = 5.into(), "client_id in config.json is missing");
+    failing(&|v| v["relay_url"] = "ftp://relay.example.com/token".into(), "not an https URL");
+    failing(
+        &|v| v["api_base"] = "https://api.bitbucket.org/2.0/?x=1".into(),
+        "api_base in config.json (https://api.bitbucket.org/2.0/?x=1) has a query",
+    );
+    failing(&|v| v["authorize_url"] = "https://u:p@bitbucket.org/x".into(), "user name");
+    failing(&|v| v["relay_url"] = "https://relay.example.com/token#x".into(), "#fragment");
+    failing(&|v| v["scopes"] = serde_json::json!(["account", "emails"]), "\"emails\"");
+    failing(&|v| v["scopes"] = serde_json::json!(["account", "email", 3]), "not a string: 3");
+    failing(&|v| v["Scope"] = serde_json::json!([]), "(did you mean `scopes`?)");
+}
+
+#[test]
+fn the_app_base_drops_the_file_query_and_fragment() {
+    let base = |text: &str| app_base(&Url::parse(text).expect("url")).to_string();
+    assert_eq!(base("https://user.github.io/repo/"), "https://user.github.io/repo/");
+    assert_eq!(
+        base("https://user.github.io/repo/index.html?x=1#y"),
+        "https://user.github.io/repo/"
+    );
+    assert_eq!(base("http://127.0.0.1:8080/?code=a"), "http://127.0.0.1:8080/");
 }
 
 #[test]

@@ -1,15 +1,18 @@
-//! `cargo xtask doctor --site URL [--relay URL]`: checks a deployment from the
-//! outside, the way a browser on the site will use it, and says for every
-//! problem exactly what to change.
+//! `dance-doctor --site URL [--relay URL]` (also `cargo xtask doctor`):
+//! checks a deployment from the outside, the way a browser on the site will
+//! use it, and says for every problem exactly what to change. It is for
+//! whoever deploys; the rules it checks against are the deployment contract
+//! of `dance_protocol::deployment`, the same ones the SPA applies.
 //!
 //! In order:
 //! 1. `site`: the page answers (redirects followed) over https (plain http
 //!    only on loopback);
 //! 2. `app`: it is the SPA, and its files load from the app's base (trunk's
 //!    `<base href>`; a site built for another path fails here);
-//! 3. `config`: `config.json` beside it is present and valid, by the SPA's
-//!    rules (`src/config.rs`): client id, https endpoints, `api_base` ending in
-//!    `/`;
+//! 3. `config`: `config.json` beside it is present and valid, by the rules
+//!    the SPA applies (`dance_protocol::deployment::config`): known settings
+//!    only, client id, https endpoints, `api_base` ending in `/`, Bitbucket
+//!    scopes;
 //! 4. `csp`: the page's Content-Security-Policy lets it call the relay and
 //!    the API;
 //! 5. `deep-links`: a path that is not a file still loads the app (404.html);
@@ -43,17 +46,18 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
+use dance_protocol::deployment::config::{
+    self as contract, ClientIdProblem, Endpoint, EndpointProblem, Field,
+};
+use dance_protocol::deployment::{self, page};
 use dance_protocol::dpop::reason;
 use dance_relay_core::dpop::testing::ProofKey;
 use reqwest::{Client, Method, StatusCode, header};
 use url::Url;
 
-use crate::site;
-use crate::util::{note, step};
-
-/// Options of `cargo xtask doctor`.
+/// Options of `dance-doctor` (and `cargo xtask doctor`).
 #[derive(Debug, clap::Args)]
-pub(crate) struct DoctorArgs {
+pub struct DoctorArgs {
     /// The site's address, as people open it (e.g. https://user.github.io/repo/).
     #[arg(long, value_name = "URL")]
     site: String,
@@ -62,8 +66,27 @@ pub(crate) struct DoctorArgs {
     relay: Option<String>,
 }
 
-/// Runs `cargo xtask doctor`; fails when any check fails.
-pub(crate) fn run(args: &DoctorArgs) -> Result<()> {
+/// Prints a progress line: `==> what` (the look of `cargo xtask`'s own).
+fn step(what: impl std::fmt::Display) {
+    println!("==> {what}");
+    flush();
+}
+
+/// Prints an indented detail line under the last progress line.
+fn note(what: impl std::fmt::Display) {
+    println!("    {what}");
+    flush();
+}
+
+/// Flushes stdout so the report's lines keep their order among others'.
+fn flush() {
+    use std::io::Write as _;
+    // A closed stdout is nothing we can report anywhere, so the error is dropped.
+    let _ = std::io::stdout().flush();
+}
+
+/// Runs the doctor and prints its report; fails when any check fails.
+pub fn run(args: &DoctorArgs) -> Result<()> {
     step(format!("checking the deployment at {}", args.site));
     let runtime = tokio::runtime::Runtime::new().context("could not start the tokio runtime")?;
     let report = runtime.block_on(diagnose(&args.site, args.relay.as_deref(), true));
@@ -88,7 +111,7 @@ pub(crate) fn run(args: &DoctorArgs) -> Result<()> {
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Status {
+pub enum Status {
     /// Fine.
     Ok,
     /// Works, but worth a look.
@@ -99,24 +122,24 @@ pub(crate) enum Status {
 
 /// One line of the report.
 #[derive(Debug, Clone)]
-pub(crate) struct Finding {
+pub struct Finding {
     /// How it came out.
-    pub(crate) status: Status,
+    pub status: Status,
     /// Which check (`site`, `config`, `cors`, ...).
-    pub(crate) topic: &'static str,
+    pub topic: &'static str,
     /// What was found.
-    pub(crate) what: String,
+    pub what: String,
     /// What to change, for warnings and failures.
-    pub(crate) fix: Option<String>,
+    pub fix: Option<String>,
 }
 
 /// Everything the doctor found.
 #[derive(Debug, Default)]
-pub(crate) struct Report {
+pub struct Report {
     /// The findings, in order.
-    pub(crate) findings: Vec<Finding>,
+    pub findings: Vec<Finding>,
     /// Things to compare by hand.
-    pub(crate) manual: Vec<String>,
+    pub manual: Vec<String>,
     /// Print each finding as it comes.
     echo: bool,
 }
@@ -147,19 +170,19 @@ impl Report {
     }
 
     /// How many checks failed.
-    pub(crate) fn failures(&self) -> usize {
+    pub fn failures(&self) -> usize {
         self.findings.iter().filter(|f| f.status == Status::Fail).count()
     }
 
     /// The worst status among the findings of `topic`, if it was checked.
     #[cfg(test)]
-    pub(crate) fn worst(&self, topic: &str) -> Option<Status> {
+    pub fn worst(&self, topic: &str) -> Option<Status> {
         self.findings.iter().filter(|f| f.topic == topic).map(|f| f.status).max()
     }
 
     /// The fixes suggested for `topic`, joined.
     #[cfg(test)]
-    pub(crate) fn fixes(&self, topic: &str) -> String {
+    pub fn fixes(&self, topic: &str) -> String {
         self.findings
             .iter()
             .filter(|f| f.topic == topic)
@@ -231,12 +254,12 @@ struct Page {
 }
 
 /// Runs every check.
-pub(crate) async fn diagnose(site_text: &str, relay_text: Option<&str>, echo: bool) -> Report {
+pub async fn diagnose(site_text: &str, relay_text: Option<&str>, echo: bool) -> Report {
     let mut report = Report { echo, ..Report::default() };
     let clients = match Clients::new() {
         Ok(clients) => clients,
         Err(error) => {
-            report.fail("doctor", format!("{error:#}"), "this is a bug in cargo xtask doctor");
+            report.fail("doctor", format!("{error:#}"), "this is a bug in dance-doctor");
             return report;
         }
     };
@@ -266,7 +289,7 @@ pub(crate) async fn diagnose(site_text: &str, relay_text: Option<&str>, echo: bo
     }
 
     let relay = choose_relay(relay_text, config.as_ref(), &mut report);
-    let origin = site::origin(&base);
+    let origin = deployment::origin(&base);
     if let (Some(page), Some(relay)) = (&page, &relay) {
         check_csp(&page.html, &origin, relay, config.as_ref(), &mut report);
     }
@@ -291,7 +314,7 @@ pub(crate) async fn diagnose(site_text: &str, relay_text: Option<&str>, echo: bo
 
 /// A finding when `url` is neither https nor http on loopback.
 fn insecure(topic: &'static str, url: &Url, what: &str) -> Option<Finding> {
-    (!site::is_secure_enough(url)).then(|| Finding {
+    (!deployment::is_secure_url(url)).then(|| Finding {
         status: Status::Fail,
         topic,
         what: format!("{what} {url} is not https"),
@@ -307,17 +330,10 @@ fn insecure(topic: &'static str, url: &Url, what: &str) -> Option<Finding> {
 }
 
 /// The app's base URL from a page URL: its directory, without query or
-/// fragment (what `src/flow.rs` calls `app_base`).
+/// fragment, by the rule the SPA applies to `document.baseURI`
+/// ([`deployment::app_base`]).
 fn app_base(page: &Url) -> Url {
-    let mut base = page.clone();
-    base.set_query(None);
-    base.set_fragment(None);
-    if !base.path().ends_with('/')
-        && let Ok(directory) = base.join("./")
-    {
-        base = directory;
-    }
-    base
+    Url::parse(&deployment::app_base(page.as_str())).unwrap_or_else(|_| page.clone())
 }
 
 async fn fetch_page(clients: &Clients, site: &Url, report: &mut Report) -> Option<Page> {
@@ -382,7 +398,7 @@ fn boot_files(html: &str) -> Option<Vec<String>> {
 /// Checks that the page is the SPA and its files load; returns the app's base.
 async fn check_app(clients: &Clients, page: &Page, report: &mut Report) -> Url {
     let directory = app_base(&page.url);
-    let base = match site::base_href(&page.html) {
+    let base = match page::base_href(&page.html) {
         Some(href) => page.url.join(&href).map(|url| app_base(&url)).unwrap_or(directory.clone()),
         None => directory.clone(),
     };
@@ -438,7 +454,7 @@ struct ConfigJson {
 }
 
 async fn fetch_config(clients: &Clients, base: &Url, report: &mut Report) -> Option<ConfigJson> {
-    let url = base.join("config.json").ok()?;
+    let url = base.join(contract::FILE).ok()?;
     let workflow = "the Pages workflow writes it: set the repository variables \
                     BITBUCKET_CLIENT_ID and RELAY_URL (Settings → Secrets and variables → \
                     Actions → Variables) and re-run it (Actions → Pages → Run workflow); \
@@ -510,58 +526,73 @@ fn check_config(text: &str) -> (Option<ConfigJson>, Vec<(Status, String, String)
         return (None, problems);
     };
     for key in object.keys() {
-        if !["client_id", "authorize_url", "relay_url", "api_base", "scopes"]
-            .contains(&key.as_str())
-        {
+        if Field::from_name(key).is_none() {
+            let hint = Field::suggest(key)
+                .map(|field| format!(" (did you mean `{}`?)", field.name()))
+                .unwrap_or_default();
             problems.push((
-                Status::Warn,
-                format!("config.json has an unknown setting `{key}`, which the app refuses"),
+                Status::Fail,
+                format!("config.json has an unknown setting `{key}`{hint}, which the app refuses"),
                 rebuild.to_owned(),
             ));
         }
     }
-    let client_id = match object.get("client_id").and_then(|v| v.as_str()).map(str::trim) {
-        Some(id) if !id.is_empty() && !id.chars().any(char::is_whitespace) => Some(id.to_owned()),
-        other => {
+    let client_id_fix = "set the repository variable BITBUCKET_CLIENT_ID to your Bitbucket \
+                         consumer's Key and re-run the Pages workflow";
+    let client_id = match object.get(Field::ClientId.name()).and_then(|v| v.as_str()) {
+        Some(id) => match contract::check_client_id(id) {
+            Ok(()) => Some(id.to_owned()),
+            Err(problem) => {
+                let what = match problem {
+                    ClientIdProblem::Empty => "empty".to_owned(),
+                    ClientIdProblem::Spaces => {
+                        format!("{id:?}, with spaces or control characters, which the app refuses")
+                    }
+                };
+                problems.push((
+                    Status::Fail,
+                    format!("client_id in config.json is {what}"),
+                    client_id_fix.to_owned(),
+                ));
+                None
+            }
+        },
+        None => {
             problems.push((
                 Status::Fail,
-                format!("client_id in config.json is {}", shown(other)),
-                "set the repository variable BITBUCKET_CLIENT_ID to your Bitbucket consumer's \
-                 Key and re-run the Pages workflow"
-                    .to_owned(),
+                "client_id in config.json is missing or not a string".to_owned(),
+                client_id_fix.to_owned(),
             ));
             None
         }
     };
-    let mut url = |field: &str, fix: &str| -> Option<Url> {
-        let text = object.get(field).and_then(|v| v.as_str());
+    let mut url = |field: Field, fix: &str| -> Option<Url> {
+        let text = object.get(field.name()).and_then(|v| v.as_str());
         let Some(parsed) = text.and_then(|t| Url::parse(t.trim()).ok()) else {
             problems.push((
                 Status::Fail,
-                format!("{field} in config.json is {}", shown(text)),
+                format!("{} in config.json is {}", field.name(), shown(text)),
                 fix.to_owned(),
             ));
             return None;
         };
-        let mut wrong = Vec::new();
-        if !site::is_secure_enough(&parsed) {
-            wrong.push("not https (plain http only works on 127.0.0.1)");
-        }
-        if !parsed.username().is_empty() || parsed.password().is_some() {
-            wrong.push("has a user name or password");
-        }
-        if parsed.fragment().is_some() {
-            wrong.push("has a #fragment");
-        }
-        if field == "api_base" && !parsed.path().ends_with('/') {
-            wrong.push("does not end with /");
-        }
+        let wrong: Vec<&str> = contract::check_endpoint(field, &Endpoint::of(&parsed))
+            .into_iter()
+            .map(|problem| match problem {
+                EndpointProblem::PlainHttp => "not https (plain http only works on 127.0.0.1)",
+                EndpointProblem::NotHttps => "not an https URL",
+                EndpointProblem::Credentials => "has a user name or password",
+                EndpointProblem::Fragment => "has a #fragment",
+                EndpointProblem::NoTrailingSlash => "does not end with /",
+                EndpointProblem::Query => "has a query (?...)",
+            })
+            .collect();
         if wrong.is_empty() {
             Some(parsed)
         } else {
             problems.push((
                 Status::Fail,
-                format!("{field} in config.json ({parsed}) {}", wrong.join(", ")),
+                format!("{} in config.json ({parsed}) {}", field.name(), wrong.join(", ")),
                 fix.to_owned(),
             ));
             None
@@ -569,26 +600,44 @@ fn check_config(text: &str) -> (Option<ConfigJson>, Vec<(Status, String, String)
     };
     let relay_fix = "set the repository variable RELAY_URL to the relay's https /token address \
                      and re-run the Pages workflow";
-    let authorize_url = url("authorize_url", rebuild);
-    let relay_url = url("relay_url", relay_fix);
-    let api_base = url("api_base", rebuild);
+    let authorize_url = url(Field::AuthorizeUrl, rebuild);
+    let relay_url = url(Field::RelayUrl, relay_fix);
+    let api_base = url(Field::ApiBase, rebuild);
     if let Some(authorize) = &authorize_url
-        && authorize.as_str() != site::BITBUCKET_AUTHORIZE_URL
-        && !site::is_loopback(authorize)
+        && authorize.as_str() != deployment::BITBUCKET_AUTHORIZE_URL
+        && !deployment::is_loopback_url(authorize)
     {
         problems.push((
             Status::Warn,
             format!("authorize_url is {authorize}, not Bitbucket Cloud's"),
             format!(
                 "Bitbucket Cloud's is {}; rebuild with `cargo xtask pages`",
-                site::BITBUCKET_AUTHORIZE_URL
+                deployment::BITBUCKET_AUTHORIZE_URL
             ),
         ));
     }
-    match object.get("scopes") {
+    match object.get(Field::Scopes.name()) {
         None => {}
         Some(serde_json::Value::Array(items)) => {
-            for needed in site::SCOPES {
+            for item in items {
+                match item.as_str() {
+                    Some(scope) if contract::is_known_scope(scope) => {}
+                    Some(scope) => problems.push((
+                        Status::Fail,
+                        format!(
+                            "scopes in config.json lists \"{scope}\", which is not a Bitbucket \
+                             scope: the app refuses it"
+                        ),
+                        rebuild.to_owned(),
+                    )),
+                    None => problems.push((
+                        Status::Fail,
+                        format!("scopes in config.json has an entry that is not a string: {item}"),
+                        rebuild.to_owned(),
+                    )),
+                }
+            }
+            for needed in contract::APP_SCOPES {
                 if !items.iter().any(|item| item.as_str() == Some(needed)) {
                     problems.push((
                         Status::Warn,
@@ -678,7 +727,7 @@ fn check_csp(
     config: Option<&ConfigJson>,
     report: &mut Report,
 ) {
-    let Some(sources) = site::csp_sources(html, "connect-src") else {
+    let Some(sources) = page::csp_sources(html, "connect-src") else {
         report.warn(
             "csp",
             "the page has no Content-Security-Policy with connect-src",
@@ -686,9 +735,9 @@ fn check_csp(
         );
         return;
     };
-    let mut needed = vec![("the relay", site::origin(relay))];
+    let mut needed = vec![("the relay", deployment::origin(relay))];
     if let Some(config) = config {
-        needed.push(("the API", site::origin(&config.api_base)));
+        needed.push(("the API", deployment::origin(&config.api_base)));
     }
     let mut blocked = Vec::new();
     for (what, origin) in needed {
@@ -776,7 +825,7 @@ async fn check_relay(
 /// `GET /healthz` beside the token endpoint; returns whether it answered `ok`.
 async fn check_health(clients: &Clients, relay: &Url, report: &mut Report) -> bool {
     let Ok(url) = relay.join("healthz") else { return false };
-    let origin = site::origin(relay);
+    let origin = deployment::origin(relay);
     match clients.direct.get(url.clone()).send().await {
         Err(error) => {
             report.fail(
