@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use dance_protocol::ClientSecret;
 use dance_protocol::deployment::config::Settings;
-use dance_protocol::{ClientId, ClientSecret};
 use dance_relay_core::SealingKey;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -51,6 +51,7 @@ struct Stack {
     relay: Url,
     dir: PathBuf,
     fakebucket: fakebucket::Handle,
+    _relay: Option<dance_testkit::Relay>,
     _stops: Vec<oneshot::Sender<()>>,
 }
 
@@ -62,7 +63,6 @@ impl Drop for Stack {
 }
 
 const CLIENT_ID: &str = fakebucket::DEMO_KEY;
-const CLIENT_SECRET: &str = fakebucket::DEMO_SECRET;
 
 async fn stack(setup: Setup) -> Stack {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -70,51 +70,34 @@ async fn stack(setup: Setup) -> Stack {
     let site = Url::parse(&format!("http://{}/repo/", site_listener.local_addr().expect("addr")))
         .expect("site URL");
 
-    let mut consumer = fakebucket::Consumer::demo();
-    consumer.callback = Some(site.clone());
-    let fakebucket = fakebucket::spawn(fakebucket::Config {
-        consumers: vec![consumer],
-        ..fakebucket::Config::default()
-    })
-    .await
-    .expect("fakebucket");
+    let fakebucket =
+        dance_testkit::start_fakebucket(dance_testkit::fakebucket_config(&site, |_| {}))
+            .await
+            .expect("fakebucket");
 
-    let relay_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the relay");
-    let relay = Url::parse(&format!("http://{}/token", relay_listener.local_addr().expect("addr")))
-        .expect("relay URL");
-    let mut stops = Vec::new();
-    if setup.relay_down {
-        drop(relay_listener);
+    let (relay, relay_server) = if setup.relay_down {
+        // An address where nothing listens.
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let relay = Url::parse(&format!("http://{}/token", listener.local_addr().expect("addr")))
+            .expect("relay URL");
+        (relay, None)
     } else {
-        let mut config = dance_relay::Config::new(
-            ClientId::new(CLIENT_ID),
-            ClientSecret::new(setup.secret.unwrap_or(CLIENT_SECRET)),
-        );
-        config.token_url = fakebucket.token_url();
-        config.allowed_origins =
-            vec![setup.origin.map_or_else(|| deployment::origin(&site), str::to_owned)];
-        config.allowed_redirect_uris =
-            vec![setup.redirect.map_or_else(|| site.to_string(), str::to_owned)];
+        let origin = setup.origin.map_or_else(|| deployment::origin(&site), str::to_owned);
+        let redirect = setup.redirect.map_or_else(|| site.to_string(), str::to_owned);
+        let mut config = dance_testkit::relay_config(&fakebucket, &origin, &redirect);
+        if let Some(secret) = setup.secret {
+            config.client_secret = ClientSecret::new(secret);
+        }
         if !setup.unsealed {
             config.sealing_keys = vec![SealingKey::generate()];
         }
-        let clock = dance_relay::Clock::default();
+        let server = dance_testkit::Relay::start(config).await.expect("the relay");
         if let Some(ahead) = setup.relay_clock_ahead {
-            clock.advance(ahead);
+            server.clock().advance(ahead);
         }
-        let (stop, stopped) = oneshot::channel::<()>();
-        stops.push(stop);
-        tokio::spawn(async move {
-            let shutdown = async move {
-                // A dropped sender means stop as well.
-                let _ = stopped.await;
-            };
-            let served = dance_relay::run_with_clock(relay_listener, config, clock, shutdown);
-            if let Err(error) = served.await {
-                eprintln!("the relay stopped: {error}");
-            }
-        });
-    }
+        (server.token_url(), Some(server))
+    };
+    let mut stops = Vec::new();
 
     let dir = std::env::temp_dir().join(format!(
         "dance-doctor-{}-{}",
@@ -165,7 +148,7 @@ async fn stack(setup: Setup) -> Stack {
         }
     });
 
-    Stack { site, relay, dir, fakebucket, _stops: stops }
+    Stack { site, relay, dir, fakebucket, _relay: relay_server, _stops: stops }
 }
 
 async fn doctor(stack: &Stack, relay: Option<&str>) -> Report {
