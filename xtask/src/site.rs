@@ -132,11 +132,6 @@ mod tests {
     use super::*;
     use dance_protocol::deployment::page::csp_sources;
 
-    const PAGE: &str = "<head><meta charset=\"utf-8\">\n<meta http-equiv=\"Content-Security-Policy\" \
-                        content=\"default-src 'none'; img-src 'self' http://127.0.0.1:9090; \
-                        connect-src 'self' http://127.0.0.1:8787 http://127.0.0.1:9090\">\
-                        <base href=\"/repo/\"></head>";
-
     /// docs/security.md, for the SPA's own `index.html`: no referrer, and a
     /// Content-Security-Policy that allows only the page's own scripts and
     /// styles, `'wasm-unsafe-eval'`, and `connect-src` limited to the relay
@@ -207,7 +202,9 @@ mod tests {
     fn settings_write_config_csp_and_the_not_found_page() {
         let dir = std::env::temp_dir().join(format!("xtask-site-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("create");
-        std::fs::write(dir.join("index.html"), PAGE).expect("write");
+        // The app's own page, as trunk copies it into dist/.
+        std::fs::copy(crate::util::root().join("index.html"), dir.join("index.html"))
+            .expect("copy index.html");
         let settings = SiteSettings {
             client_id: "key".to_owned(),
             authorize_url: Url::parse(BITBUCKET_AUTHORIZE_URL).expect("url"),
@@ -224,7 +221,7 @@ mod tests {
         assert_eq!(config["relay_url"], "https://relay.example/token");
         assert_eq!(config["scopes"], serde_json::json!(["account", "email"]));
         let index = std::fs::read_to_string(dir.join("index.html")).expect("read");
-        assert!(index.contains("connect-src 'self' https://relay.example\""), "{index}");
+        assert!(index.contains("connect-src 'self' https://relay.example;"), "{index}");
         assert!(index.contains("img-src 'self' https://secure.gravatar.com;"), "{index}");
         assert_eq!(std::fs::read_to_string(dir.join("404.html")).expect("read"), index);
         std::fs::remove_dir_all(dir).expect("clean up");
