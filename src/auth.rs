@@ -70,8 +70,9 @@ pub struct Exchange {
 /// same page, bound to the same lineage (a lineage has one key pair).
 impl PartialEq for Exchange {
     fn eq(&self, other: &Self) -> bool {
-        let lineage =
-            |exchange: &Exchange| exchange.bound.as_ref().map(|(lineage, _)| lineage.clone());
+        fn lineage(exchange: &Exchange) -> Option<&Lineage> {
+            exchange.bound.as_ref().map(|(lineage, _)| lineage)
+        }
         self.request == other.request
             && self.return_to == other.return_to
             && lineage(self) == lineage(other)
