@@ -166,7 +166,7 @@ fn client_id(map: &[(String, Json)], issues: &mut Vec<Setting>) -> Option<Client
 /// no credentials, no fragment; for `api_base`, a final `/` and no query.
 fn endpoint(map: &[(String, Json)], field: Field, issues: &mut Vec<Setting>) -> Option<WebUrl> {
     let name = format!("{} in config.json", field.name());
-    let example = field.example();
+    let example = field.example_url().unwrap_or_default();
     let text = match get(map, field.name()) {
         None => {
             issues.push(issue(&name, format!("Missing: set it, for example to {example}")));

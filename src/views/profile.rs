@@ -103,9 +103,8 @@ pub fn profile_view(props: &ProfileViewProps) -> Html {
             // Bitbucket has no revocation endpoint: signing out only forgets
             // the tokens here, so say where the grant itself is taken back.
             <p id="revoke-note" class="muted revoke-note">
-                {"Signing out forgets this session in this browser. To take back this \
-                  app's access to your account, use Bitbucket's Personal settings → App \
-                  authorizations."}
+                {"Signing out only forgets this session here. To revoke the app's access, \
+                  use Bitbucket's Personal settings → App authorizations."}
             </p>
         </article>
     }

@@ -92,15 +92,14 @@ impl Field {
         Self::ALL.into_iter().find(|field| field.name() == key)
     }
 
-    /// A value to show as an example in a message (for the URLs: the
-    /// production one, or a relay's shape).
-    pub const fn example(self) -> &'static str {
+    /// An example value of a URL setting, to show in a message: the
+    /// production endpoint, or a relay's shape. `None` for the others.
+    pub const fn example_url(self) -> Option<&'static str> {
         match self {
-            Self::ClientId => "the Key of your Bitbucket OAuth consumer",
-            Self::AuthorizeUrl => BITBUCKET_AUTHORIZE_URL,
-            Self::RelayUrl => "https://relay.example/token",
-            Self::ApiBase => BITBUCKET_API_BASE,
-            Self::Scopes => "[\"account\", \"email\"]",
+            Self::AuthorizeUrl => Some(BITBUCKET_AUTHORIZE_URL),
+            Self::RelayUrl => Some("https://relay.example/token"),
+            Self::ApiBase => Some(BITBUCKET_API_BASE),
+            Self::ClientId | Self::Scopes => None,
         }
     }
 
@@ -310,6 +309,11 @@ mod tests {
         assert_eq!(Field::suggest("scope"), Some(Field::Scopes));
         assert_eq!(Field::suggest("relay"), None);
         assert_eq!(field_list(), Field::ALL.map(Field::name).join(", "));
+        for field in Field::ALL {
+            let example = field.example_url();
+            assert_eq!(example.is_some(), Field::ENDPOINTS.contains(&field), "{field:?}");
+            assert!(example.is_none_or(|url| url.starts_with("https://")), "{field:?}");
+        }
     }
 
     #[test]
