@@ -477,17 +477,7 @@ async fn one_exchange(stream: &mut tokio::net::TcpStream, request: String) -> an
 }
 
 fn forms(codes: Vec<String>, verifier: &PkceVerifier) -> Vec<String> {
-    codes
-        .into_iter()
-        .map(|code| {
-            url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("grant_type", "authorization_code")
-                .append_pair("code", &code)
-                .append_pair("redirect_uri", REDIRECT_URI)
-                .append_pair("code_verifier", verifier.secret())
-                .finish()
-        })
-        .collect()
+    codes.into_iter().map(|code| dance_testkit::code_form(&code, verifier)).collect()
 }
 
 fn ms(d: Duration) -> String {

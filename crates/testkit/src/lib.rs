@@ -43,7 +43,8 @@ pub use relay::{Relay, relay_config};
 
 use anyhow::Context as _;
 use dance_protocol::authorize::AuthorizeParams;
-use dance_protocol::{ClientId, PkceChallenge, PkceVerifier, State};
+use dance_protocol::token::TokenRequest;
+use dance_protocol::{AuthorizationCode, ClientId, PkceChallenge, PkceVerifier, State};
 use url::Url;
 
 /// The SPA's origin in a stack whose SPA is not served: the demo's.
@@ -124,6 +125,19 @@ pub fn demo_authorization(
         state: State::new(state),
         code_challenge: verifier.challenge(),
     }
+}
+
+/// The form body that redeems `code` for the demo SPA ([`REDIRECT_URI`])
+/// with the PKCE `verifier` its challenge came from, as the SPA posts it
+/// (RFC 6749 4.1.3, RFC 7636 4.5), written by the protocol's own
+/// `TokenRequest::to_form`.
+pub fn code_form(code: &str, verifier: &PkceVerifier) -> String {
+    TokenRequest::AuthorizationCode {
+        code: AuthorizationCode::new(code),
+        redirect_uri: REDIRECT_URI.to_owned(),
+        code_verifier: verifier.clone(),
+    }
+    .to_form()
 }
 
 /// An HTTP client (rustls) that never follows redirects: a test reads each

@@ -198,14 +198,7 @@ pub(crate) async fn mint_code(
 }
 
 /// The form body of a code exchange.
-pub(crate) fn code_form(code: &str, verifier: &PkceVerifier) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", "authorization_code")
-        .append_pair("code", code)
-        .append_pair("redirect_uri", REDIRECT_URI)
-        .append_pair("code_verifier", verifier.secret())
-        .finish()
-}
+pub(crate) use dance_testkit::code_form;
 
 /// The form body of a refresh.
 pub(crate) fn refresh_form(refresh_token: &str) -> String {
