@@ -17,7 +17,7 @@ use std::time::Duration;
 use url::Url;
 
 /// Bitbucket Cloud's token endpoint, the default upstream.
-pub const DEFAULT_TOKEN_URL: &str = "https://bitbucket.org/site/oauth2/access_token";
+pub const DEFAULT_TOKEN_URL: &str = dance_protocol::deployment::BITBUCKET_TOKEN_URL;
 
 /// Everything the relay needs to serve.
 ///
