@@ -27,6 +27,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use dance_protocol::deployment;
 use url::Url;
 
 use crate::build::{self, BuildArgs};
@@ -226,13 +227,16 @@ enum Bitbucket {
 impl Bitbucket {
     fn settings(&self, client_id: String, relay_url: Url) -> Result<SiteSettings, String> {
         let url = |text: &str| Url::parse(text).map_err(|e| format!("bad URL {text}: {e}"));
-        let relay_origin = site::origin(&relay_url);
+        let relay_origin = deployment::origin(&relay_url);
         Ok(match self {
             Self::Cloud => SiteSettings {
                 client_id,
                 authorize_url: url(site::BITBUCKET_AUTHORIZE_URL)?,
                 api_base: url(site::BITBUCKET_API_BASE)?,
-                connect_origins: vec![relay_origin, site::origin(&url(site::BITBUCKET_API_BASE)?)],
+                connect_origins: vec![
+                    relay_origin,
+                    deployment::origin(&url(site::BITBUCKET_API_BASE)?),
+                ],
                 img_origins: site::BITBUCKET_IMAGE_ORIGINS
                     .iter()
                     .map(|o| (*o).to_owned())
@@ -241,7 +245,7 @@ impl Bitbucket {
             },
             Self::Emulator(base) => {
                 let join = |path: &str| base.join(path).map_err(|e| format!("bad URL: {e}"));
-                let origin = site::origin(base);
+                let origin = deployment::origin(base);
                 SiteSettings {
                     client_id,
                     authorize_url: join("site/oauth2/authorize")?,
@@ -277,7 +281,7 @@ fn parse_site_url(text: &str) -> Result<Url, String> {
             "PAGES_SITE_URL / --site-url `{text}` is not a URL such as https://user.github.io/repo/"
         )
     })?;
-    if !site::is_secure_enough(&url) {
+    if !deployment::is_secure_url(&url) {
         return Err(format!(
             "the site {url} is not served over https: the relay refuses plain-http origins other \
              than loopback. Turn on Settings → Pages → Enforce HTTPS (a new custom domain may \
@@ -296,7 +300,7 @@ fn parse_relay_url(text: &str) -> Result<Url, String> {
     let mut url = Url::parse(text).map_err(|_| {
         format!("RELAY_URL `{text}` is not a URL such as https://relay.example.com/token")
     })?;
-    if !site::is_secure_enough(&url) {
+    if !deployment::is_secure_url(&url) {
         return Err(format!(
             "RELAY_URL {url} must use https (plain http only works on 127.0.0.1): put the relay \
              behind a TLS-terminating proxy or platform and use its https address"
@@ -328,7 +332,7 @@ fn report(plan: &Plan) {
     note(format!(
         "relay: DANCE_CLIENT_ID={} DANCE_ALLOWED_ORIGINS={} DANCE_ALLOWED_REDIRECT_URIS={site}",
         settings.client_id,
-        site::origin(site)
+        deployment::origin(site)
     ));
     note(
         "relay: DANCE_SEALING_KEY, a secret of its own (`dance-relay keygen`; for the Worker, the \
@@ -351,7 +355,7 @@ fn summary_markdown(plan: &Plan) -> String {
     let _ = writeln!(out, "| Bitbucket consumer | Callback URL | `{site}` |");
     let _ = writeln!(out, "| Bitbucket consumer | Permissions | Account: Read, Account: Email |");
     let _ = writeln!(out, "| relay | `DANCE_CLIENT_ID` | `{}` |", settings.client_id);
-    let _ = writeln!(out, "| relay | `DANCE_ALLOWED_ORIGINS` | `{}` |", site::origin(site));
+    let _ = writeln!(out, "| relay | `DANCE_ALLOWED_ORIGINS` | `{}` |", deployment::origin(site));
     let _ = writeln!(out, "| relay | `DANCE_ALLOWED_REDIRECT_URIS` | `{site}` |");
     let _ = writeln!(
         out,

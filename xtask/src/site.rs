@@ -80,17 +80,6 @@ impl SiteSettings {
     }
 }
 
-/// The origin of a URL as browsers send it in `Origin` (no trailing slash).
-pub(crate) fn origin(url: &Url) -> String {
-    dance_protocol::deployment::origin(url)
-}
-
-/// Whether a URL is https, or http on loopback: the rule the relay and the
-/// SPA apply too ([`dance_protocol::deployment::is_secure_enough`]).
-pub(crate) fn is_secure_enough(url: &Url) -> bool {
-    dance_protocol::deployment::is_secure_url(url)
-}
-
 /// Writes `dist/config.json` ([`Settings::to_json`]).
 pub(crate) fn write_config(dist: &Path, config: &Settings) -> Result<()> {
     let path = dist.join(config::FILE);
@@ -180,22 +169,6 @@ mod tests {
         }
         assert!(!lower.contains("src=\"http"), "no third-party script or image");
         assert!(!lower.contains("href=\"http"), "no third-party style sheet or link");
-    }
-
-    #[test]
-    fn loopback_and_https_rules() {
-        let secure = |text: &str| is_secure_enough(&Url::parse(text).expect("url"));
-        assert!(secure("https://relay.example/token"));
-        assert!(secure("http://127.0.0.1:8787/token"));
-        assert!(secure("http://localhost:8080/"));
-        assert!(secure("http://[::1]:8080/"));
-        assert!(!secure("http://relay.example/token"));
-        assert!(!secure("http://10.0.0.1/"));
-        assert!(!secure("ftp://relay.example/"));
-        assert_eq!(
-            origin(&Url::parse("https://User.GitHub.io/repo/").expect("url")),
-            "https://user.github.io"
-        );
     }
 
     #[test]

@@ -140,6 +140,9 @@ mod tests {
         assert!(is_secure_url(&url("http://localhost:8080/")));
         assert!(!is_secure_url(&url("http://relay.example/token")));
         assert!(!is_secure_url(&url("file:///tmp/x")));
+        assert!(is_secure_url(&url("http://[::1]:8080/")));
+        assert!(!is_secure_url(&url("http://10.0.0.1/")));
+        assert!(!is_secure_url(&url("ftp://relay.example/")));
         assert!(is_loopback_url(&url("http://[::1]:8080/")));
         assert!(!is_loopback_url(&url("https://user.github.io/")));
         assert_eq!(origin(&url("https://User.GitHub.io/repo/")), "https://user.github.io");
