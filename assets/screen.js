@@ -5,8 +5,10 @@
 // at build time from its own views (src/prerender.rs): the landing page, and
 // "Signing you in…". This classic script in <head> runs before <body> is
 // parsed, so the right one is on screen from the first paint, never the
-// landing page for a moment on a return from Bitbucket. The app starts on the same screen (src/browser.rs,
-// first_screen) and takes over without a visible change.
+// landing page for a moment on a return from Bitbucket. The app starts on
+// the same screen (src/app.rs, first_screen, which reads the choice through
+// src/browser.rs, shows_resuming_screen) and takes over without a visible
+// change.
 (function () {
   var root = document.documentElement;
   var returning = /[?&](code|state|error)=/.test(location.search);

@@ -258,7 +258,7 @@ pub async fn token(
 }
 
 /// The most pages of email addresses fetched.
-pub const MAX_EMAIL_PAGES: usize = 10;
+const MAX_EMAIL_PAGES: usize = 10;
 
 /// `GET {api_base}user` with `token`: the person's account.
 pub async fn fetch_user(

@@ -413,12 +413,15 @@ impl Controller {
                 self.load_config(true, arrival.map(|arrival| Arrival::clone(&arrival)));
             }
             (Retry::Exchange(exchange), Some(config)) => self.run_exchange(config, exchange),
-            (Retry::Exchange(_), None) => self.load_config(true, None),
-            (Retry::Profile, config) => {
+            (Retry::Profile, Some(config)) => {
                 self.dispatch.dispatch(Action::SignedIn);
-                if let Some(config) = config {
-                    self.load_profile(config);
-                }
+                self.load_profile(config);
+            }
+            // The settings are in whenever these states exist; should they
+            // not be, start over from them, and let go of the kept key.
+            (Retry::Exchange(_) | Retry::Profile, None) => {
+                Self::drop_exchange(state);
+                self.load_config(true, None);
             }
         }
     }

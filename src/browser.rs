@@ -111,6 +111,14 @@ pub fn shows_resuming_screen() -> bool {
         .is_some_and(|screen| screen == "resuming")
 }
 
+/// Sets `name` to `value` on `<html>`, where tests and `assets/screen.js`
+/// read the page's state.
+pub fn set_root_attribute(name: &str, value: &str) {
+    if let Some(root) = root_element() {
+        let _ = root.set_attribute(name, value);
+    }
+}
+
 /// Whether "Sign in" was pressed before the app ran; forgets it.
 pub fn take_queued_sign_in() -> bool {
     let Some(root) = root_element() else { return false };

@@ -1,8 +1,8 @@
 //! What the deployment looks like from the page: the exact values a
 //! set-up checklist names ([`crate::problem::Setting`]).
 //!
-//! Built once the settings are in, from the page's base URL and
-//! `config.json`, and handed to whatever may fail because of the
+//! Built from the page's base URL and `config.json` (a few strings, made
+//! again by each step that needs it), and handed to whatever may fail because of the
 //! deployment (the relay, the API, the authorize page), so a problem can
 //! say "add `https://user.github.io` to `DANCE_ALLOWED_ORIGINS`" rather
 //! than "check the relay's settings".

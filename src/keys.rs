@@ -10,7 +10,7 @@
 //! become one; IndexedDB stores the `CryptoKeyPair` itself (structured
 //! clone). Layout: database [`DATABASE`] (version 1), object store
 //! [`STORE`], one record per session lineage, keyed by the lineage id
-//! ([`crate::tokens::Session::lineage`]) with the `CryptoKeyPair` as value.
+//! ([`crate::session::Session::lineage`]) with the `CryptoKeyPair` as value.
 //!
 //! IndexedDB is shared by the origin's tabs and outlives them: a reloaded or
 //! duplicated tab finds its lineage's key there. The record is made at

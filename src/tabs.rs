@@ -165,14 +165,7 @@ static REJECTED: AtomicU32 = AtomicU32::new(0);
 /// Counts one more message that did not open.
 pub(crate) fn count_rejected() {
     let count = REJECTED.fetch_add(1, Ordering::Relaxed).saturating_add(1);
-    if let Some(root) = root_element() {
-        let _ = root.set_attribute(REJECTED_ATTRIBUTE, &count.to_string());
-    }
-}
-
-/// `<html>`.
-fn root_element() -> Option<web_sys::Element> {
-    web_sys::window()?.document()?.document_element()
+    crate::browser::set_root_attribute(REJECTED_ATTRIBUTE, &count.to_string());
 }
 
 /// What a tab does with a [`Message`].
