@@ -28,6 +28,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use dance_protocol::deployment;
+use dance_protocol::deployment::config::{Endpoint, EndpointProblem, Field, check_endpoint};
 use url::Url;
 
 use crate::build::{self, BuildArgs};
@@ -294,23 +295,28 @@ fn parse_site_url(text: &str) -> Result<Url, String> {
     Ok(with_trailing_slash(url))
 }
 
-/// The relay's token endpoint: https (http only on loopback), no
-/// credentials, query or fragment; a bare origin gets `/token`.
+/// The relay's token endpoint, checked by the deployment contract's rule
+/// for `relay_url` (the one the SPA and the doctor apply: https, plain http
+/// only on loopback, no credentials, no fragment); a bare origin gets
+/// `/token`.
 fn parse_relay_url(text: &str) -> Result<Url, String> {
     let mut url = Url::parse(text).map_err(|_| {
         format!("RELAY_URL `{text}` is not a URL such as https://relay.example.com/token")
     })?;
-    if !deployment::is_secure_url(&url) {
-        return Err(format!(
-            "RELAY_URL {url} must use https (plain http only works on 127.0.0.1): put the relay \
-             behind a TLS-terminating proxy or platform and use its https address"
-        ));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("RELAY_URL must not contain a user name or password".to_owned());
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("RELAY_URL {url} must not have a query or fragment"));
+    let problems = check_endpoint(Field::RelayUrl, &Endpoint::of(&url));
+    if let Some(problem) = problems.first() {
+        return Err(match problem {
+            EndpointProblem::PlainHttp | EndpointProblem::NotHttps => format!(
+                "RELAY_URL {url} must use https (plain http only works on 127.0.0.1): put the \
+                 relay behind a TLS-terminating proxy or platform and use its https address"
+            ),
+            EndpointProblem::Credentials => {
+                "RELAY_URL must not contain a user name or password".to_owned()
+            }
+            EndpointProblem::Fragment
+            | EndpointProblem::NoTrailingSlash
+            | EndpointProblem::Query => format!("RELAY_URL {url} must not have a fragment"),
+        });
     }
     if url.path() == "/" {
         url.set_path("/token");

@@ -17,7 +17,7 @@
 
 use serde::Serialize;
 
-use super::{BITBUCKET_API_BASE, BITBUCKET_AUTHORIZE_URL, is_loopback_host};
+use super::{BITBUCKET_API_BASE, BITBUCKET_AUTHORIZE_URL, is_secure_enough};
 
 /// The name of the settings file, beside the app's `index.html`.
 pub const FILE: &str = "config.json";
@@ -212,11 +212,12 @@ pub enum EndpointProblem {
 /// that order.
 pub fn check_endpoint(field: Field, url: &Endpoint<'_>) -> Vec<EndpointProblem> {
     let mut problems = Vec::new();
-    match url.scheme {
-        "https" => {}
-        "http" if is_loopback_host(url.host) => {}
-        "http" => problems.push(EndpointProblem::PlainHttp),
-        _ => problems.push(EndpointProblem::NotHttps),
+    if !is_secure_enough(url.scheme, url.host) {
+        problems.push(if url.scheme == "http" {
+            EndpointProblem::PlainHttp
+        } else {
+            EndpointProblem::NotHttps
+        });
     }
     if url.has_credentials {
         problems.push(EndpointProblem::Credentials);
