@@ -190,8 +190,10 @@ fn run_phase(phase: Phase, test_results: &mut Vec<String>) -> Result<Outcome> {
         Phase::Setup => setup::ensure_all().map(|()| Outcome::Passed),
         Phase::Native => cargo_tests(&mut native_command(), test_results),
         Phase::Wasm => {
-            for package in ["oauth-dance", "dance-protocol"] {
-                let outcome = cargo_tests(&mut wasm_command(package), test_results)?;
+            let suites: [(&str, &[&str]); 2] =
+                [("oauth-dance", &[SPA_TEST_HOOKS]), ("dance-protocol", &[])];
+            for (package, features) in suites {
+                let outcome = cargo_tests(&mut wasm_command(package, features), test_results)?;
                 if !matches!(outcome, Outcome::Passed) {
                     return Ok(outcome);
                 }
@@ -249,7 +251,7 @@ fn run_phase(phase: Phase, test_results: &mut Vec<String>) -> Result<Outcome> {
                 "-p",
                 "dance-relay-worker",
                 "--features",
-                "oauth-dance/test-hooks",
+                SPA_TEST_HOOKS,
                 "--target",
                 WASM_TARGET,
                 "--all-targets",
@@ -279,19 +281,19 @@ fn native_command() -> Command {
     command
 }
 
+/// The SPA's feature for its browser tests (a second tab, a short wait).
+const SPA_TEST_HOOKS: &str = "oauth-dance/test-hooks";
+
 /// Wasm tests of one package. `--tests` leaves out doctests, which can't run in
 /// a browser. wasm-bindgen-test-runner finds ChromeDriver through `CHROMEDRIVER`
 /// and reads extra Chromium capabilities from `WASM_BINDGEN_TEST_WEBDRIVER_JSON`;
 /// `WASM_BINDGEN_USE_BROWSER` makes test crates that don't say where to run go
 /// to the browser too (the runner's default would be Node.js).
-fn wasm_command(package: &str) -> Command {
+fn wasm_command(package: &str, features: &[&str]) -> Command {
     let mut command = util::cargo();
-    command.args(["test", "--target", WASM_TARGET, "--tests", "-p", package]);
-    if package == "oauth-dance" {
-        // The browser tests' hooks (a second tab, a short wait).
-        command.args(["--features", "test-hooks"]);
-    }
     command
+        .args(["test", "--target", WASM_TARGET, "--tests", "-p", package])
+        .args(features.iter().flat_map(|feature| ["--features", feature]))
         .env("CHROMEDRIVER", CHROMEDRIVER)
         .env("WASM_BINDGEN_USE_BROWSER", "1")
         .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", util::root().join("webdriver.json"));

@@ -68,23 +68,9 @@ pub(crate) fn cargo() -> Command {
     command
 }
 
-/// Prints a progress line: `==> what`.
-pub(crate) fn step(what: impl std::fmt::Display) {
-    println!("==> {what}");
-    flush();
-}
-
-/// Prints an indented detail line under the last progress line.
-pub(crate) fn note(what: impl std::fmt::Display) {
-    println!("    {what}");
-    flush();
-}
-
-/// Flushes stdout so our lines keep their place among the children's.
-pub(crate) fn flush() {
-    // A closed stdout is nothing we can report anywhere, so the error is dropped.
-    let _ = std::io::stdout().flush();
-}
+/// The progress lines every command prints (`==> what`, then indented
+/// details), the doctor's own.
+pub(crate) use dance_doctor::{flush, note, step};
 
 /// A shell-like rendering of a command, for progress and error messages.
 pub(crate) fn display(command: &Command) -> String {

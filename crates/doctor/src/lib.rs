@@ -66,20 +66,21 @@ pub struct DoctorArgs {
     relay: Option<String>,
 }
 
-/// Prints a progress line: `==> what` (the look of `cargo xtask`'s own).
-fn step(what: impl std::fmt::Display) {
+/// Prints a progress line: `==> what`. `cargo xtask` prints with these
+/// too, so the doctor's report looks like every other command's.
+pub fn step(what: impl std::fmt::Display) {
     println!("==> {what}");
     flush();
 }
 
 /// Prints an indented detail line under the last progress line.
-fn note(what: impl std::fmt::Display) {
+pub fn note(what: impl std::fmt::Display) {
     println!("    {what}");
     flush();
 }
 
-/// Flushes stdout so the report's lines keep their order among others'.
-fn flush() {
+/// Flushes stdout so these lines keep their place among child processes'.
+pub fn flush() {
     use std::io::Write as _;
     // A closed stdout is nothing we can report anywhere, so the error is dropped.
     let _ = std::io::stdout().flush();

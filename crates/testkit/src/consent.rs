@@ -8,6 +8,7 @@
 //! says what is missing.
 
 use crate::Authorization;
+use dance_protocol::authorize::Callback;
 use html5gum::{Token, Tokenizer};
 use std::collections::BTreeMap;
 use url::Url;
@@ -313,11 +314,13 @@ pub async fn mint_code(
     if answer.status() != reqwest::StatusCode::FOUND {
         return Err(refused(GRANT, answer).await);
     }
+    // Read as the SPA reads its own address: the protocol's callback parser.
     let location = location(&answer).unwrap_or_default();
-    Url::parse(&location)
-        .ok()
-        .and_then(|url| url.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()))
-        .ok_or(ConsentError::NoCode { location })
+    let query = Url::parse(&location).ok().and_then(|url| url.query().map(str::to_owned));
+    match query.as_deref().map(Callback::from_query) {
+        Some(Ok(Callback::Code { code, .. })) => Ok(code.secret().to_owned()),
+        _ => Err(ConsentError::NoCode { location }),
+    }
 }
 
 /// The `Location` of an answer, if it has one.

@@ -130,11 +130,6 @@ impl Relay {
         &self.clock
     }
 
-    /// The configuration it serves.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// Stops accepting and waits for the requests in flight, as `run`'s
     /// graceful shutdown does. Stopping a stopped relay does nothing.
     ///

@@ -10,16 +10,6 @@ use dance_testkit::{
 use std::time::Duration;
 use url::Url;
 
-/// The form body of a code exchange.
-fn code_form(code: &str, verifier: &PkceVerifier) -> Vec<(&'static str, String)> {
-    vec![
-        ("grant_type", "authorization_code".to_owned()),
-        ("code", code.to_owned()),
-        ("redirect_uri", REDIRECT_URI.to_owned()),
-        ("code_verifier", verifier.secret().to_owned()),
-    ]
-}
-
 /// The consent page for a fresh demo authorization, and its address.
 async fn consent_page(fakebucket: &fakebucket::Handle) -> (String, Url) {
     let verifier = PkceVerifier::generate();
@@ -42,7 +32,8 @@ async fn a_minted_code_redeems_at_fakebuckets_token_endpoint() {
     let answer = http
         .post(fakebucket.token_url())
         .basic_auth(fakebucket::DEMO_KEY, Some(fakebucket::DEMO_SECRET))
-        .form(&code_form(&code, &verifier))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(dance_testkit::code_form(&code, &verifier))
         .send()
         .await
         .expect("the token endpoint answers");
@@ -133,7 +124,8 @@ async fn the_relay_exchanges_a_minted_code_and_comes_back_after_a_stop() {
         let code = mint_code(&http, &request).await.expect("a code");
         http.post(relay.token_url())
             .header("origin", ORIGIN)
-            .form(&code_form(&code, &verifier))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(dance_testkit::code_form(&code, &verifier))
             .send()
             .await
             .expect("the relay answers")

@@ -202,10 +202,8 @@ pub(crate) use dance_testkit::code_form;
 
 /// The form body of a refresh.
 pub(crate) fn refresh_form(refresh_token: &str) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", "refresh_token")
-        .append_pair("refresh_token", refresh_token)
-        .finish()
+    let refresh_token = dance_protocol::RefreshToken::new(refresh_token);
+    dance_protocol::token::TokenRequest::RefreshToken { refresh_token }.to_form()
 }
 
 /// POSTs a form to the relay's `/token` as the SPA would.
